@@ -1,0 +1,105 @@
+//! Parse → validate → expand: adds the key guard to the handler, and the type naming its scopes.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::{FnArg, Ident, Item, ItemFn};
+
+use crate::ast::{self, Handler};
+use crate::attr::{self, Args, Combinator, Scope};
+use crate::errors::Errors;
+use crate::fallback;
+use crate::valid::{self, GUARD_PARAM};
+
+pub(crate) fn require_api_key(args: TokenStream, input: TokenStream) -> TokenStream {
+    match try_expand(args, input.clone()) {
+        Ok(expanded) => expanded,
+        Err(errors) => fallback::expand(errors, input),
+    }
+}
+
+fn try_expand(args: TokenStream, input: TokenStream) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    let args = attr::parse(args, &mut errors);
+    valid::check_args(&args, &mut errors);
+
+    let item = match syn::parse2::<Item>(input) {
+        Ok(Item::Fn(item)) => item,
+        Ok(other) => {
+            return Err(errors.finish_with(syn::Error::new(
+                Span::call_site(),
+                format!(
+                    "`#[require_api_key]` cannot be used on {}; put it on a route handler \
+                     function, above its `#[get]`, `#[post]`, … attribute",
+                    ast::describe(&other)
+                ),
+            )))
+        }
+        Err(error) => return Err(errors.finish_with(error)),
+    };
+    valid::check_handler(&Handler::from_fn(&item), &mut errors);
+    errors.finish()?;
+
+    expand(args, item)
+}
+
+fn expand(args: Args, mut handler: ItemFn) -> syn::Result<TokenStream> {
+    // Errors in what we generate (a wrong `crate = …`, a runtime without the guard) belong to
+    // the attribute, or to the `crate` literal when the path came from there.
+    let span = Span::call_site();
+    let krate = match &args.krate {
+        Some(path) => path.to_token_stream(),
+        None => quote_spanned!(span=> ::rocket_api_key),
+    };
+
+    let (scopes_ty, scopes_decl) = match &args.scope {
+        None => (quote_spanned!(span=> #krate::__private::AnyKey), None),
+        Some(scope) => {
+            let ident = format_ident!(
+                "__require_api_key_scopes_{}",
+                handler.sig.ident,
+                span = span
+            );
+            let decl = scopes_decl(&krate, &ident, scope, &handler);
+            (quote!(#ident), Some(decl))
+        }
+    };
+
+    // First, so Rocket runs it before every other guard and before reading the body.
+    let param = format_ident!("{}", GUARD_PARAM, span = span);
+    let guard: FnArg = syn::parse2(quote_spanned! {span=>
+        #param: #krate::__private::Authorized<#scopes_ty>
+    })?;
+    handler.sig.inputs.insert(0, guard);
+
+    Ok(quote! {
+        #scopes_decl
+        #handler
+    })
+}
+
+/// The hidden type that carries the required scopes to the guard, as `Authorized<T>`'s `T`.
+fn scopes_decl(krate: &TokenStream, ident: &Ident, scope: &Scope, handler: &ItemFn) -> TokenStream {
+    let span = Span::call_site();
+    let (variant, scopes) = match scope {
+        Scope::One(lit) => (quote!(AllOf), vec![lit]),
+        Scope::List(list) => (
+            match list.combinator {
+                Combinator::All => quote!(AllOf),
+                Combinator::Any => quote!(AnyOf),
+            },
+            list.scopes.iter().collect(),
+        ),
+    };
+    // Same visibility as the handler: the type appears in its signature.
+    let vis = &handler.vis;
+    quote_spanned! {span=>
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #ident;
+
+        impl #krate::__private::RequiredScopes for #ident {
+            const REQUIREMENT: #krate::__private::ScopeRequirement =
+                #krate::__private::ScopeRequirement::#variant(&[#(#scopes),*]);
+        }
+    }
+}
