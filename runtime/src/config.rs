@@ -1,0 +1,120 @@
+//! Configuration of the runtime itself (not of the keys): Rocket's `api_keys` table.
+
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::entry::{MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN};
+
+/// How the API-key layer behaves. Every field has a default.
+///
+/// Read at ignite from the `api_keys` table of Rocket's configuration, so it can be set in
+/// `Rocket.toml` or through `ROCKET_API_KEYS`, over the values given to
+/// [`ApiKeys::builder`](crate::ApiKeys::builder) in code:
+///
+/// ```toml
+/// [default.api_keys]
+/// header = "x-api-key"        # the header the key is read from
+/// env_prefix = "API_KEY_"     # API_KEY_<NAME>=<entry>; `API_KEY` alone is the key `default`
+/// from_env = true             # read keys from the environment at all
+/// keys_file = "/etc/orders/api-keys"   # default: $API_KEYS_FILE, if set
+/// accept_bearer = false       # also accept `Authorization: Bearer <key>`
+/// accepted_log_level = "debug"  # level of the event for each accepted request, or "off"
+/// max_key_len = 256           # longer presented keys are rejected unhashed
+/// register_catchers = true    # register the JSON 401/403 catchers at `/`
+/// trusted_proxies = []        # peers whose Rocket `ip_header` (X-Real-IP) is believed
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// The request header carrying the key (matched case-insensitively). Default `x-api-key`.
+    pub header: String,
+    /// Prefix of the per-key environment variables. Default `API_KEY_`.
+    pub env_prefix: String,
+    /// Whether keys are read from the environment. Default `true`.
+    pub from_env: bool,
+    /// The keys file. Default: the path in `API_KEYS_FILE`, when that variable is set and
+    /// `from_env` is on.
+    pub keys_file: Option<PathBuf>,
+    /// Whether `Authorization: Bearer <key>` is accepted as well. Default `false`.
+    pub accept_bearer: bool,
+    /// Level of the event logged for each accepted request. Default `debug`.
+    pub accepted_log_level: LogLevel,
+    /// The longest key a request may present, in bytes. Default 256.
+    pub max_key_len: usize,
+    /// Whether the fairing registers its JSON catchers for 401 and 403 at `/`. Default `true`.
+    pub register_catchers: bool,
+    /// Addresses of reverse proxies whose client-address header (Rocket's `ip_header`, by default
+    /// `X-Real-IP`) is trusted, for `ips` allowlists and logs. Any other peer is identified by its
+    /// socket address, whatever headers it sends. Default: none.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            header: "x-api-key".into(),
+            env_prefix: "API_KEY_".into(),
+            from_env: true,
+            keys_file: None,
+            accept_bearer: false,
+            accepted_log_level: LogLevel::Debug,
+            max_key_len: MAX_KEY_LEN,
+            register_catchers: true,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Checks the values that could make the layer misbehave, naming the field at fault.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let is_token_char = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if self.header.is_empty() || !self.header.bytes().all(is_token_char) {
+            return Err(format!(
+                "`api_keys.header` = {:?} is not an HTTP header name",
+                self.header
+            ));
+        }
+        if self.header.eq_ignore_ascii_case("authorization") {
+            return Err("`api_keys.header` cannot be `Authorization`; set `api_keys.accept_bearer = true` to accept `Authorization: Bearer <key>`".into());
+        }
+        let prefix_ok = !self.env_prefix.is_empty()
+            && self.env_prefix.ends_with('_')
+            && self
+                .env_prefix
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !prefix_ok {
+            return Err(format!(
+                "`api_keys.env_prefix` = {:?} must be upper-case letters, digits and `_`, ending in `_`",
+                self.env_prefix
+            ));
+        }
+        if !(MIN_PLAINTEXT_KEY_LEN..=8192).contains(&self.max_key_len) {
+            return Err(format!(
+                "`api_keys.max_key_len` = {} must be between {MIN_PLAINTEXT_KEY_LEN} and 8192",
+                self.max_key_len
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The level of the event logged for each accepted request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// No event.
+    Off,
+    /// `TRACE`.
+    Trace,
+    /// `DEBUG`.
+    Debug,
+    /// `INFO`.
+    Info,
+    /// `WARN`.
+    Warn,
+}

@@ -1,0 +1,383 @@
+//! The key-entry grammar shared by environment variables, the keys file and the builder:
+//!
+//! ```text
+//! <key>[;scopes=<scope>,<scope>…][;expires=<RFC 3339 time>][;ips=<IP or CIDR>,…]
+//! ```
+//!
+//! `<key>` is the secret itself, or `sha256:<64 hex digits>` of it. Errors describe what is wrong
+//! without ever repeating the key, its digest, or text that might be part of either.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::digest::KeyDigest;
+use crate::scope::{is_valid_scope, MAX_SCOPE_LEN};
+
+/// The shortest plaintext key accepted: shorter secrets can be guessed.
+pub const MIN_PLAINTEXT_KEY_LEN: usize = 16;
+
+/// The longest plaintext key accepted, and the default cap on a presented key.
+pub const MAX_KEY_LEN: usize = 256;
+
+/// One parsed key entry: the digest of the key and what it may do.
+#[derive(Debug, Clone)]
+pub struct KeyEntry {
+    /// The SHA-256 digest of the key.
+    pub digest: KeyDigest,
+    /// The scopes granted, in the order written, without duplicates.
+    pub scopes: Vec<String>,
+    /// When the key stops being accepted.
+    pub expires: Option<OffsetDateTime>,
+    /// Client networks the key may be used from; empty means anywhere.
+    pub ips: Vec<IpNet>,
+}
+
+/// What is wrong with an entry. Never contains the key, its digest, or a fragment of either.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EntryError {
+    /// Nothing before the first `;`.
+    EmptyKey,
+    /// A plaintext key shorter than [`MIN_PLAINTEXT_KEY_LEN`].
+    KeyTooShort,
+    /// A plaintext key longer than [`MAX_KEY_LEN`].
+    KeyTooLong,
+    /// A plaintext key with a character outside visible ASCII.
+    KeyCharacters,
+    /// `sha256:` not followed by exactly 64 hex digits.
+    BadDigest,
+    /// A field (1-based position after the key) without `=`.
+    FieldSyntax(usize),
+    /// A field name that is not `scopes`, `expires` or `ips`; carries the name only when it is
+    /// short and lowercase, so a secret that contained `;` is never echoed.
+    UnknownField(Option<String>),
+    /// The same field twice.
+    DuplicateField(&'static str),
+    /// A field with nothing after `=`, or an empty item in a list.
+    EmptyValue(&'static str),
+    /// A scope outside the grammar (the scope, escaped and truncated).
+    BadScope(String),
+    /// The same scope twice.
+    DuplicateScope(String),
+    /// An `expires=` that is not an RFC 3339 time (the parser's explanation).
+    BadExpiry(String),
+    /// An `ips=` item that is neither an IP address nor a CIDR network (escaped and truncated).
+    BadIp(String),
+}
+
+impl fmt::Display for EntryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntryError::EmptyKey => f.write_str("the key is empty; write the key (or `sha256:<hex>`) before the first `;`"),
+            EntryError::KeyTooShort => write!(
+                f,
+                "the key is shorter than {MIN_PLAINTEXT_KEY_LEN} characters; generate a random key of at least 32 bytes"
+            ),
+            EntryError::KeyTooLong => write!(f, "the key is longer than {MAX_KEY_LEN} bytes"),
+            EntryError::KeyCharacters => f.write_str(
+                "the key contains a space, a control or a non-ASCII character; keys are sent in an HTTP header and may use visible ASCII characters other than `;` only",
+            ),
+            EntryError::BadDigest => f.write_str("`sha256:` must be followed by exactly 64 hex digits"),
+            EntryError::FieldSyntax(n) => write!(
+                f,
+                "field {n} after the key is not of the form `name=value` (a key may not contain `;`)"
+            ),
+            EntryError::UnknownField(Some(name)) => write!(
+                f,
+                "unknown field `{name}`; expected `scopes`, `expires` or `ips`"
+            ),
+            EntryError::UnknownField(None) => {
+                f.write_str("unknown field; expected `scopes`, `expires` or `ips` (a key may not contain `;`)")
+            }
+            EntryError::DuplicateField(name) => write!(f, "`{name}` is given twice"),
+            EntryError::EmptyValue(name) => write!(f, "`{name}` has an empty value or list item"),
+            EntryError::BadScope(s) => write!(
+                f,
+                "invalid scope {s}; a scope is 1 to {MAX_SCOPE_LEN} characters of `A-Z a-z 0-9 _ . : / -`"
+            ),
+            EntryError::DuplicateScope(s) => write!(f, "scope `{s}` is listed twice"),
+            EntryError::BadExpiry(why) => write!(
+                f,
+                "`expires` is not an RFC 3339 time such as `2027-01-31T00:00:00Z` ({why})"
+            ),
+            EntryError::BadIp(s) => write!(
+                f,
+                "invalid address {s} in `ips`; expected an IP address or a CIDR network such as `10.0.0.0/8`"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EntryError {}
+
+/// Parses an entry value (everything after `API_KEY_<NAME>=` or `<name>=`).
+///
+/// ```
+/// use rocket_api_key_runtime::parse_entry;
+///
+/// let entry = parse_entry("0123456789abcdef0123;scopes=read:orders,admin;ips=10.0.0.0/8").unwrap();
+/// assert_eq!(entry.scopes, ["read:orders", "admin"]);
+/// assert!(parse_entry("short").is_err());
+/// ```
+pub fn parse_entry(value: &str) -> Result<KeyEntry, EntryError> {
+    let mut parts = value.split(';');
+    let key = parts.next().unwrap_or_default().trim();
+    let digest = parse_key(key)?;
+
+    let mut entry = KeyEntry {
+        digest,
+        scopes: Vec::new(),
+        expires: None,
+        ips: Vec::new(),
+    };
+    let (mut seen_scopes, mut seen_expires, mut seen_ips) = (false, false, false);
+    for (i, field) in parts.enumerate() {
+        let Some((name, value)) = field.split_once('=') else {
+            return Err(EntryError::FieldSyntax(i + 1));
+        };
+        let value = value.trim();
+        match name.trim() {
+            "scopes" => {
+                once(&mut seen_scopes, "scopes")?;
+                entry.scopes = parse_scopes(value)?;
+            }
+            "expires" => {
+                once(&mut seen_expires, "expires")?;
+                if value.is_empty() {
+                    return Err(EntryError::EmptyValue("expires"));
+                }
+                let at = OffsetDateTime::parse(value, &Rfc3339)
+                    .map_err(|e| EntryError::BadExpiry(e.to_string()))?;
+                entry.expires = Some(at);
+            }
+            "ips" => {
+                once(&mut seen_ips, "ips")?;
+                entry.ips = parse_ips(value)?;
+            }
+            other => return Err(EntryError::UnknownField(echoable_field_name(other))),
+        }
+    }
+    Ok(entry)
+}
+
+fn parse_key(key: &str) -> Result<KeyDigest, EntryError> {
+    if key.is_empty() {
+        return Err(EntryError::EmptyKey);
+    }
+    if let Some(hex) = key.strip_prefix("sha256:") {
+        return KeyDigest::from_hex(hex).ok_or(EntryError::BadDigest);
+    }
+    if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(EntryError::KeyCharacters);
+    }
+    if key.len() < MIN_PLAINTEXT_KEY_LEN {
+        return Err(EntryError::KeyTooShort);
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(EntryError::KeyTooLong);
+    }
+    Ok(KeyDigest::of(key.as_bytes()))
+}
+
+fn once(seen: &mut bool, name: &'static str) -> Result<(), EntryError> {
+    if std::mem::replace(seen, true) {
+        return Err(EntryError::DuplicateField(name));
+    }
+    Ok(())
+}
+
+fn list<'a>(value: &'a str, field: &'static str) -> Result<Vec<&'a str>, EntryError> {
+    let items: Vec<&str> = value.split(',').map(str::trim).collect();
+    if items.iter().any(|s| s.is_empty()) {
+        return Err(EntryError::EmptyValue(field));
+    }
+    Ok(items)
+}
+
+fn parse_scopes(value: &str) -> Result<Vec<String>, EntryError> {
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in list(value, "scopes")? {
+        if !is_valid_scope(scope) {
+            return Err(EntryError::BadScope(quoted(scope)));
+        }
+        if scopes.iter().any(|s| s == scope) {
+            return Err(EntryError::DuplicateScope(scope.to_owned()));
+        }
+        scopes.push(scope.to_owned());
+    }
+    Ok(scopes)
+}
+
+fn parse_ips(value: &str) -> Result<Vec<IpNet>, EntryError> {
+    list(value, "ips")?
+        .into_iter()
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| EntryError::BadIp(quoted(item)))
+        })
+        .collect()
+}
+
+/// A field name is echoed only when it plainly is one (short, lowercase letters and `_`): the text
+/// before `=` could otherwise be the tail of a secret that contained `;`.
+fn echoable_field_name(name: &str) -> Option<String> {
+    let name = name.trim();
+    let plausible =
+        (1..=16).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    plausible.then(|| name.to_owned())
+}
+
+/// User text quoted for an error message: escaped (no control characters reach a terminal or a
+/// log line) and cut to a readable length.
+fn quoted(text: &str) -> String {
+    const MAX: usize = 72;
+    let mut cut: String = text.chars().take(MAX).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    format!("{:?}", cut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    fn err(value: &str) -> EntryError {
+        parse_entry(value).expect_err(value)
+    }
+
+    #[test]
+    fn plain_key_is_hashed() {
+        let e = parse_entry(KEY).unwrap();
+        assert!(e.digest.ct_eq(&KeyDigest::of(KEY.as_bytes())));
+        assert!(e.scopes.is_empty() && e.expires.is_none() && e.ips.is_empty());
+    }
+
+    #[test]
+    fn hashed_key_is_taken_as_is() {
+        let entry = KeyDigest::of(KEY.as_bytes()).to_entry();
+        let e = parse_entry(&entry).unwrap();
+        assert!(e.digest.ct_eq(&KeyDigest::of(KEY.as_bytes())));
+        let upper = format!("sha256:{}", entry[7..].to_uppercase());
+        assert!(parse_entry(&upper).unwrap().digest.ct_eq(&e.digest));
+    }
+
+    #[test]
+    fn all_fields_with_spaces() {
+        let e = parse_entry(&format!(
+            " {KEY} ; scopes = read:orders , admin ; expires=2030-01-02T03:04:05+01:00; ips=10.1.2.3/8, 192.168.0.1 ,::1"
+        ))
+        .unwrap();
+        assert_eq!(e.scopes, ["read:orders", "admin"]);
+        assert_eq!(e.expires.unwrap().unix_timestamp(), 1_893_549_845);
+        let ips: Vec<String> = e.ips.iter().map(|n| n.to_string()).collect();
+        assert_eq!(ips, ["10.0.0.0/8", "192.168.0.1/32", "::1/128"]);
+    }
+
+    #[test]
+    fn malformed_keys() {
+        assert_eq!(err(""), EntryError::EmptyKey);
+        assert_eq!(err("   ;scopes=a"), EntryError::EmptyKey);
+        assert_eq!(err("short"), EntryError::KeyTooShort);
+        assert_eq!(err(&"k".repeat(257)), EntryError::KeyTooLong);
+        assert_eq!(err("0123456789 abcdef0123"), EntryError::KeyCharacters);
+        assert_eq!(err("0123456789\tabcdef0123"), EntryError::KeyCharacters);
+        assert_eq!(err("0123456789abcdéf0123"), EntryError::KeyCharacters);
+        assert_eq!(err("sha256:abcd"), EntryError::BadDigest);
+        assert_eq!(
+            err(&format!("sha256:{}", "z".repeat(64))),
+            EntryError::BadDigest
+        );
+    }
+
+    #[test]
+    fn malformed_fields() {
+        assert_eq!(err(&format!("{KEY};scopes")), EntryError::FieldSyntax(1));
+        assert_eq!(
+            err(&format!("{KEY};scopes=a;;")),
+            EntryError::FieldSyntax(2)
+        );
+        assert_eq!(
+            err(&format!("{KEY};scope=a")),
+            EntryError::UnknownField(Some("scope".into()))
+        );
+        assert_eq!(err(&format!("{KEY};Xy9=a")), EntryError::UnknownField(None));
+        assert_eq!(
+            err(&format!("{KEY};scopes=a;scopes=b")),
+            EntryError::DuplicateField("scopes")
+        );
+        assert_eq!(
+            err(&format!("{KEY};scopes=")),
+            EntryError::EmptyValue("scopes")
+        );
+        assert_eq!(
+            err(&format!("{KEY};scopes=a,,b")),
+            EntryError::EmptyValue("scopes")
+        );
+        assert_eq!(
+            err(&format!("{KEY};scopes=read orders")),
+            EntryError::BadScope("\"read orders\"".into())
+        );
+        assert!(matches!(
+            err(&format!("{KEY};scopes={}", "s".repeat(65))),
+            EntryError::BadScope(_)
+        ));
+        assert_eq!(
+            err(&format!("{KEY};scopes=a,b,a")),
+            EntryError::DuplicateScope("a".into())
+        );
+        assert_eq!(
+            err(&format!("{KEY};expires=")),
+            EntryError::EmptyValue("expires")
+        );
+        assert!(matches!(
+            err(&format!("{KEY};expires=tomorrow")),
+            EntryError::BadExpiry(_)
+        ));
+        assert!(matches!(
+            err(&format!("{KEY};expires=2030-01-01")),
+            EntryError::BadExpiry(_)
+        ));
+        assert_eq!(err(&format!("{KEY};ips=")), EntryError::EmptyValue("ips"));
+        assert_eq!(
+            err(&format!("{KEY};ips=10.0.0.300")),
+            EntryError::BadIp("\"10.0.0.300\"".into())
+        );
+        assert!(matches!(
+            err(&format!("{KEY};ips=10.0.0.0/33")),
+            EntryError::BadIp(_)
+        ));
+        assert_eq!(
+            err(&format!(
+                "{KEY};expires=2030-01-01T00:00:00Z;expires=2031-01-01T00:00:00Z"
+            )),
+            EntryError::DuplicateField("expires")
+        );
+    }
+
+    #[test]
+    fn errors_never_repeat_the_secret() {
+        let secret = "s3cr3t-VALUE-that-must-not-leak";
+        let cases = [
+            format!("{secret};{secret}"),
+            format!("{secret};{secret}=x"),
+            format!("x{secret} y"),
+            format!("sha256:{secret}"),
+            format!("{secret};scope=a"),
+            format!("{secret};ips={}", "\u{1b}[31m"),
+        ];
+        for case in &cases {
+            let message = err(case).to_string();
+            assert!(!message.contains(secret), "{message}");
+            assert!(!message.contains('\u{1b}'), "{message}");
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Loading the keys at ignite: the [`ApiKeysBuilder`] and the fairing it makes.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use rocket::fairing::{self, Fairing, Info, Kind};
+use rocket::figment::providers::Serialized;
+use rocket::figment::Figment;
+use rocket::{Build, Rocket};
+use zeroize::Zeroizing;
+
+use crate::config::{Config, LogLevel};
+use crate::load::{LoadError, LoadErrors, Loader, Source, KEYS_FILE_VAR};
+use crate::log::TARGET;
+use crate::reject::catchers;
+use crate::store::{ApiKeys, KeyStore};
+
+impl ApiKeys {
+    /// The fairing with the default configuration (overridable in `Rocket.toml` / `ROCKET_API_KEYS`):
+    /// keys from `API_KEY_<NAME>`, `API_KEY` and `API_KEYS_FILE`, read from `x-api-key`.
+    ///
+    /// ```no_run
+    /// # use rocket::launch;
+    /// use rocket_api_key_runtime::ApiKeys;
+    ///
+    /// #[launch]
+    /// fn rocket() -> _ {
+    ///     rocket::build().attach(ApiKeys::fairing())
+    /// }
+    /// ```
+    pub fn fairing() -> ApiKeysFairing {
+        Self::builder().fairing()
+    }
+
+    /// A builder, to configure the layer in code and add keys from elsewhere (a secrets manager).
+    pub fn builder() -> ApiKeysBuilder {
+        ApiKeysBuilder::default()
+    }
+}
+
+/// Configures the API-key layer in code. Values set here are defaults that the `api_keys` table
+/// of Rocket's configuration overrides, so operators can change them without a rebuild.
+///
+/// ```
+/// use rocket_api_key_runtime::{ApiKeys, LogLevel};
+///
+/// let fairing = ApiKeys::builder()
+///     .header("x-orders-key")
+///     .accept_bearer(true)
+///     .accepted_log_level(LogLevel::Info)
+///     .key("batch", "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08;scopes=read:orders")
+///     .fairing();
+/// let rocket = rocket::build().attach(fairing);
+/// ```
+#[derive(Default, Clone)]
+pub struct ApiKeysBuilder {
+    config: Config,
+    keys: Vec<(String, Zeroizing<String>)>,
+}
+
+impl fmt::Debug for ApiKeysBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.keys.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("ApiKeysBuilder")
+            .field("config", &self.config)
+            .field("keys", &names)
+            .finish()
+    }
+}
+
+impl ApiKeysBuilder {
+    /// The header the key is read from (default `x-api-key`).
+    pub fn header(mut self, name: impl Into<String>) -> Self {
+        self.config.header = name.into();
+        self
+    }
+
+    /// The prefix of per-key environment variables (default `API_KEY_`); `<prefix>` without its
+    /// final `_` is the single-key variable, named `default`.
+    pub fn env_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.env_prefix = prefix.into();
+        self
+    }
+
+    /// Whether keys (and `API_KEYS_FILE`) are read from the environment (default `true`).
+    pub fn from_env(mut self, yes: bool) -> Self {
+        self.config.from_env = yes;
+        self
+    }
+
+    /// The keys file, instead of `$API_KEYS_FILE`.
+    pub fn keys_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.keys_file = Some(path.into());
+        self
+    }
+
+    /// Also accept `Authorization: Bearer <key>` (default `false`).
+    pub fn accept_bearer(mut self, yes: bool) -> Self {
+        self.config.accept_bearer = yes;
+        self
+    }
+
+    /// Level of the event logged for each accepted request (default `debug`).
+    pub fn accepted_log_level(mut self, level: LogLevel) -> Self {
+        self.config.accepted_log_level = level;
+        self
+    }
+
+    /// The longest key a request may present, in bytes (default 256).
+    pub fn max_key_len(mut self, bytes: usize) -> Self {
+        self.config.max_key_len = bytes;
+        self
+    }
+
+    /// Whether to register the JSON 401/403 catchers at `/` (default `true`). Turn it off to keep
+    /// your own catchers; they can answer with [`Rejection::of`](crate::Rejection::of).
+    pub fn register_catchers(mut self, yes: bool) -> Self {
+        self.config.register_catchers = yes;
+        self
+    }
+
+    /// A reverse proxy (address or network) whose client-address header is trusted.
+    pub fn trusted_proxy(mut self, net: impl Into<IpNet>) -> Self {
+        self.config.trusted_proxies.push(net.into());
+        self
+    }
+
+    /// Adds a key given in code, in the entry grammar (`<key or sha256:…>[;scopes=…]…`).
+    /// Checked with the others at load: a bad entry is reported by name, never echoed.
+    pub fn key(mut self, name: impl Into<String>, entry: impl Into<String>) -> Self {
+        self.keys.push((name.into(), Zeroizing::new(entry.into())));
+        self
+    }
+
+    /// Loads the keys now with this configuration alone (no Rocket configuration is read).
+    pub fn build(self) -> Result<ApiKeys, LoadErrors> {
+        load(self.config, &self.keys)
+    }
+
+    /// The fairing that loads the keys at ignite, manages the [`ApiKeys`] state and registers
+    /// the JSON catchers. A configuration error stops ignition and is logged, naming where it is.
+    pub fn fairing(self) -> ApiKeysFairing {
+        ApiKeysFairing(self)
+    }
+}
+
+fn load(
+    mut config: Config,
+    code_keys: &[(String, Zeroizing<String>)],
+) -> Result<ApiKeys, LoadErrors> {
+    config
+        .validate()
+        .map_err(|m| LoadErrors(vec![LoadError::Config(m)]))?;
+    let mut loader = Loader::default();
+    if config.from_env {
+        loader.env(&config.env_prefix, std::env::vars_os());
+        if config.keys_file.is_none() {
+            config.keys_file = std::env::var_os(KEYS_FILE_VAR).map(PathBuf::from);
+        }
+    }
+    if let Some(path) = &config.keys_file {
+        loader.file(path);
+    }
+    for (name, entry) in code_keys {
+        loader.named_entry(name, Source::Code(name.clone()), entry);
+    }
+    if !loader.errors.is_empty() {
+        return Err(LoadErrors(loader.errors));
+    }
+    Ok(ApiKeys::new(config, KeyStore::new(loader.loaded)))
+}
+
+/// The fairing of [`ApiKeysBuilder::fairing`] / [`ApiKeys::fairing`].
+#[derive(Debug)]
+pub struct ApiKeysFairing(ApiKeysBuilder);
+
+#[rocket::async_trait]
+impl Fairing for ApiKeysFairing {
+    fn info(&self) -> Info {
+        Info {
+            name: "API keys",
+            kind: Kind::Ignite | Kind::Singleton,
+        }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        let figment = Figment::from(Serialized::defaults(&self.0.config))
+            .merge(rocket.figment().focus("api_keys"));
+        let config: Config = match figment.extract() {
+            Ok(config) => config,
+            Err(e) => {
+                tracing::error!(target: TARGET, "invalid `api_keys` configuration: {e}");
+                return Err(rocket);
+            }
+        };
+        let keys = match load(config, &self.0.keys) {
+            Ok(keys) => keys,
+            Err(errors) => {
+                for e in &errors.0 {
+                    tracing::error!(target: TARGET, "{e}");
+                }
+                tracing::error!(
+                    target: TARGET,
+                    errors = errors.0.len(),
+                    "API key configuration rejected; the application will not start"
+                );
+                return Err(rocket);
+            }
+        };
+        if keys.is_empty() {
+            tracing::warn!(
+                target: TARGET,
+                "no API keys configured: every protected route will answer 401; \
+                 set API_KEY_<NAME>=<key> or API_KEYS_FILE"
+            );
+        } else {
+            tracing::info!(target: TARGET, count = keys.len(), names = ?keys.names(), "API keys loaded");
+        }
+        let register = keys.config().register_catchers;
+        let rocket = rocket.manage(keys);
+        Ok(if register {
+            rocket.register("/", catchers())
+        } else {
+            rocket
+        })
+    }
+}

@@ -1,0 +1,287 @@
+//! The request guards: [`Authorized`] (what `#[require_api_key]` injects) and [`ApiKey`]
+//! (who is calling).
+//!
+//! Both share one authentication per request through Rocket's request-local cache, and one
+//! verdict: a request is logged and counted once, however many guards look at it.
+
+use std::marker::PhantomData;
+use std::net::IpAddr;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::{Ignite, Rocket, Sentinel};
+
+use crate::config::Config;
+use crate::digest::{Fingerprint, KeyDigest};
+use crate::log;
+use crate::reject::{Reason, Rejection};
+use crate::scope::{AnyKey, RequiredScopes, ScopeRequirement};
+use crate::store::{ApiKey, ApiKeys};
+
+/// A request guard that lets a request through only with a valid key meeting the scope
+/// requirement `S`. Dereferences to the [`ApiKey`].
+///
+/// `#[require_api_key]` adds one as the handler's first parameter; writing it by hand is the
+/// same thing without the attribute:
+///
+/// ```
+/// use rocket::get;
+/// use rocket_api_key_runtime::{Authorized, RequiredScopes, ScopeRequirement};
+///
+/// struct ReadOrders;
+/// impl RequiredScopes for ReadOrders {
+///     const REQUIREMENT: ScopeRequirement = ScopeRequirement::AllOf(&["read:orders"]);
+/// }
+///
+/// #[get("/orders")]
+/// fn orders(key: Authorized<ReadOrders>) -> String {
+///     format!("orders for {}", key.name())
+/// }
+/// ```
+///
+/// Fails with a [`Rejection`]: 401 for a missing, malformed, duplicated, unknown or expired key,
+/// 403 for a missing scope or a disallowed address, 500 if no [`ApiKeys`] store is attached
+/// (and, as a [`Sentinel`], it stops such an application from launching in the first place).
+pub struct Authorized<S: RequiredScopes = AnyKey> {
+    key: ApiKey,
+    _requirement: PhantomData<fn() -> S>,
+}
+
+impl<S: RequiredScopes> Authorized<S> {
+    /// The validated key.
+    pub fn key(&self) -> &ApiKey {
+        &self.key
+    }
+
+    /// Unwraps the validated key.
+    pub fn into_key(self) -> ApiKey {
+        self.key
+    }
+}
+
+impl<S: RequiredScopes> Deref for Authorized<S> {
+    type Target = ApiKey;
+
+    fn deref(&self) -> &ApiKey {
+        &self.key
+    }
+}
+
+impl<S: RequiredScopes> std::fmt::Debug for Authorized<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorized")
+            .field("key", &self.key)
+            .field("requirement", &S::REQUIREMENT)
+            .finish()
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, S: RequiredScopes> FromRequest<'r> for Authorized<S> {
+    type Error = Rejection;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Rejection> {
+        guard(req, S::REQUIREMENT).map(|key| Authorized {
+            key,
+            _requirement: PhantomData,
+        })
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ApiKey {
+    type Error = Rejection;
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Rejection> {
+        guard(req, ScopeRequirement::AnyKey)
+    }
+}
+
+impl<S: RequiredScopes> Sentinel for Authorized<S> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        store_missing(rocket)
+    }
+}
+
+impl Sentinel for ApiKey {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        store_missing(rocket)
+    }
+}
+
+fn store_missing(rocket: &Rocket<Ignite>) -> bool {
+    let missing = rocket.state::<ApiKeys>().is_none();
+    if missing {
+        tracing::error!(
+            target: log::TARGET,
+            "a route requires an API key but no key store is attached; \
+             add `.attach(ApiKeys::fairing())` to the application"
+        );
+    }
+    missing
+}
+
+/// The verdict on a request, in the request-local cache: the first rejection (which the catchers
+/// answer with) and whether acceptance was already logged and counted.
+#[derive(Default)]
+struct Verdict {
+    rejection: OnceLock<Rejection>,
+    accepted: AtomicBool,
+}
+
+/// The outcome of authentication, computed once per request.
+struct Authentication(Result<ApiKey, Failure>);
+
+struct Failure {
+    reason: Reason,
+    key: Option<ApiKey>,
+    fingerprint: Option<Fingerprint>,
+}
+
+pub(crate) fn recorded_rejection<'r>(req: &'r Request<'_>) -> Option<&'r Rejection> {
+    req.local_cache(Verdict::default).rejection.get()
+}
+
+fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey, Rejection> {
+    let Some(keys) = req.rocket().state::<ApiKeys>() else {
+        return reject(req, None, Rejection::new(Reason::NoStore), None, None);
+    };
+    let Authentication(outcome) = req.local_cache(|| Authentication(authenticate(req, keys)));
+    match outcome {
+        Err(f) => reject(
+            req,
+            Some(keys),
+            Rejection::new(f.reason),
+            f.key.as_ref(),
+            f.fingerprint,
+        ),
+        Ok(key) if !required.is_met_by(&key.0.scopes) => reject(
+            req,
+            Some(keys),
+            Rejection::scope(required),
+            Some(key),
+            Some(key.fingerprint()),
+        ),
+        Ok(key) => {
+            let verdict = req.local_cache(Verdict::default);
+            if !verdict.accepted.swap(true, Ordering::Relaxed) {
+                key.0.usage.record_accepted();
+                log::accepted(req, keys.config().accepted_log_level, key);
+            }
+            Outcome::Success(key.clone())
+        }
+    }
+}
+
+fn authenticate(req: &Request<'_>, keys: &ApiKeys) -> Result<ApiKey, Failure> {
+    let failure = |reason| Failure {
+        reason,
+        key: None,
+        fingerprint: None,
+    };
+    let presented = presented_key(req, keys.config()).map_err(failure)?;
+    if !keys.well_formed(presented) {
+        return Err(failure(Reason::Malformed));
+    }
+    let digest = KeyDigest::of(presented.as_bytes());
+    keys.check_digest(&digest, client_ip(req, keys.config()))
+        .map_err(|(reason, key)| Failure {
+            reason,
+            key,
+            fingerprint: Some(digest.fingerprint()),
+        })
+}
+
+/// The key of the request: the configured header, or `Authorization: Bearer` when accepted.
+/// Two values, in one header or across both, are refused rather than guessed between.
+fn presented_key<'r>(req: &'r Request<'_>, config: &Config) -> Result<&'r str, Reason> {
+    let mut values = req.headers().get(&config.header);
+    let from_header = values.next();
+    if values.next().is_some() {
+        return Err(Reason::Duplicate);
+    }
+    let mut from_bearer = None;
+    if config.accept_bearer {
+        for value in req.headers().get("authorization") {
+            if let Some(token) = bearer_token(value) {
+                if from_bearer.replace(token).is_some() {
+                    return Err(Reason::Duplicate);
+                }
+            }
+        }
+    }
+    match (from_header, from_bearer) {
+        (None, None) => Err(Reason::Missing),
+        // Both values come from the client; comparing them reveals nothing secret.
+        (Some(a), Some(b)) if a != b => Err(Reason::Duplicate),
+        (Some(key), _) | (None, Some(key)) => Ok(key),
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive, RFC 7235);
+/// `None` for other schemes, which belong to someone else. An empty token is returned as empty
+/// and rejected as malformed.
+fn bearer_token(value: &str) -> Option<&str> {
+    let value = value.trim_start();
+    let scheme = value.get(..6)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let rest = &value[6..];
+    if !(rest.is_empty() || rest.starts_with(' ')) {
+        return None;
+    }
+    Some(rest.trim_matches(' '))
+}
+
+/// The client's address: the socket peer, unless the peer is a trusted proxy, in which case the
+/// address in Rocket's `ip_header` (when present and valid).
+pub(crate) fn client_ip(req: &Request<'_>, config: &Config) -> Option<IpAddr> {
+    let peer = req.remote()?.ip().to_canonical();
+    if config.trusted_proxies.iter().any(|net| net.contains(&peer)) {
+        if let Some(ip) = req.real_ip() {
+            return Some(ip.to_canonical());
+        }
+    }
+    Some(peer)
+}
+
+fn reject(
+    req: &Request<'_>,
+    keys: Option<&ApiKeys>,
+    rejection: Rejection,
+    key: Option<&ApiKey>,
+    fingerprint: Option<Fingerprint>,
+) -> Outcome<ApiKey, Rejection> {
+    let verdict = req.local_cache(Verdict::default);
+    if verdict.rejection.set(rejection.clone()).is_ok() {
+        match keys {
+            Some(keys) => {
+                keys.record_rejected(rejection.reason(), key);
+                log::rejected(req, keys.config(), &rejection, key, fingerprint);
+            }
+            None => log::no_store(req),
+        }
+    }
+    Outcome::Error((rejection.status(), rejection))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn bearer_tokens() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER   abc  "), Some("abc"));
+        assert_eq!(bearer_token("Bearer"), Some(""));
+        assert_eq!(bearer_token("Bearer "), Some(""));
+        assert_eq!(bearer_token("Bearerabc"), None);
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bear"), None);
+        assert_eq!(bearer_token("Bearé abc"), None);
+    }
+}

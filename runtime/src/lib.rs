@@ -1,0 +1,31 @@
+//! The runtime of [`rocket-api-key`](https://docs.rs/rocket-api-key): the key store, the request
+//! guards and the JSON rejections that `#[require_api_key]` relies on.
+//!
+//! Depend on the `rocket-api-key` crate, which re-exports everything here together with the
+//! attribute, and whose documentation is the guide.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod digest;
+mod entry;
+mod fairing;
+mod guard;
+mod load;
+mod log;
+mod reject;
+mod scope;
+mod store;
+mod usage;
+
+pub use config::{Config, LogLevel};
+pub use digest::{Fingerprint, KeyDigest};
+pub use entry::{parse_entry, EntryError, KeyEntry, MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN};
+pub use fairing::{ApiKeysBuilder, ApiKeysFairing};
+pub use guard::Authorized;
+pub use load::{LoadError, LoadErrors, Source, KEYS_FILE_VAR};
+pub use log::TARGET as LOG_TARGET;
+pub use reject::{catchers, Reason, Rejection, UNAUTHORIZED_BODY};
+pub use scope::{is_valid_scope, AnyKey, RequiredScopes, ScopeRequirement, MAX_SCOPE_LEN};
+pub use store::{ApiKey, ApiKeys};
+pub use usage::{Counts, KeyUsage, UsageReport};

@@ -1,0 +1,355 @@
+//! Reading key entries from their sources: the environment, the keys file and code.
+//!
+//! Every problem is collected (an operator fixes them all in one go) and reported with where it
+//! is: the variable, the file and line, or the name given in code. No message repeats a key.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::entry::{parse_entry, EntryError, KeyEntry};
+
+/// The environment variable naming the keys file, unless `keys_file` is configured.
+pub const KEYS_FILE_VAR: &str = "API_KEYS_FILE";
+
+/// Where an entry came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// An environment variable, by name.
+    Env(String),
+    /// A line (1-based) of the keys file.
+    File(PathBuf, usize),
+    /// [`ApiKeysBuilder::key`](crate::ApiKeysBuilder::key), by the name given.
+    Code(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Env(var) => write!(f, "environment variable `{var}`"),
+            Source::File(path, line) => write!(f, "{}:{line}", path.display()),
+            Source::Code(name) => write!(f, "key `{name}` given in code"),
+        }
+    }
+}
+
+/// A problem with the key configuration, found at ignite (or reload).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// An entry that does not parse.
+    Entry(Source, EntryError),
+    /// A key name outside `[A-Z0-9_]+` (environment) or `[A-Za-z0-9_]+` (file, code).
+    Name(Source),
+    /// A value that is not UTF-8.
+    NotUnicode(Source),
+    /// The same secret configured twice: one key, one identity.
+    DuplicateKey(Source, Source),
+    /// The same name configured twice.
+    DuplicateName(Source, Source),
+    /// A keys-file line that is not `name=value`.
+    FileSyntax(Source),
+    /// The keys file cannot be read.
+    File(PathBuf, std::io::Error),
+    /// The runtime configuration (`api_keys` table) is invalid.
+    Config(String),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Entry(source, e) => write!(f, "{source}: {e}"),
+            LoadError::Name(source @ Source::Env(_)) => write!(
+                f,
+                "{source}: the name after the prefix must be upper-case letters, digits and `_`"
+            ),
+            LoadError::Name(source) => {
+                write!(f, "{source}: a key name is letters, digits and `_`")
+            }
+            LoadError::NotUnicode(source) => write!(f, "{source}: the value is not UTF-8"),
+            LoadError::DuplicateKey(source, first) => write!(
+                f,
+                "{source}: the same key is already configured by {first}; give each client its own key"
+            ),
+            LoadError::DuplicateName(source, first) => {
+                write!(f, "{source}: this name is already used by {first}")
+            }
+            LoadError::FileSyntax(source) => write!(
+                f,
+                "{source}: expected `name=entry`, a blank line or a `#` comment"
+            ),
+            LoadError::File(path, e) => write!(f, "cannot read keys file {}: {e}", path.display()),
+            LoadError::Config(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Entry(_, e) => Some(e),
+            LoadError::File(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// All the problems of one load. Displayed one per line.
+#[derive(Debug)]
+pub struct LoadErrors(pub Vec<LoadError>);
+
+impl fmt::Display for LoadErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadErrors {}
+
+/// One loaded entry with its name and origin.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub name: String,
+    pub source: Source,
+    pub entry: KeyEntry,
+}
+
+/// Collects entries and errors from all sources.
+#[derive(Debug, Default)]
+pub(crate) struct Loader {
+    pub loaded: Vec<Loaded>,
+    pub errors: Vec<LoadError>,
+    // Indexes for the duplicate checks, so a large keys file loads in linear time.
+    by_name: HashMap<String, usize>,
+    by_prefix: HashMap<u64, Vec<usize>>,
+}
+
+impl Loader {
+    /// Entries from environment variables `<prefix><NAME>` and `<prefix without _>` (`default`).
+    pub fn env(&mut self, prefix: &str, vars: impl IntoIterator<Item = (OsString, OsString)>) {
+        let single = prefix.trim_end_matches('_');
+        for (var, value) in vars {
+            let var_lossy = var.to_string_lossy();
+            let name = if var_lossy == single {
+                "default".to_owned()
+            } else if let Some(name) = var_lossy.strip_prefix(prefix) {
+                let source = Source::Env(var_lossy.clone().into_owned());
+                let upper = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_';
+                if var.to_str().is_none() || name.is_empty() || !name.bytes().all(upper) {
+                    self.errors.push(LoadError::Name(source));
+                    continue;
+                }
+                name.to_ascii_lowercase()
+            } else {
+                continue;
+            };
+            let source = Source::Env(var_lossy.into_owned());
+            match value.into_string() {
+                Ok(value) => self.entry(name, source, &Zeroizing::new(value)),
+                Err(_) => self.errors.push(LoadError::NotUnicode(source)),
+            }
+        }
+    }
+
+    /// Entries from a keys file: `name=entry` lines, blank lines and `#` comments.
+    pub fn file(&mut self, path: &Path) {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => Zeroizing::new(bytes),
+            Err(e) => return self.errors.push(LoadError::File(path.to_owned(), e)),
+        };
+        for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            let source = Source::File(path.to_owned(), i + 1);
+            let Ok(line) = std::str::from_utf8(line) else {
+                self.errors.push(LoadError::NotUnicode(source));
+                continue;
+            };
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((name, value)) = line.split_once('=') else {
+                self.errors.push(LoadError::FileSyntax(source));
+                continue;
+            };
+            self.named_entry(name.trim(), source, value);
+        }
+    }
+
+    /// An entry given in code (or in a file line), after checking its name.
+    pub fn named_entry(&mut self, name: &str, source: Source, value: &str) {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !ok {
+            // The name is not echoed: a line without a proper name may be a bare key.
+            let source = match source {
+                Source::Code(_) => Source::Code("<invalid name>".into()),
+                other => other,
+            };
+            return self.errors.push(LoadError::Name(source));
+        }
+        self.entry(name.to_ascii_lowercase(), source, value);
+    }
+
+    fn entry(&mut self, name: String, source: Source, value: &str) {
+        match parse_entry(value) {
+            Ok(entry) => self.push(Loaded {
+                name,
+                source,
+                entry,
+            }),
+            Err(e) => self.errors.push(LoadError::Entry(source, e)),
+        }
+    }
+
+    fn push(&mut self, new: Loaded) {
+        if let Some(&i) = self.by_name.get(&new.name) {
+            let first = self.loaded[i].source.clone();
+            return self
+                .errors
+                .push(LoadError::DuplicateName(new.source, first));
+        }
+        let same_prefix = self.by_prefix.entry(new.entry.digest.prefix()).or_default();
+        if let Some(&i) = same_prefix
+            .iter()
+            .find(|&&i| self.loaded[i].entry.digest.ct_eq(&new.entry.digest))
+        {
+            let first = self.loaded[i].source.clone();
+            return self.errors.push(LoadError::DuplicateKey(new.source, first));
+        }
+        same_prefix.push(self.loaded.len());
+        self.by_name.insert(new.name.clone(), self.loaded.len());
+        self.loaded.push(new);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs.iter().map(|(k, v)| (k.into(), v.into())).collect()
+    }
+
+    fn messages(l: &Loader) -> Vec<String> {
+        l.errors.iter().map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn env_names_and_default() {
+        let mut l = Loader::default();
+        l.env(
+            "API_KEY_",
+            vars(&[
+                ("API_KEY", A),
+                ("API_KEY_ORDERS_2", B),
+                ("PATH", "/bin"),
+                ("API_KEYS_FILE", "x"),
+            ]),
+        );
+        assert!(l.errors.is_empty(), "{:?}", messages(&l));
+        let names: Vec<&str> = l.loaded.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["default", "orders_2"]);
+    }
+
+    #[test]
+    fn env_errors_name_the_variable() {
+        let mut l = Loader::default();
+        l.env(
+            "API_KEY_",
+            vars(&[
+                ("API_KEY_", A),
+                ("API_KEY_lower", A),
+                ("API_KEY_BAD", "short"),
+            ]),
+        );
+        assert_eq!(
+            messages(&l),
+            [
+                "environment variable `API_KEY_`: the name after the prefix must be upper-case letters, digits and `_`",
+                "environment variable `API_KEY_lower`: the name after the prefix must be upper-case letters, digits and `_`",
+                "environment variable `API_KEY_BAD`: the key is shorter than 16 characters; generate a random key of at least 32 bytes",
+            ]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn env_not_unicode() {
+        use std::os::unix::ffi::OsStringExt;
+        let mut l = Loader::default();
+        l.env(
+            "API_KEY_",
+            [("API_KEY_X".into(), OsString::from_vec(vec![0xff; 20]))],
+        );
+        assert_eq!(
+            messages(&l),
+            ["environment variable `API_KEY_X`: the value is not UTF-8"]
+        );
+    }
+
+    #[test]
+    fn duplicates() {
+        let mut l = Loader::default();
+        l.env("API_KEY_", vars(&[("API_KEY_ONE", A), ("API_KEY_TWO", A)]));
+        l.named_entry("ONE", Source::Code("ONE".into()), B);
+        let hashed = crate::digest::KeyDigest::of(A.as_bytes()).to_entry();
+        l.named_entry("three", Source::Code("three".into()), &hashed);
+        assert_eq!(
+            messages(&l),
+            [
+                "environment variable `API_KEY_TWO`: the same key is already configured by environment variable `API_KEY_ONE`; give each client its own key",
+                "key `ONE` given in code: this name is already used by environment variable `API_KEY_ONE`",
+                "key `three` given in code: the same key is already configured by environment variable `API_KEY_ONE`; give each client its own key",
+            ]
+        );
+    }
+
+    #[test]
+    fn file_lines() {
+        let dir = std::env::temp_dir().join(format!("rak-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys");
+        std::fs::write(
+            &path,
+            format!("# comment\n\n  reader = {A};scopes=read\n{B}\nbad name={B}x\nw=short\r\n"),
+        )
+        .unwrap();
+        let mut l = Loader::default();
+        l.file(&path);
+        let p = path.display();
+        assert_eq!(
+            messages(&l),
+            [
+                format!("{p}:4: expected `name=entry`, a blank line or a `#` comment"),
+                format!("{p}:5: a key name is letters, digits and `_`"),
+                format!("{p}:6: the key is shorter than 16 characters; generate a random key of at least 32 bytes"),
+            ]
+        );
+        assert_eq!(l.loaded.len(), 1);
+        assert_eq!(l.loaded[0].entry.scopes, ["read"]);
+        for m in messages(&l) {
+            assert!(!m.contains(B), "{m}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn missing_file() {
+        let mut l = Loader::default();
+        l.file(Path::new("/nonexistent/keys"));
+        assert!(messages(&l)[0].starts_with("cannot read keys file /nonexistent/keys: "));
+    }
+}

@@ -1,0 +1,252 @@
+//! Rejections: why a request was refused, and the JSON answer it gets.
+//!
+//! Rocket's catchers cannot see a guard's error value, so the guard stores its [`Rejection`] in
+//! the request-local cache and the catchers registered by the fairing read it back from there.
+
+use std::fmt;
+use std::io::Cursor;
+
+use rocket::http::{ContentType, Header, Status};
+use rocket::request::Request;
+use rocket::response::{self, Responder, Response};
+use serde_json::json;
+
+use crate::scope::ScopeRequirement;
+use crate::store::ApiKeys;
+
+/// The body of every 401, exactly as the Flask recipe answered it.
+pub const UNAUTHORIZED_BODY: &str = r#"{"error":"Unauthorized access"}"#;
+
+/// Why a request was refused. [`as_str`](Reason::as_str) is the `reason` field of log events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// No key in the request.
+    Missing,
+    /// A key that cannot be one: empty, too long, or with characters outside visible ASCII.
+    Malformed,
+    /// The key header twice, or two different keys in the key header and `Authorization`.
+    Duplicate,
+    /// A well-formed key that is not configured.
+    Unknown,
+    /// A configured key past its `expires` time.
+    Expired,
+    /// A valid key without the scopes the route requires.
+    Scope,
+    /// A valid key used from an address outside its `ips` allowlist.
+    Ip,
+    /// A guard ran but no key store is attached to the application.
+    NoStore,
+}
+
+impl Reason {
+    pub(crate) const ALL: [Reason; 8] = [
+        Reason::Missing,
+        Reason::Malformed,
+        Reason::Duplicate,
+        Reason::Unknown,
+        Reason::Expired,
+        Reason::Scope,
+        Reason::Ip,
+        Reason::NoStore,
+    ];
+
+    /// The reason as it appears in logs and usage figures: `missing`, `malformed`, `duplicate`,
+    /// `unknown`, `expired`, `scope`, `ip` or `no_store`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Missing => "missing",
+            Reason::Malformed => "malformed",
+            Reason::Duplicate => "duplicate",
+            Reason::Unknown => "unknown",
+            Reason::Expired => "expired",
+            Reason::Scope => "scope",
+            Reason::Ip => "ip",
+            Reason::NoStore => "no_store",
+        }
+    }
+
+    /// The HTTP status this reason is answered with.
+    pub fn status(self) -> Status {
+        match self {
+            Reason::Scope | Reason::Ip => Status::Forbidden,
+            Reason::NoStore => Status::InternalServerError,
+            _ => Status::Unauthorized,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refused request: the error of the API-key guards, and a [`Responder`] for the JSON answer.
+///
+/// Holds no key material, so its `Debug` (which Rocket logs for failed guards) is safe.
+///
+/// | reason | status | body |
+/// |---|---|---|
+/// | missing, malformed, duplicate, unknown, expired | 401 | `{"error":"Unauthorized access"}` |
+/// | scope | 403 | `{"error":"Insufficient scope","required_scopes":[…],"match":"all"\|"any"}` |
+/// | ip | 403 | `{"error":"This key may not be used from this address"}` |
+/// | no_store | 500 | `{"error":"API key validation is not configured"}` |
+///
+/// A 401 also carries `WWW-Authenticate: ApiKey header="<header>"` (and a `Bearer` challenge
+/// when bearer tokens are accepted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    reason: Reason,
+    required: ScopeRequirement,
+}
+
+impl Rejection {
+    pub(crate) fn new(reason: Reason) -> Self {
+        Rejection {
+            reason,
+            required: ScopeRequirement::AnyKey,
+        }
+    }
+
+    pub(crate) fn scope(required: ScopeRequirement) -> Self {
+        Rejection {
+            reason: Reason::Scope,
+            required,
+        }
+    }
+
+    /// Why the request was refused.
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// The status it is answered with.
+    pub fn status(&self) -> Status {
+        self.reason.status()
+    }
+
+    /// For a [`Reason::Scope`] rejection, what the route required.
+    pub fn required_scopes(&self) -> Option<ScopeRequirement> {
+        (self.reason == Reason::Scope).then_some(self.required)
+    }
+
+    /// The JSON body of the answer.
+    pub fn body(&self) -> String {
+        match self.reason {
+            Reason::Scope => json!({
+                "error": "Insufficient scope",
+                "required_scopes": self.required.scopes(),
+                "match": self.required.combinator(),
+            })
+            .to_string(),
+            Reason::Ip => {
+                json!({ "error": "This key may not be used from this address" }).to_string()
+            }
+            Reason::NoStore => {
+                json!({ "error": "API key validation is not configured" }).to_string()
+            }
+            _ => UNAUTHORIZED_BODY.to_owned(),
+        }
+    }
+
+    /// The rejection an API-key guard recorded for this request, if any.
+    ///
+    /// For applications that register their own 401/403 catchers (see
+    /// [`ApiKeysBuilder::register_catchers`](crate::ApiKeysBuilder::register_catchers)):
+    ///
+    /// ```
+    /// use rocket::{catch, Request};
+    /// use rocket_api_key_runtime::Rejection;
+    ///
+    /// #[catch(401)]
+    /// fn unauthorized(req: &Request<'_>) -> Result<Rejection, &'static str> {
+    ///     Rejection::of(req).cloned().ok_or("log in first")
+    /// }
+    /// ```
+    pub fn of<'r>(req: &'r Request<'_>) -> Option<&'r Rejection> {
+        crate::guard::recorded_rejection(req)
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.reason {
+            Reason::Scope => write!(f, "API key rejected: scope (requires {})", self.required),
+            reason => write!(f, "API key rejected: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+impl<'r> Responder<'r, 'static> for Rejection {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        JsonError {
+            status: self.status(),
+            body: self.body(),
+        }
+        .respond_to(req)
+    }
+}
+
+/// A JSON error answer; a 401 also gets its `WWW-Authenticate` challenge.
+struct JsonError {
+    status: Status,
+    body: String,
+}
+
+impl<'r> Responder<'r, 'static> for JsonError {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let JsonError { status, body } = self;
+        let mut response = Response::build();
+        response
+            .status(status)
+            .header(ContentType::JSON)
+            .sized_body(body.len(), Cursor::new(body));
+        if status == Status::Unauthorized {
+            let (header, bearer) = req
+                .rocket()
+                .state::<ApiKeys>()
+                .map(|keys| (keys.config().header.clone(), keys.config().accept_bearer))
+                .unwrap_or_else(|| (crate::Config::default().header, false));
+            response.header(Header::new(
+                "WWW-Authenticate",
+                format!("ApiKey header=\"{header}\""),
+            ));
+            if bearer {
+                response.header_adjoin(Header::new("WWW-Authenticate", "Bearer"));
+            }
+        }
+        response.ok()
+    }
+}
+
+/// The 401 catcher: the recorded rejection, or the generic 401 body for a 401 from elsewhere.
+#[rocket::catch(401)]
+fn unauthorized(req: &Request<'_>) -> Result<Rejection, JsonError> {
+    answer(req, Status::Unauthorized, UNAUTHORIZED_BODY)
+}
+
+/// The 403 catcher: the recorded rejection, or a generic JSON 403.
+#[rocket::catch(403)]
+fn forbidden(req: &Request<'_>) -> Result<Rejection, JsonError> {
+    answer(req, Status::Forbidden, r#"{"error":"Forbidden"}"#)
+}
+
+fn answer(req: &Request<'_>, status: Status, fallback: &str) -> Result<Rejection, JsonError> {
+    match Rejection::of(req) {
+        Some(rejection) if rejection.status() == status => Ok(rejection.clone()),
+        _ => Err(JsonError {
+            status,
+            body: fallback.to_owned(),
+        }),
+    }
+}
+
+/// The catchers the fairing registers at `/` (401 and 403), for applications that opted out with
+/// [`register_catchers(false)`](crate::ApiKeysBuilder::register_catchers) and want to mount them
+/// elsewhere.
+pub fn catchers() -> Vec<rocket::Catcher> {
+    rocket::catchers![unauthorized, forbidden]
+}
