@@ -34,7 +34,7 @@ pub(crate) fn rejected(
         key = key.map(ApiKey::name),
         fingerprint = fingerprint.map(display),
         required = required,
-        "unauthorized request"
+        "request rejected"
     );
 }
 

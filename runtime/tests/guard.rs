@@ -1,0 +1,672 @@
+//! Every outcome of the guards, through Rocket's local client.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use rocket::figment::Figment;
+use rocket::http::{ContentType, Header, Status};
+use rocket::local::blocking::{Client, LocalResponse};
+use rocket::request::{self, FromRequest, Request};
+use rocket::{catch, catchers, get, routes, State};
+use rocket_api_key_runtime::{
+    ApiKey, ApiKeys, ApiKeysBuilder, Authorized, KeyDigest, Reason, Rejection, RequiredScopes,
+    ScopeRequirement,
+};
+use serde_json::{json, Value};
+
+const READER: &str = "reader-key-0123456789abcdef";
+const WRITER: &str = "writer-key-0123456789abcdef";
+const ADMIN: &str = "admin-key-0123456789abcdef";
+const EXPIRED: &str = "expired-key-0123456789abcdef";
+const LATER: &str = "later-key-0123456789abcdef";
+const OFFICE: &str = "office-key-0123456789abcdef";
+
+struct ReadOrders;
+impl RequiredScopes for ReadOrders {
+    const REQUIREMENT: ScopeRequirement = ScopeRequirement::AllOf(&["read:orders"]);
+}
+struct ReadWrite;
+impl RequiredScopes for ReadWrite {
+    const REQUIREMENT: ScopeRequirement = ScopeRequirement::AllOf(&["read:orders", "write:orders"]);
+}
+struct AdminOrWriter;
+impl RequiredScopes for AdminOrWriter {
+    const REQUIREMENT: ScopeRequirement = ScopeRequirement::AnyOf(&["admin", "write:orders"]);
+}
+
+#[get("/any")]
+fn any(key: Authorized) -> String {
+    key.name().to_owned()
+}
+#[get("/read")]
+fn read(key: Authorized<ReadOrders>) -> String {
+    key.name().to_owned()
+}
+#[get("/both")]
+fn both(_key: Authorized<ReadWrite>) -> &'static str {
+    "ok"
+}
+#[get("/either")]
+fn either(_key: Authorized<AdminOrWriter>) -> &'static str {
+    "ok"
+}
+#[get("/whoami")]
+fn whoami(key: ApiKey) -> String {
+    format!("{} {}", key.name(), key.scopes().join(","))
+}
+#[get("/scoped-whoami")]
+fn scoped_whoami(_guard: Authorized<ReadOrders>, key: ApiKey) -> String {
+    key.name().to_owned()
+}
+#[get("/usage")]
+fn usage(keys: &State<ApiKeys>) -> String {
+    serde_json::to_string(&keys.usage()).unwrap()
+}
+
+fn keys() -> ApiKeysBuilder {
+    ApiKeys::builder()
+        .from_env(false)
+        .key("reader", format!("{READER};scopes=read:orders"))
+        .key(
+            "writer",
+            format!(
+                "{};scopes=read:orders,write:orders",
+                KeyDigest::of(WRITER.as_bytes()).to_entry()
+            ),
+        )
+        .key("admin", format!("{ADMIN};scopes=admin"))
+        .key("expired", format!("{EXPIRED};expires=2000-01-01T00:00:00Z"))
+        .key("later", format!("{LATER};expires=2999-01-01T00:00:00Z"))
+        .key("office", format!("{OFFICE};ips=10.0.0.0/8,2001:db8::/32"))
+}
+
+fn app(builder: ApiKeysBuilder) -> rocket::Rocket<rocket::Build> {
+    rocket::build().attach(builder.fairing()).mount(
+        "/",
+        routes![any, read, both, either, whoami, scoped_whoami, usage],
+    )
+}
+
+fn client(builder: ApiKeysBuilder) -> Client {
+    Client::tracked(app(builder)).expect("valid rocket")
+}
+
+/// Whether ignition fails, and why (inspecting the error keeps Rocket from panicking on drop).
+fn ignition_error(rocket: rocket::Rocket<rocket::Build>) -> Option<String> {
+    Client::tracked(rocket)
+        .err()
+        .map(|e| format!("{:?}", e.kind()))
+}
+
+fn get_with<'c>(client: &'c Client, path: &str, headers: &[(&str, &str)]) -> LocalResponse<'c> {
+    let mut req = client.get(path.to_owned());
+    for (name, value) in headers {
+        req.add_header(Header::new(name.to_string(), value.to_string()));
+    }
+    req.dispatch()
+}
+
+fn key(value: &str) -> [(&'static str, &str); 1] {
+    [("x-api-key", value)]
+}
+
+#[track_caller]
+fn assert_unauthorized(response: LocalResponse<'_>) {
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert_eq!(response.content_type(), Some(ContentType::JSON));
+    assert_eq!(
+        response
+            .headers()
+            .get("WWW-Authenticate")
+            .collect::<Vec<_>>(),
+        [r#"ApiKey header="x-api-key""#]
+    );
+    assert_eq!(
+        response.into_string().unwrap(),
+        r#"{"error":"Unauthorized access"}"#
+    );
+}
+
+#[track_caller]
+fn assert_json(response: LocalResponse<'_>, status: Status, body: Value) {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.content_type(), Some(ContentType::JSON));
+    let actual: Value = serde_json::from_str(&response.into_string().unwrap()).unwrap();
+    assert_eq!(actual, body);
+}
+
+#[test]
+fn valid_keys_plain_and_hashed() {
+    let c = client(keys());
+    let r = get_with(&c, "/any", &key(READER));
+    assert_eq!(r.status(), Status::Ok);
+    assert_eq!(r.into_string().unwrap(), "reader");
+    assert_eq!(
+        get_with(&c, "/any", &key(WRITER)).into_string().unwrap(),
+        "writer"
+    );
+    // Header names are case-insensitive.
+    assert_eq!(
+        get_with(&c, "/any", &[("X-API-Key", READER)]).status(),
+        Status::Ok
+    );
+}
+
+#[test]
+fn missing_empty_unknown_malformed_keys_are_401() {
+    let c = client(keys());
+    assert_unauthorized(get_with(&c, "/any", &[]));
+    assert_unauthorized(get_with(&c, "/any", &key("")));
+    assert_unauthorized(get_with(&c, "/any", &key("no-such-key-0123456789")));
+    assert_unauthorized(get_with(&c, "/any", &key(&format!("{READER}x"))));
+    assert_unauthorized(get_with(&c, "/any", &key(&READER[1..])));
+    assert_unauthorized(get_with(&c, "/any", &key("reader key with spaces")));
+    assert_unauthorized(get_with(&c, "/any", &key("clé-non-ascii-0123456789")));
+    // Huge values are refused before hashing, and answered like any other bad key.
+    assert_unauthorized(get_with(&c, "/any", &key(&"k".repeat(257))));
+    assert_unauthorized(get_with(&c, "/any", &key(&"k".repeat(64 * 1024))));
+    // The stored digest is not a key.
+    let digest = KeyDigest::of(WRITER.as_bytes()).to_entry();
+    assert_unauthorized(get_with(&c, "/any", &key(&digest)));
+    assert_unauthorized(get_with(&c, "/any", &key(&digest[7..])));
+    // The right key under another header, or in the query string, is not a key.
+    assert_unauthorized(get_with(&c, "/any", &[("x-api-token", READER)]));
+    assert_unauthorized(get_with(
+        &c,
+        &format!("/any?x-api-key={READER}&api_key={READER}"),
+        &[],
+    ));
+}
+
+#[test]
+fn duplicated_keys_are_401() {
+    let c = client(keys());
+    assert_unauthorized(get_with(
+        &c,
+        "/any",
+        &[("x-api-key", READER), ("x-api-key", READER)],
+    ));
+    assert_unauthorized(get_with(
+        &c,
+        "/any",
+        &[("x-api-key", READER), ("X-Api-Key", WRITER)],
+    ));
+}
+
+#[test]
+fn expiry() {
+    let c = client(keys());
+    assert_unauthorized(get_with(&c, "/any", &key(EXPIRED)));
+    assert_eq!(get_with(&c, "/any", &key(LATER)).status(), Status::Ok);
+}
+
+#[test]
+fn scopes_all_and_any() {
+    let c = client(keys());
+    assert_eq!(get_with(&c, "/read", &key(READER)).status(), Status::Ok);
+    assert_eq!(get_with(&c, "/both", &key(WRITER)).status(), Status::Ok);
+    assert_eq!(get_with(&c, "/either", &key(ADMIN)).status(), Status::Ok);
+    assert_eq!(get_with(&c, "/either", &key(WRITER)).status(), Status::Ok);
+    let forbidden_all = json!({
+        "error": "Insufficient scope",
+        "required_scopes": ["read:orders", "write:orders"],
+        "match": "all"
+    });
+    assert_json(
+        get_with(&c, "/both", &key(READER)),
+        Status::Forbidden,
+        forbidden_all,
+    );
+    let forbidden_any = json!({"error": "Insufficient scope", "required_scopes": ["admin", "write:orders"], "match": "any"});
+    assert_json(
+        get_with(&c, "/either", &key(READER)),
+        Status::Forbidden,
+        forbidden_any,
+    );
+    // A bad key on a scoped route is still a 401, not a 403.
+    assert_unauthorized(get_with(&c, "/both", &key("no-such-key-0123456789")));
+}
+
+fn from(c: &Client, path: &str, addr: &str, headers: &[(&str, &str)]) -> Status {
+    let mut req = c
+        .get(path.to_owned())
+        .remote(addr.parse::<SocketAddr>().unwrap());
+    for (name, value) in headers {
+        req.add_header(Header::new(name.to_string(), value.to_string()));
+    }
+    req.dispatch().status()
+}
+
+#[test]
+fn ip_allowlist() {
+    let c = client(keys());
+    assert_eq!(from(&c, "/any", "10.1.2.3:4000", &key(OFFICE)), Status::Ok);
+    assert_eq!(
+        from(&c, "/any", "[2001:db8::7]:4000", &key(OFFICE)),
+        Status::Ok
+    );
+    // IPv4-mapped IPv6 peers (dual-stack sockets) match IPv4 networks.
+    assert_eq!(
+        from(&c, "/any", "[::ffff:10.9.9.9]:4000", &key(OFFICE)),
+        Status::Ok
+    );
+    assert_json(
+        c.get("/any")
+            .remote("192.168.1.1:4000".parse().unwrap())
+            .header(Header::new("x-api-key", OFFICE))
+            .dispatch(),
+        Status::Forbidden,
+        json!({"error": "This key may not be used from this address"}),
+    );
+    // No known address: refused. A spoofed X-Real-IP from an untrusted peer: ignored.
+    assert_eq!(
+        get_with(&c, "/any", &key(OFFICE)).status(),
+        Status::Forbidden
+    );
+    let spoofed = [("x-api-key", OFFICE), ("X-Real-IP", "10.0.0.1")];
+    assert_eq!(
+        from(&c, "/any", "192.168.1.1:4000", &spoofed),
+        Status::Forbidden
+    );
+    // Keys without an allowlist work from anywhere.
+    assert_eq!(
+        from(&c, "/any", "192.168.1.1:4000", &key(READER)),
+        Status::Ok
+    );
+}
+
+#[test]
+fn trusted_proxy_header() {
+    let c = client(keys().trusted_proxy("127.0.0.1".parse::<std::net::IpAddr>().unwrap()));
+    let via_proxy = [("x-api-key", OFFICE), ("X-Real-IP", "10.0.0.1")];
+    assert_eq!(from(&c, "/any", "127.0.0.1:4000", &via_proxy), Status::Ok);
+    let outside = [("x-api-key", OFFICE), ("X-Real-IP", "192.168.0.1")];
+    assert_eq!(
+        from(&c, "/any", "127.0.0.1:4000", &outside),
+        Status::Forbidden
+    );
+    // The same header from a peer that is not the proxy is not believed.
+    assert_eq!(
+        from(&c, "/any", "192.168.0.9:4000", &via_proxy),
+        Status::Forbidden
+    );
+}
+
+#[test]
+fn bearer_off_by_default() {
+    let c = client(keys());
+    assert_unauthorized(get_with(
+        &c,
+        "/any",
+        &[("Authorization", &format!("Bearer {READER}"))],
+    ));
+}
+
+#[test]
+fn bearer_on() {
+    let c = client(keys().accept_bearer(true));
+    let bearer = format!("Bearer {READER}");
+    assert_eq!(
+        get_with(&c, "/any", &[("Authorization", &bearer)]).status(),
+        Status::Ok
+    );
+    assert_eq!(
+        get_with(
+            &c,
+            "/any",
+            &[("Authorization", &format!("bearer  {READER} "))]
+        )
+        .status(),
+        Status::Ok
+    );
+    // The same key in both places is one key; two different keys are refused.
+    assert_eq!(
+        get_with(
+            &c,
+            "/any",
+            &[("Authorization", &bearer), ("x-api-key", READER)]
+        )
+        .status(),
+        Status::Ok
+    );
+    let r = get_with(
+        &c,
+        "/any",
+        &[("Authorization", &bearer), ("x-api-key", WRITER)],
+    );
+    assert_eq!(r.status(), Status::Unauthorized);
+    assert_eq!(
+        r.headers().get("WWW-Authenticate").collect::<Vec<_>>(),
+        [r#"ApiKey header="x-api-key""#, "Bearer"]
+    );
+    for value in ["Bearer", "Bearer ", "Bearer not-a-key-0123456789"] {
+        assert_eq!(
+            get_with(&c, "/any", &[("Authorization", value)]).status(),
+            Status::Unauthorized,
+            "{value}"
+        );
+    }
+    // Another scheme is not ours: the x-api-key header still decides.
+    assert_eq!(
+        get_with(
+            &c,
+            "/any",
+            &[
+                ("Authorization", "Basic dXNlcjpwYXNz"),
+                ("x-api-key", READER)
+            ]
+        )
+        .status(),
+        Status::Ok
+    );
+}
+
+#[test]
+fn identity_guard_alone_and_after_scoped_guard() {
+    let c = client(keys());
+    assert_eq!(
+        get_with(&c, "/whoami", &key(WRITER)).into_string().unwrap(),
+        "writer read:orders,write:orders"
+    );
+    assert_unauthorized(get_with(&c, "/whoami", &[]));
+    assert_eq!(
+        get_with(&c, "/scoped-whoami", &key(READER))
+            .into_string()
+            .unwrap(),
+        "reader"
+    );
+    // Two guards, one request: counted once.
+    let report = c.get("/usage").dispatch().into_string().unwrap();
+    let report: Value = serde_json::from_str(&report).unwrap();
+    let reader = report["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "reader")
+        .unwrap();
+    assert_eq!(reader["accepted"], 1);
+}
+
+#[test]
+fn usage_figures() {
+    let c = client(keys());
+    get_with(&c, "/read", &key(READER));
+    get_with(&c, "/read", &key(READER));
+    get_with(&c, "/both", &key(READER));
+    get_with(&c, "/any", &key(EXPIRED));
+    get_with(&c, "/any", &key("no-such-key-0123456789"));
+    get_with(&c, "/any", &[]);
+    let keys = c.rocket().state::<ApiKeys>().unwrap().usage();
+    let reader = keys.key("reader").unwrap();
+    assert_eq!(reader.accepted, 2);
+    assert_eq!(reader.rejected.get("scope"), Some(&1));
+    assert!(reader.last_used.is_some());
+    assert_eq!(
+        keys.key("expired").unwrap().rejected.get("expired"),
+        Some(&1)
+    );
+    assert_eq!(keys.key("admin").unwrap().accepted, 0);
+    assert!(keys.key("admin").unwrap().last_used.is_none());
+    assert_eq!(keys.unattributed.rejected.get("unknown"), Some(&1));
+    assert_eq!(keys.unattributed.rejected.get("missing"), Some(&1));
+    assert_eq!(keys.unattributed.rejected_total(), 2);
+}
+
+#[test]
+fn empty_store_fails_closed() {
+    let c = client(ApiKeys::builder().from_env(false));
+    assert_unauthorized(get_with(&c, "/any", &key(READER)));
+    assert_unauthorized(get_with(&c, "/any", &[]));
+}
+
+#[test]
+fn configuration_errors_stop_ignition() {
+    let bad = keys().key("broken", "short;scopes=read orders");
+    assert!(ignition_error(app(bad)).unwrap().contains("FailedFairings"));
+    let dup = keys().key("again", READER);
+    assert!(ignition_error(app(dup)).unwrap().contains("FailedFairings"));
+    let errors = ApiKeys::builder()
+        .from_env(false)
+        .key("a", "short")
+        .key("b", format!("{READER};scopes=x y"))
+        .key("c", format!("{READER};ips=10.0.0.0/8"))
+        .build()
+        .unwrap_err();
+    let message = errors.to_string();
+    assert_eq!(errors.0.len(), 2, "{message}");
+    assert!(
+        message.contains("key `a` given in code: the key is shorter than 16 characters"),
+        "{message}"
+    );
+    assert!(
+        message.contains("key `b` given in code: invalid scope \"x y\""),
+        "{message}"
+    );
+    assert!(!message.contains(READER));
+}
+
+#[test]
+fn rocket_configuration_overrides_the_builder() {
+    let figment = Figment::from(rocket::Config::debug_default())
+        .merge(("api_keys.header", "x-orders-key"))
+        .merge(("api_keys.accept_bearer", true));
+    let rocket = rocket::custom(figment)
+        .attach(keys().fairing())
+        .mount("/", routes![any]);
+    let c = Client::tracked(rocket).unwrap();
+    assert_eq!(
+        get_with(&c, "/any", &[("x-orders-key", READER)]).status(),
+        Status::Ok
+    );
+    assert_eq!(
+        get_with(
+            &c,
+            "/any",
+            &[("Authorization", &format!("Bearer {READER}"))]
+        )
+        .status(),
+        Status::Ok
+    );
+    let r = get_with(&c, "/any", &key(READER));
+    assert_eq!(r.status(), Status::Unauthorized);
+    assert_eq!(
+        r.headers().get_one("WWW-Authenticate"),
+        Some(r#"ApiKey header="x-orders-key""#)
+    );
+
+    let bad =
+        Figment::from(rocket::Config::debug_default()).merge(("api_keys.header", "bad header"));
+    assert!(ignition_error(rocket::custom(bad).attach(keys().fairing())).is_some());
+    let unknown = Figment::from(rocket::Config::debug_default()).merge(("api_keys.hedaer", "x"));
+    assert!(ignition_error(rocket::custom(unknown).attach(keys().fairing())).is_some());
+}
+
+#[test]
+fn guard_without_store_aborts_launch() {
+    let rocket = rocket::build().mount("/", routes![any]);
+    let error = ignition_error(rocket).expect("the sentinel must stop launch");
+    assert!(error.contains("SentinelAborts"), "{error}");
+}
+
+/// An application guard that wraps ours: no sentinel sees it, so the runtime check must hold.
+struct Wrapped(ApiKey);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Wrapped {
+    type Error = Rejection;
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Rejection> {
+        req.guard::<ApiKey>().await.map(Wrapped)
+    }
+}
+
+#[get("/wrapped")]
+fn wrapped(key: Wrapped) -> String {
+    key.0.name().to_owned()
+}
+
+#[test]
+fn guard_without_store_answers_500() {
+    let c = Client::tracked(rocket::build().mount("/", routes![wrapped])).unwrap();
+    let r = c
+        .get("/wrapped")
+        .header(Header::new("x-api-key", READER))
+        .dispatch();
+    assert_eq!(r.status(), Status::InternalServerError);
+    let r = c
+        .get("/wrapped")
+        .header(Header::new("x-api-key", READER))
+        .header(rocket::http::Accept::JSON)
+        .dispatch();
+    assert_eq!(r.status(), Status::InternalServerError);
+    assert_eq!(r.content_type(), Some(ContentType::JSON));
+}
+
+#[catch(401)]
+fn own_401(req: &Request<'_>) -> String {
+    let reason = Rejection::of(req).map_or("none", |r| r.reason().as_str());
+    format!("custom: {reason}")
+}
+
+#[test]
+fn applications_can_keep_their_catchers() {
+    let rocket = app(keys().register_catchers(false)).register("/", catchers![own_401]);
+    let c = Client::tracked(rocket).unwrap();
+    assert_eq!(
+        get_with(&c, "/any", &key("no-such-key-0123456789"))
+            .into_string()
+            .unwrap(),
+        "custom: unknown"
+    );
+    assert_eq!(
+        get_with(&c, "/any", &[]).into_string().unwrap(),
+        "custom: missing"
+    );
+}
+
+#[test]
+fn verify_outside_rocket() {
+    let keys = keys().build().unwrap();
+    assert_eq!(keys.verify(READER, None).unwrap().name(), "reader");
+    assert_eq!(keys.verify(EXPIRED, None).unwrap_err(), Reason::Expired);
+    assert_eq!(keys.verify("", None).unwrap_err(), Reason::Malformed);
+    assert_eq!(
+        keys.verify(OFFICE, Some("10.0.0.1".parse().unwrap()))
+            .unwrap()
+            .name(),
+        "office"
+    );
+    assert_eq!(keys.verify(OFFICE, None).unwrap_err(), Reason::Ip);
+    assert_eq!(keys.usage().key("reader").unwrap().accepted, 1);
+}
+
+/// Collects formatted tracing output of the current thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs(f: impl FnOnce()) -> String {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let bytes = captured.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn logs_name_reasons_but_never_keys() {
+    let secrets = [
+        READER,
+        WRITER,
+        ADMIN,
+        EXPIRED,
+        OFFICE,
+        "no-such-key-0123456789",
+    ];
+    let logs = capture_logs(|| {
+        let c = client(
+            keys()
+                .accept_bearer(true)
+                .accepted_log_level(rocket_api_key_runtime::LogLevel::Info),
+        );
+        get_with(&c, "/read", &key(READER));
+        get_with(&c, "/both", &key(READER));
+        get_with(&c, "/any", &key(EXPIRED));
+        get_with(&c, "/any", &key("no-such-key-0123456789"));
+        get_with(
+            &c,
+            "/any",
+            &[
+                ("x-api-key", WRITER),
+                ("Authorization", &format!("Bearer {ADMIN}")),
+            ],
+        );
+        get_with(&c, "/any", &key(&format!("{READER} x")));
+        get_with(&c, "/any", &[]);
+        from(&c, "/any", "192.168.0.1:1", &key(OFFICE));
+        assert!(
+            ignition_error(app(keys().key("broken", format!("{READER}x;scopes=a b")))).is_some()
+        );
+        let _ = Client::tracked(rocket::build().mount("/", routes![wrapped])).map(|c| {
+            c.get("/wrapped")
+                .header(Header::new("x-api-key", READER))
+                .dispatch();
+        });
+    });
+    if std::env::var_os("SHOW_LOGS").is_some() {
+        eprintln!("{logs}");
+    }
+    for secret in secrets {
+        assert!(
+            !logs.contains(secret),
+            "a key leaked into the logs:\n{logs}"
+        );
+        let digest = KeyDigest::of(secret.as_bytes()).to_entry();
+        assert!(
+            !logs.contains(&digest[7..]),
+            "a full digest leaked into the logs:\n{logs}"
+        );
+    }
+    for reason in [
+        "missing",
+        "malformed",
+        "duplicate",
+        "unknown",
+        "expired",
+        "scope",
+        "ip",
+        "no_store",
+    ] {
+        assert!(
+            logs.contains(&format!("reason=\"{reason}\"")),
+            "no `{reason}` event in:\n{logs}"
+        );
+    }
+    let reader_fp = KeyDigest::of(READER.as_bytes()).fingerprint().to_string();
+    assert!(logs.contains(&format!("fingerprint={reader_fp}")), "{logs}");
+    assert!(logs.contains("key=\"reader\""), "{logs}");
+    assert!(logs.contains("path=\"/both\""), "{logs}");
+    assert!(logs.contains("client_ip=192.168.0.1"), "{logs}");
+    assert!(
+        logs.contains("INFO rocket_api_key: authorized request key=\"reader\""),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("the key is shorter") || logs.contains("invalid scope"),
+        "{logs}"
+    );
+}
