@@ -1,0 +1,143 @@
+//! The orders API: everything but `main`, so the end-to-end test can launch the same app.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use rocket::http::Status;
+use rocket::response::status::{Created, Custom};
+use rocket::serde::json::{self, json, Json, Value};
+use rocket::serde::{Deserialize, Serialize};
+use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket, State};
+use rocket_api_key::{require_api_key, ApiKey, ApiKeys, ApiKeysBuilder, UsageReport};
+
+/// Every scope the example's routes use (the demo key gets them all).
+pub const SCOPES: &[&str] = &["read:orders", "write:orders", "admin"];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(crate = "rocket::serde")]
+pub struct Order {
+    pub id: u64,
+    pub item: String,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(crate = "rocket::serde", deny_unknown_fields)]
+pub struct NewOrder {
+    item: String,
+    quantity: u32,
+}
+
+#[derive(Default)]
+pub struct Orders(Mutex<BTreeMap<u64, Order>>);
+
+type JsonError = Custom<Json<Value>>;
+
+fn error(status: Status, message: impl Into<String>) -> JsonError {
+    Custom(status, Json(json!({ "error": message.into() })))
+}
+
+#[get("/health")]
+fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// The Flask recipe's route, with its exact answers.
+#[require_api_key]
+#[get("/secure-data")]
+fn secure_data() -> Json<Value> {
+    Json(json!({ "data": "This is secured data" }))
+}
+
+#[require_api_key(scope = "read:orders")]
+#[get("/orders")]
+fn list_orders(orders: &State<Orders>) -> Json<Vec<Order>> {
+    let orders = orders.0.lock().unwrap_or_else(|e| e.into_inner());
+    Json(orders.values().cloned().collect())
+}
+
+#[require_api_key(scope = "read:orders")]
+#[get("/orders/<id>")]
+fn get_order(id: u64, orders: &State<Orders>) -> Result<Json<Order>, JsonError> {
+    let orders = orders.0.lock().unwrap_or_else(|e| e.into_inner());
+    match orders.get(&id) {
+        Some(order) => Ok(Json(order.clone())),
+        None => Err(error(Status::NotFound, format!("no order {id}"))),
+    }
+}
+
+#[require_api_key(scope = "write:orders")]
+#[post("/orders", format = "json", data = "<order>")]
+fn create_order(
+    key: ApiKey,
+    order: Result<Json<NewOrder>, json::Error<'_>>,
+    orders: &State<Orders>,
+) -> Result<Created<Json<Order>>, JsonError> {
+    let NewOrder { item, quantity } = match order {
+        Ok(Json(order)) => order,
+        Err(json::Error::Io(_)) => {
+            return Err(error(Status::BadRequest, "the body could not be read"))
+        }
+        Err(json::Error::Parse(_, e)) => {
+            return Err(error(
+                Status::UnprocessableEntity,
+                format!("invalid order: {e}"),
+            ))
+        }
+    };
+    let item = item.trim();
+    if item.is_empty() {
+        return Err(error(
+            Status::UnprocessableEntity,
+            "invalid order: `item` must not be empty",
+        ));
+    }
+    if quantity == 0 {
+        return Err(error(
+            Status::UnprocessableEntity,
+            "invalid order: `quantity` must be positive",
+        ));
+    }
+    let mut orders = orders.0.lock().unwrap_or_else(|e| e.into_inner());
+    let id = orders.last_key_value().map_or(1, |(id, _)| id + 1);
+    let order = Order {
+        id,
+        item: item.to_owned(),
+        quantity,
+    };
+    orders.insert(id, order.clone());
+    rocket::info!("order {id} created with key {}", key.name());
+    Ok(Created::new(format!("/orders/{id}")).body(Json(order)))
+}
+
+#[require_api_key(scope = "admin")]
+#[get("/admin/usage")]
+fn usage(keys: &State<ApiKeys>) -> Json<UsageReport> {
+    Json(keys.usage())
+}
+
+/// JSON for every other error status (404, 400, 415, 422, 500, …). 401 and 403 are answered
+/// by the API-key layer's own catchers.
+#[catch(default)]
+fn json_default(status: Status, _req: &Request<'_>) -> Json<Value> {
+    Json(json!({ "error": status.reason_lossy() }))
+}
+
+/// The application, with its keys configured by `keys`.
+pub fn rocket(keys: ApiKeysBuilder) -> Rocket<Build> {
+    rocket::build()
+        .attach(keys.fairing())
+        .manage(Orders::default())
+        .mount(
+            "/",
+            routes![
+                health,
+                secure_data,
+                list_orders,
+                get_order,
+                create_order,
+                usage
+            ],
+        )
+        .register("/", catchers![json_default])
+}

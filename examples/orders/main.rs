@@ -1,0 +1,51 @@
+//! A small orders API protected by `#[require_api_key]`.
+//!
+//! ```text
+//! cargo run --example orders
+//! ```
+//!
+//! With no key configured, it makes one demo key for this run and prints it. Configure your own
+//! with `API_KEY_<NAME>=<key>[;scopes=…]` or `API_KEYS_FILE` (see the README).
+
+mod app;
+
+use rocket::fairing::AdHoc;
+use rocket::launch;
+use rocket_api_key::ApiKeys;
+use tracing_subscriber::EnvFilter;
+
+#[launch]
+fn rocket() -> _ {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+
+    let mut keys = ApiKeys::builder();
+    // Only an empty configuration gets a demo key; a broken one is left for the fairing to report.
+    let unconfigured = ApiKeys::builder().build().is_ok_and(|keys| keys.is_empty());
+    let demo_key = unconfigured.then(demo_key);
+    if let Some(key) = &demo_key {
+        keys = keys.key("demo", format!("{key};scopes={}", app::SCOPES.join(",")));
+    }
+    app::rocket(keys).attach(AdHoc::on_liftoff("Demo key", move |rocket| {
+        Box::pin(async move {
+            if let Some(key) = demo_key {
+                let config = rocket.config();
+                let base = format!("http://{}:{}", config.address, config.port);
+                println!(
+                    "\nNo API key configured: this run uses a demo key with the scopes {}:\n\n    {key}\n\n\
+                     Try:\n\n    curl -H 'x-api-key: {key}' {base}/orders\n",
+                    app::SCOPES.join(", ")
+                );
+            }
+        })
+    }))
+}
+
+/// 32 random bytes as 64 hex digits: Python's `secrets.token_hex(32)`.
+fn demo_key() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
