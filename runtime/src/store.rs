@@ -239,7 +239,7 @@ impl ApiKeys {
         keys.sort_by(|a, b| a.name.cmp(&b.name));
         UsageReport {
             keys,
-            unattributed: self.shared.unattributed.snapshot(),
+            unattributed: self.shared.unattributed.snapshot().rejected,
         }
     }
 

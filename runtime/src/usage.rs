@@ -1,5 +1,6 @@
 //! Per-key usage figures: plain atomic counters, so counting costs no lock on the request path.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use serde::Serialize;
@@ -54,7 +55,7 @@ pub struct Counts {
     /// Requests this key was accepted for.
     pub accepted: u64,
     /// Rejections by [reason](crate::Reason::as_str), only reasons that occurred.
-    pub rejected: std::collections::BTreeMap<&'static str, u64>,
+    pub rejected: BTreeMap<&'static str, u64>,
     /// When the key was last accepted.
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_used: Option<OffsetDateTime>,
@@ -82,8 +83,9 @@ pub struct KeyUsage {
 pub struct UsageReport {
     /// One entry per configured key, sorted by name.
     pub keys: Vec<KeyUsage>,
-    /// Rejections that no key can be blamed for: missing, malformed, duplicated or unknown keys.
-    pub unattributed: Counts,
+    /// Rejections that no key can be blamed for (missing, malformed, duplicated or unknown
+    /// keys), by reason.
+    pub unattributed: BTreeMap<&'static str, u64>,
 }
 
 impl UsageReport {
