@@ -59,7 +59,7 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
             errors.push(syn::Error::new(
                 lit.span(),
                 format!(
-                    "the scope needs its argument name; write `scope = {}`",
+                    "missing `scope =` before the scope; write `scope = {}`",
                     lit.to_token_stream()
                 ),
             ));
@@ -129,7 +129,7 @@ impl Args {
                     errors.push(syn::Error::new(
                         lit.span(),
                         format!(
-                            "`crate` must name a path, found {}; write e.g. `crate = \"::rocket_api_key\"`",
+                            "`crate = {}` is not a path; name the `rocket-api-key` crate, e.g. `crate = \"::rocket_api_key\"`",
                             lit.to_token_stream()
                         ),
                     ));
@@ -137,7 +137,7 @@ impl Args {
                 }
             },
             Value::Call { tokens, .. } | Value::Other(tokens) => {
-                errors.push(not_a_string("crate = ", &tokens));
+                errors.push(not_a_path_string(&tokens));
                 None
             }
         };
@@ -306,6 +306,22 @@ fn not_a_string(prefix: &str, tokens: &TokenStream) -> syn::Error {
     };
     if tokens.is_empty() {
         // `scope =` with nothing after it: point at where the value belongs.
+        return syn::Error::new(proc_macro2::Span::call_site(), message);
+    }
+    syn::Error::new_spanned(tokens, message)
+}
+
+/// `crate = rocket_api_key` and friends: suggest the quoted form when the tokens form a path.
+fn not_a_path_string(tokens: &TokenStream) -> syn::Error {
+    let message = match syn::parse2::<Path>(tokens.clone()) {
+        Ok(path) => format!(
+            "expected a string literal; write `crate = \"{}\"`",
+            path.to_token_stream().to_string().replace(' ', "")
+        ),
+        Err(_) => "expected a string literal holding a path, e.g. `crate = \"::rocket_api_key\"`"
+            .to_owned(),
+    };
+    if tokens.is_empty() {
         return syn::Error::new(proc_macro2::Span::call_site(), message);
     }
     syn::Error::new_spanned(tokens, message)

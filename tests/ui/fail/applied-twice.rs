@@ -1,0 +1,11 @@
+use rocket::get;
+use rocket_api_key::require_api_key;
+
+#[require_api_key(scope = "read:orders")]
+#[require_api_key(scope = "write:orders")]
+#[get("/orders")]
+fn list_orders() {}
+
+fn main() {
+    let _ = rocket::routes![list_orders];
+}

@@ -1,0 +1,10 @@
+use rocket::get;
+use rocket_api_key::require_api_key;
+
+#[require_api_key(scope = all("read:orders", any("admin", "support")))]
+#[get("/orders")]
+fn list_orders() {}
+
+fn main() {
+    let _ = rocket::routes![list_orders];
+}

@@ -1,0 +1,16 @@
+use rocket::get;
+use rocket_api_key::require_api_key;
+
+#[require_api_key(scopes = "read:orders")]
+#[get("/orders")]
+fn list_orders() {}
+
+#[require_api_key(rank = 2)]
+#[get("/orders/<id>")]
+fn order(id: u64) -> String {
+    id.to_string()
+}
+
+fn main() {
+    let _ = rocket::routes![list_orders, order];
+}
