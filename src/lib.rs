@@ -1,4 +1,102 @@
 //! API-key protection for [Rocket](https://rocket.rs) handlers, declared with one attribute.
+//!
+//! ```
+//! use rocket::{get, launch, routes};
+//! use rocket_api_key::{require_api_key, ApiKey, ApiKeys};
+//!
+//! #[require_api_key(scope = "read:orders")]
+//! #[get("/orders")]
+//! fn list_orders() -> &'static str {
+//!     "[]"
+//! }
+//!
+//! #[require_api_key]
+//! #[get("/whoami")]
+//! fn whoami(key: ApiKey) -> String {
+//!     key.name().to_owned()
+//! }
+//!
+//! #[launch]
+//! fn rocket() -> _ {
+//!     rocket::build()
+//!         .attach(ApiKeys::fairing())
+//!         .mount("/", routes![list_orders, whoami])
+//! }
+//! ```
+//!
+//! # How it fits together
+//!
+//! 1. [`ApiKeys::fairing`] loads the keys at ignite from `API_KEY_<NAME>`, `API_KEY` and the file
+//!    named by `API_KEYS_FILE` (see [Keys](#keys)), keeps them as SHA-256 digests in Rocket's
+//!    managed state, and registers JSON catchers for 401 and 403. A malformed entry stops
+//!    ignition with an error naming the variable or file line.
+//! 2. [`#[require_api_key]`](require_api_key) adds an [`Authorized`] guard as the handler's
+//!    first parameter. Rocket runs request guards first and in order, so an unauthorised
+//!    request runs nothing else.
+//! 3. On each request the guard reads the key from `x-api-key`, hashes it, finds it with one map
+//!    probe and a constant-time comparison, checks expiry, the address allowlist and the route's
+//!    scopes, and either passes the [`ApiKey`] on or fails with a [`Rejection`] that the
+//!    catchers turn into JSON and that is logged as a `tracing` event, with a
+//!    [`Fingerprint`], never the key.
+//!
+//! # The attribute
+//!
+//! | form | lets through |
+//! |---|---|
+//! | `#[require_api_key]` | any valid key |
+//! | `#[require_api_key(scope = "read:orders")]` | keys with `read:orders` |
+//! | `#[require_api_key(scope = all("a", "b"))]` | keys with both |
+//! | `#[require_api_key(scope = any("a", "b"))]` | keys with at least one |
+//! | `#[require_api_key(crate = "path")]` | for a renamed dependency |
+//!
+//! It must be placed above the route attribute; see [`require_api_key`] for why, for the code
+//! it generates, and for the compile errors it reports.
+//!
+//! # Keys
+//!
+//! An entry is `<key>[;scopes=<scope>,…][;expires=<RFC 3339>][;ips=<IP or CIDR>,…]`, where
+//! `<key>` is the key itself (16 to 256 visible ASCII characters) or, better, `sha256:` and the
+//! 64 hex digits of its SHA-256 digest, so the server's environment holds nothing replayable.
+//! [`parse_entry`] is the parser; [`Source`] lists where entries come from:
+//!
+//! ```sh
+//! API_KEY_REPORTING='sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08;scopes=read:orders'
+//! API_KEY_BILLING='sha256:…;scopes=read:orders,write:orders;ips=10.0.0.0/8;expires=2027-03-01T00:00:00Z'
+//! API_KEYS_FILE=/etc/orders/api-keys     # lines of <name>=<entry>
+//! ```
+//!
+//! Keys can also come from code, e.g. a secrets manager, with [`ApiKeysBuilder::key`]. The
+//! layer itself ([`Config`]: the header, the prefix, `Authorization: Bearer`, log level, trusted
+//! proxies, …) is configured with the builder and overridden by the `api_keys` table of Rocket's
+//! configuration.
+//!
+//! # Reading the caller
+//!
+//! Declare [`ApiKey`] in a handler to get the key's name and scopes. After
+//! `#[require_api_key]` it reuses that check; on its own it accepts any valid key.
+//!
+//! # Rejections
+//!
+//! | outcome | status | body |
+//! |---|---|---|
+//! | missing, malformed, duplicated, unknown, expired key | 401 | `{"error":"Unauthorized access"}` |
+//! | missing scope | 403 | `{"error":"Insufficient scope","required_scopes":[…],"match":"all"}` |
+//! | address outside the key's `ips` | 403 | `{"error":"This key may not be used from this address"}` |
+//!
+//! A 401 carries `WWW-Authenticate: ApiKey header="x-api-key"`. Applications with their own
+//! 401/403 catchers turn the registration off ([`ApiKeysBuilder::register_catchers`]) and answer
+//! with [`Rejection::of`].
+//!
+//! # Logs and usage
+//!
+//! Each rejection is a `WARN` event under the target [`LOG_TARGET`] with the fields `reason`,
+//! `method`, `path`, `client_ip`, `key` (its name, when known) and `fingerprint`; each accepted
+//! request an event at [`Config::accepted_log_level`]. [`ApiKeys::usage`] reports per-key
+//! counts kept in atomic counters.
+//!
+//! # Outside Rocket's routing
+//!
+//! [`ApiKeys::verify`] checks a key without a request, for other transports or custom guards.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
