@@ -15,6 +15,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::digest::KeyDigest;
+use crate::keygen::{checksum, Checksum};
 use crate::scope::{is_valid_scope, MAX_SCOPE_LEN};
 
 /// The shortest plaintext key accepted: shorter secrets can be guessed.
@@ -50,6 +51,8 @@ pub enum EntryError {
     KeyCharacters,
     /// `sha256:` not followed by exactly 64 hex digits.
     BadDigest,
+    /// A key of the generated shape (`rak_…`) whose checksum is wrong: a typo or a truncation.
+    BadChecksum,
     /// A field (1-based position after the key) without `=`.
     FieldSyntax(usize),
     /// A field name that is not `scopes`, `expires` or `ips`; carries the name only when it is
@@ -82,6 +85,9 @@ impl fmt::Display for EntryError {
                 "the key contains a space, a control or a non-ASCII character; keys are sent in an HTTP header and may use visible ASCII characters other than `;` only",
             ),
             EntryError::BadDigest => f.write_str("`sha256:` must be followed by exactly 64 hex digits"),
+            EntryError::BadChecksum => f.write_str(
+                "the key has the shape of a generated key but its checksum is wrong; check it was copied whole",
+            ),
             EntryError::FieldSyntax(n) => write!(
                 f,
                 "field {n} after the key is not of the form `name=value` (a key may not contain `;`)"
@@ -179,6 +185,9 @@ fn parse_key(key: &str) -> Result<KeyDigest, EntryError> {
     }
     if key.len() > MAX_KEY_LEN {
         return Err(EntryError::KeyTooLong);
+    }
+    if checksum(key) == Checksum::Invalid {
+        return Err(EntryError::BadChecksum);
     }
     Ok(KeyDigest::of(key.as_bytes()))
 }

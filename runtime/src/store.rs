@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::digest::{Fingerprint, KeyDigest};
+use crate::keygen::{checksum, Checksum};
 use crate::load::Loaded;
 use crate::reject::Reason;
 use crate::usage::{KeyUsage, Usage, UsageReport};
@@ -278,11 +279,13 @@ impl ApiKeys {
     }
 
     /// Whether a presented key can be one: not empty, not over `max_key_len`, visible ASCII
-    /// only. Checked before hashing, so oversized input costs nothing.
+    /// only, and with a valid checksum if it has the generated shape. Checked before hashing, so
+    /// oversized input and typos cost nothing.
     pub(crate) fn well_formed(&self, presented: &str) -> bool {
         !presented.is_empty()
             && presented.len() <= self.shared.config.max_key_len
             && presented.bytes().all(|b| b.is_ascii_graphic())
+            && checksum(presented) != Checksum::Invalid
     }
 
     /// Finds the key with this digest and checks its expiry and address allowlist. On failure,

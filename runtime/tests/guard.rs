@@ -434,3 +434,18 @@ fn verify_outside_rocket() {
     assert_eq!(keys.verify(OFFICE, None).unwrap_err(), Reason::Ip);
     assert_eq!(keys.usage().key("reader").unwrap().accepted, 1);
 }
+
+#[test]
+fn generated_keys_with_a_bad_checksum_are_malformed_before_lookup() {
+    let generated = rocket_api_key_runtime::GeneratedKey::new().unwrap();
+    let c = client(keys().key("generated", generated.entry()));
+    let secret = generated.expose_secret();
+    assert_eq!(get_with(&c, "/any", &key(secret)).into_string().unwrap(), "generated");
+    let mut typo = secret.to_owned();
+    let last = typo.pop().unwrap();
+    typo.push(if last == 'a' { 'b' } else { 'a' });
+    assert_unauthorized(get_with(&c, "/any", &key(&typo)));
+    let usage = c.rocket().state::<ApiKeys>().unwrap().usage();
+    assert_eq!(usage.unattributed.get("malformed"), Some(&1));
+    assert_eq!(usage.unattributed.get("unknown"), None);
+}
