@@ -27,18 +27,18 @@ use proc_macro::TokenStream;
 /// }
 /// ```
 ///
-/// A request without a valid key in `x-api-key` gets `401 Unauthorized`; a valid key that lacks
+/// A request without a valid key (in the `x-api-key` header, unless configured otherwise) gets `401 Unauthorized`; a valid key that lacks
 /// the required scopes gets `403 Forbidden`. The handler itself, and every other guard of the
 /// route, runs only for requests that pass.
 ///
 /// # Arguments
 ///
-/// | Written                                   | Accepts a request whose key…         |
-/// |-------------------------------------------|--------------------------------------|
-/// | `#[require_api_key]`                      | is valid                             |
-/// | `#[require_api_key(scope = "a")]`         | has scope `a`                        |
-/// | `#[require_api_key(scope = all("a", "b"))]` | has every listed scope             |
-/// | `#[require_api_key(scope = any("a", "b"))]` | has at least one listed scope      |
+/// | Written                                       | Accepts a request whose key…  |
+/// |-----------------------------------------------|-------------------------------|
+/// | `#[require_api_key]`                          | is valid                      |
+/// | `#[require_api_key(scope = "a")]`             | has scope `a`                 |
+/// | `#[require_api_key(scope = all("a", "b"))]`   | has every listed scope        |
+/// | `#[require_api_key(scope = any("a", "b"))]`   | has at least one listed scope |
 ///
 /// `all(…)` and `any(…)` take one or more string literals and do not nest.
 ///
