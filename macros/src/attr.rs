@@ -129,7 +129,8 @@ impl Args {
                     errors.push(syn::Error::new(
                         lit.span(),
                         format!(
-                            "`crate = {}` is not a path; name the `rocket-api-key` crate, e.g. `crate = \"::rocket_api_key\"`",
+                            "`crate = {}` is not a path; name the `rocket-api-key` crate, \
+                             e.g. `crate = \"::rocket_api_key\"`",
                             lit.to_token_stream()
                         ),
                     ));

@@ -1,4 +1,4 @@
-//! Parse → validate → expand: adds the key guard to the handler, and the type naming its scopes.
+//! Parse → validate → expand: adds the key guard to the handler and the type naming its scopes.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};

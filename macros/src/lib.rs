@@ -27,9 +27,9 @@ use proc_macro::TokenStream;
 /// }
 /// ```
 ///
-/// A request without a valid key (in the `x-api-key` header, unless configured otherwise) gets `401 Unauthorized`; a valid key that lacks
-/// the required scopes gets `403 Forbidden`. The handler itself, and every other guard of the
-/// route, runs only for requests that pass.
+/// A request without a valid key (in the `x-api-key` header, unless configured otherwise) gets
+/// `401 Unauthorized`; a valid key that lacks the required scopes gets `403 Forbidden`. The
+/// handler itself, and every other guard of the route, runs only for requests that pass.
 ///
 /// # Arguments
 ///
@@ -43,8 +43,8 @@ use proc_macro::TokenStream;
 /// `all(…)` and `any(…)` take one or more string literals and do not nest.
 ///
 /// A scope is 1 to 64 characters of `A-Z a-z 0-9 _ . : / -`, such as `read:orders` or
-/// `billing/v2.write`. Configured keys follow the same rule (`rocket_api_key::is_valid_scope`), so a
-/// route can never require a scope no key could have.
+/// `billing/v2.write`. Configured keys follow the same rule (`rocket_api_key::is_valid_scope`),
+/// so a route can never require a scope no key could have.
 ///
 /// `crate = "path"` names the `rocket-api-key` crate when it was renamed in `Cargo.toml`
 /// (default: `::rocket_api_key`), as serde's `#[serde(crate = "…")]` does:
@@ -77,7 +77,8 @@ use proc_macro::TokenStream;
 /// ```text
 /// #[get("/orders")]
 /// async fn list_orders(
-///     __require_api_key: ::rocket_api_key::__private::Authorized<__require_api_key_scopes_list_orders>,
+///     __require_api_key:
+///         ::rocket_api_key::__private::Authorized<__require_api_key_scopes_list_orders>,
 /// ) -> &'static str { "[]" }
 ///
 /// #[doc(hidden)]

@@ -77,7 +77,10 @@ pub(crate) fn check_handler(handler: &Handler, errors: &mut Errors) {
         if *param == GUARD_PARAM {
             errors.push(syn::Error::new(
                 param.span(),
-                format!("the parameter name `{GUARD_PARAM}` is reserved for the key guard `#[require_api_key]` adds; rename it"),
+                format!(
+                    "the parameter name `{GUARD_PARAM}` is reserved for the key guard \
+                     `#[require_api_key]` adds; rename it"
+                ),
             ));
         }
     }

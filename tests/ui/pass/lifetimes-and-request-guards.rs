@@ -12,7 +12,9 @@ impl<'r> FromRequest<'r> for UserAgent<'r> {
     type Error = ();
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ()> {
-        Outcome::Success(UserAgent(request.headers().get_one("user-agent").unwrap_or("")))
+        Outcome::Success(UserAgent(
+            request.headers().get_one("user-agent").unwrap_or(""),
+        ))
     }
 }
 
@@ -20,7 +22,12 @@ struct Greeting(String);
 
 #[require_api_key(scope = "read:orders")]
 #[get("/echo/<name>")]
-fn echo<'r>(name: &'r str, agent: UserAgent<'r>, cookies: &CookieJar<'_>, method: Method) -> String {
+fn echo<'r>(
+    name: &'r str,
+    agent: UserAgent<'r>,
+    cookies: &CookieJar<'_>,
+    method: Method,
+) -> String {
     format!("{name} {} {} {method}", agent.0, cookies.iter().count())
 }
 

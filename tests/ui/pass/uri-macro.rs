@@ -20,6 +20,9 @@ fn main() {
         uri!(order("acme", 7, Some(true))).to_string(),
         "/shops/acme/orders/7?verbose=true"
     );
-    assert_eq!(uri!(order(shop = "acme", id = 7, verbose = _)).to_string(), "/shops/acme/orders/7");
+    assert_eq!(
+        uri!(order(shop = "acme", id = 7, verbose = _)).to_string(),
+        "/shops/acme/orders/7"
+    );
     assert_eq!(uri!(index()).to_string(), "/");
 }
