@@ -5,67 +5,15 @@
 #[allow(dead_code)]
 mod app;
 
-use std::net::Ipv4Addr;
-use std::sync::mpsc;
-use std::thread::JoinHandle;
+mod support;
 
-use rocket::fairing::AdHoc;
-use rocket::Shutdown;
 use rocket_api_key::ApiKeys;
 use serde_json::{json, Value};
+use support::Server;
 
 const READER: &str = "reader-0123456789abcdef0123456789abcdef";
 const CLERK: &str = "clerk-0123456789abcdef0123456789abcdef";
 const ADMIN: &str = "admin-0123456789abcdef0123456789abcdef";
-
-struct Server {
-    base: String,
-    shutdown: Shutdown,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    fn start() -> Server {
-        let keys = ApiKeys::builder()
-            .from_env(false)
-            .key("reader", format!("{READER};scopes=read:orders"))
-            .key("clerk", format!("{CLERK};scopes=read:orders,write:orders"))
-            .key("admin", format!("{ADMIN};scopes=admin"));
-        let config = rocket::Config {
-            address: Ipv4Addr::LOCALHOST.into(),
-            port: 0,
-            log_level: rocket::config::LogLevel::Off,
-            ..rocket::Config::debug_default()
-        };
-        let (tx, rx) = mpsc::channel();
-        let rocket = app::rocket(keys)
-            .configure(config)
-            .attach(AdHoc::on_liftoff("port", move |r| {
-                let _ = tx.send((r.config().port, r.shutdown()));
-                Box::pin(async {})
-            }));
-        let thread = std::thread::spawn(move || {
-            if let Err(e) = rocket::execute(rocket.launch()) {
-                panic!("the example failed to launch: {e}");
-            }
-        });
-        let (port, shutdown) = rx.recv().expect("the example reached liftoff");
-        Server {
-            base: format!("http://127.0.0.1:{port}"),
-            shutdown,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shutdown.clone().notify();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
 
 struct Client {
     agent: ureq::Agent,
@@ -121,7 +69,12 @@ fn read(mut response: ureq::http::Response<ureq::Body>) -> (u16, Value) {
 
 #[test]
 fn the_orders_example_over_http() {
-    let server = Server::start();
+    let keys = ApiKeys::builder()
+        .from_env(false)
+        .key("reader", format!("{READER};scopes=read:orders"))
+        .key("clerk", format!("{CLERK};scopes=read:orders,write:orders"))
+        .key("admin", format!("{ADMIN};scopes=admin"));
+    let server = Server::start(app::rocket(keys));
     let c = Client::new(&server);
     let unauthorized = json!({"error": "Unauthorized access"});
 

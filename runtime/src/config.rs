@@ -1,6 +1,7 @@
 //! Configuration of the runtime itself (not of the keys): Rocket's `api_keys` table.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,9 @@ use crate::entry::{MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN};
 /// max_key_len = 256           # longer presented keys are rejected unhashed
 /// register_catchers = true    # register the JSON 401/403 catchers at `/`
 /// trusted_proxies = []        # peers whose Rocket `ip_header` (X-Real-IP) is believed
+/// reload_interval = "2s"      # how often the keys file is checked for changes; "0s": never
+/// reload_on_sighup = true     # reload the keys when the process receives SIGHUP (Unix)
+/// expiry_warning = "7d"       # warn at start and reload about keys expiring this soon
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -50,6 +54,17 @@ pub struct Config {
     /// `X-Real-IP`) is trusted, for `ips` allowlists and logs. Any other peer is identified by its
     /// socket address, whatever headers it sends. Default: none.
     pub trusted_proxies: Vec<IpNet>,
+    /// How often the keys file is checked for changes (a duration such as `"2s"`, or seconds);
+    /// a change is loaded and swapped in while the server runs. `0` turns polling off. Default
+    /// 2 seconds.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub reload_interval: Duration,
+    /// Whether SIGHUP reloads the keys (Unix only). Default `true`.
+    pub reload_on_sighup: bool,
+    /// Keys expiring within this window are named in a warning at start and at each reload.
+    /// Default 7 days.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub expiry_warning: Duration,
 }
 
 impl Default for Config {
@@ -64,6 +79,9 @@ impl Default for Config {
             max_key_len: MAX_KEY_LEN,
             register_catchers: true,
             trusted_proxies: Vec::new(),
+            reload_interval: Duration::from_secs(2),
+            reload_on_sighup: true,
+            expiry_warning: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -92,6 +110,11 @@ impl Config {
                 "`api_keys.env_prefix` = {:?} must be upper-case letters, digits and `_`, ending in `_`",
                 self.env_prefix
             ));
+        }
+        if !self.reload_interval.is_zero() && self.reload_interval < Duration::from_secs(1) {
+            return Err(
+                "`api_keys.reload_interval` must be at least 1s, or 0 to turn polling off".into(),
+            );
         }
         if !(MIN_PLAINTEXT_KEY_LEN..=8192).contains(&self.max_key_len) {
             return Err(format!(

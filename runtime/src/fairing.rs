@@ -2,19 +2,21 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::figment::providers::Serialized;
 use rocket::figment::Figment;
-use rocket::{Build, Rocket};
+use rocket::{Build, Orbit, Rocket};
 use zeroize::Zeroizing;
 
 use crate::config::{Config, LogLevel};
 use crate::load::{LoadError, LoadErrors, Loader, Source, KEYS_FILE_VAR};
 use crate::log::TARGET;
 use crate::reject::catchers;
-use crate::store::{ApiKeys, KeyStore};
+use crate::reload::ReloadSummary;
+use crate::store::ApiKeys;
 
 impl ApiKeys {
     /// The fairing with the default configuration (overridable in `Rocket.toml` / `ROCKET_API_KEYS`):
@@ -126,6 +128,25 @@ impl ApiKeysBuilder {
         self
     }
 
+    /// How often the keys file is checked for changes (default 2 s; zero turns polling off).
+    pub fn reload_interval(mut self, every: Duration) -> Self {
+        self.config.reload_interval = every;
+        self
+    }
+
+    /// Whether SIGHUP reloads the keys (default `true`, Unix only).
+    pub fn reload_on_sighup(mut self, yes: bool) -> Self {
+        self.config.reload_on_sighup = yes;
+        self
+    }
+
+    /// Keys expiring within this window are named in a warning at start and at each reload
+    /// (default 7 days).
+    pub fn expiry_warning(mut self, window: Duration) -> Self {
+        self.config.expiry_warning = window;
+        self
+    }
+
     /// Adds a key given in code, in the entry grammar (`<key or sha256:…>[;scopes=…]…`).
     /// Checked with the others at load: a bad entry is reported by name, never echoed.
     pub fn key(mut self, name: impl Into<String>, entry: impl Into<String>) -> Self {
@@ -135,7 +156,7 @@ impl ApiKeysBuilder {
 
     /// Loads the keys now with this configuration alone (no Rocket configuration is read).
     pub fn build(self) -> Result<ApiKeys, LoadErrors> {
-        load(self.config, &self.keys)
+        load(self.config, &self.keys).map(|(keys, _)| keys)
     }
 
     /// The fairing that loads the keys at ignite, manages the [`ApiKeys`] state and registers
@@ -145,30 +166,31 @@ impl ApiKeysBuilder {
     }
 }
 
+/// Validates the configuration and loads every source. All problems are reported together.
 fn load(
     mut config: Config,
     code_keys: &[(String, Zeroizing<String>)],
-) -> Result<ApiKeys, LoadErrors> {
+) -> Result<(ApiKeys, ReloadSummary), LoadErrors> {
     config
         .validate()
         .map_err(|m| LoadErrors(vec![LoadError::Config(m)]))?;
-    let mut loader = Loader::default();
-    if config.from_env {
-        loader.env(&config.env_prefix, std::env::vars_os());
-        if config.keys_file.is_none() {
-            config.keys_file = std::env::var_os(KEYS_FILE_VAR).map(PathBuf::from);
+    if config.from_env && config.keys_file.is_none() {
+        config.keys_file = std::env::var_os(KEYS_FILE_VAR).map(PathBuf::from);
+    }
+    // Code keys are parsed once; only their digests are kept, for reloads.
+    let mut code = Loader::default();
+    for (name, entry) in code_keys {
+        code.named_entry(name, Source::Code(name.clone()), entry);
+    }
+    let keys = ApiKeys::new(config, code.loaded);
+    match keys.reload() {
+        Ok(summary) if code.errors.is_empty() => Ok((keys, summary)),
+        Ok(_) => Err(LoadErrors(code.errors)),
+        Err(LoadErrors(mut errors)) => {
+            errors.extend(code.errors);
+            Err(LoadErrors(errors))
         }
     }
-    if let Some(path) = &config.keys_file {
-        loader.file(path);
-    }
-    for (name, entry) in code_keys {
-        loader.named_entry(name, Source::Code(name.clone()), entry);
-    }
-    if !loader.errors.is_empty() {
-        return Err(LoadErrors(loader.errors));
-    }
-    Ok(ApiKeys::new(config, KeyStore::new(loader.loaded)))
 }
 
 /// The fairing of [`ApiKeysBuilder::fairing`] / [`ApiKeys::fairing`].
@@ -180,7 +202,7 @@ impl Fairing for ApiKeysFairing {
     fn info(&self) -> Info {
         Info {
             name: "API keys",
-            kind: Kind::Ignite | Kind::Singleton,
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Singleton,
         }
     }
 
@@ -195,7 +217,7 @@ impl Fairing for ApiKeysFairing {
             }
         };
         let keys = match load(config, &self.0.keys) {
-            Ok(keys) => keys,
+            Ok((keys, _)) => keys,
             Err(errors) => {
                 for e in &errors.0 {
                     tracing::error!(target: TARGET, "{e}");
@@ -216,6 +238,7 @@ impl Fairing for ApiKeysFairing {
             );
         } else {
             tracing::info!(target: TARGET, count = keys.len(), names = ?keys.names(), "API keys loaded");
+            keys.warn_expiring();
         }
         let register = keys.config().register_catchers;
         let rocket = rocket.manage(keys);
@@ -224,5 +247,18 @@ impl Fairing for ApiKeysFairing {
         } else {
             rocket
         })
+    }
+
+    async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
+        if let Some(keys) = rocket.state::<ApiKeys>() {
+            // The signal handler is installed here, before liftoff completes, so a SIGHUP sent
+            // once the server is up can never meet the default action (termination).
+            let hangup = crate::reload::hangup_signal(keys.config().reload_on_sighup);
+            rocket::tokio::spawn(crate::reload::watch(
+                keys.clone(),
+                rocket.shutdown(),
+                hangup,
+            ));
+        }
     }
 }

@@ -8,6 +8,7 @@
 
 mod config;
 mod digest;
+mod duration;
 mod entry;
 mod fairing;
 mod guard;
@@ -15,12 +16,14 @@ mod keygen;
 mod load;
 mod log;
 mod reject;
+mod reload;
 mod scope;
 mod store;
 mod usage;
 
 pub use config::{Config, LogLevel};
 pub use digest::{Fingerprint, KeyDigest};
+pub use duration::parse_duration;
 pub use entry::{parse_entry, EntryError, KeyEntry, MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN};
 pub use fairing::{ApiKeysBuilder, ApiKeysFairing};
 pub use guard::Authorized;
@@ -28,6 +31,7 @@ pub use keygen::{checksum, Checksum, GeneratedKey, KeyGenError, DEFAULT_KEY_PREF
 pub use load::{LoadError, LoadErrors, Source, KEYS_FILE_VAR};
 pub use log::TARGET as LOG_TARGET;
 pub use reject::{catchers, Reason, Rejection, UNAUTHORIZED_BODY};
+pub use reload::ReloadSummary;
 pub use scope::{is_valid_scope, AnyKey, RequiredScopes, ScopeRequirement, MAX_SCOPE_LEN};
 pub use store::{ApiKey, ApiKeys};
 pub use usage::{Counts, KeyUsage, UsageReport};

@@ -116,7 +116,7 @@ impl fmt::Display for LoadErrors {
 impl std::error::Error for LoadErrors {}
 
 /// One loaded entry with its name and origin.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Loaded {
     pub name: String,
     pub source: Source,
@@ -211,7 +211,7 @@ impl Loader {
         }
     }
 
-    fn push(&mut self, new: Loaded) {
+    pub fn push(&mut self, new: Loaded) {
         if let Some(&i) = self.by_name.get(&new.name) {
             let first = self.loaded[i].source.clone();
             return self

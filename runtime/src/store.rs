@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use ipnet::IpNet;
@@ -25,7 +25,8 @@ pub(crate) struct KeyRecord {
     pub scopes: Box<[Box<str>]>,
     pub expires: Option<OffsetDateTime>,
     pub ips: Box<[IpNet]>,
-    pub usage: Usage,
+    /// Shared with the record of the same name in the next store, so figures survive reloads.
+    pub usage: Arc<Usage>,
 }
 
 impl fmt::Debug for KeyRecord {
@@ -71,17 +72,25 @@ pub(crate) struct KeyStore {
 }
 
 impl KeyStore {
-    pub fn new(loaded: Vec<Loaded>) -> Self {
+    /// A store of `loaded`. Keys whose name was in `previous` keep their usage figures.
+    pub fn new(loaded: Vec<Loaded>, previous: Option<&KeyStore>) -> Self {
+        let mut usage_by_name: HashMap<&str, &Arc<Usage>> = previous
+            .map(|p| p.records().map(|r| (&*r.name, &r.usage)).collect())
+            .unwrap_or_default();
         let mut records: Vec<Arc<KeyRecord>> = loaded
             .into_iter()
             .map(|Loaded { name, entry, .. }| {
+                let usage = usage_by_name
+                    .remove(name.as_str())
+                    .cloned()
+                    .unwrap_or_default();
                 Arc::new(KeyRecord {
                     name: name.into(),
                     digest: entry.digest,
                     scopes: entry.scopes.into_iter().map(Into::into).collect(),
                     expires: entry.expires,
                     ips: entry.ips.into(),
-                    usage: Usage::default(),
+                    usage,
                 })
             })
             .collect();
@@ -180,23 +189,34 @@ pub struct ApiKeys {
     shared: Arc<Shared>,
 }
 
-struct Shared {
-    config: Config,
+pub(crate) struct Shared {
+    pub config: Config,
+    /// Keys given in code, kept as digests for every reload.
+    pub code_keys: Vec<Loaded>,
+    /// One reload at a time (the poller and SIGHUP may coincide); never taken by requests.
+    pub reload_lock: Mutex<()>,
     // Swapped whole on reload: a request sees the old store or the new one, never a mix, and
     // reading it takes no lock.
-    store: ArcSwap<KeyStore>,
+    pub store: ArcSwap<KeyStore>,
     unattributed: Usage,
 }
 
 impl ApiKeys {
-    pub(crate) fn new(config: Config, store: KeyStore) -> Self {
+    /// An empty store; [`reload`](Self::reload) fills it.
+    pub(crate) fn new(config: Config, code_keys: Vec<Loaded>) -> Self {
         ApiKeys {
             shared: Arc::new(Shared {
                 config,
-                store: ArcSwap::from_pointee(store),
+                code_keys,
+                reload_lock: Mutex::new(()),
+                store: ArcSwap::from_pointee(KeyStore::default()),
                 unattributed: Usage::default(),
             }),
         }
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
     }
 
     /// The layer's configuration, as resolved at ignite.
@@ -350,6 +370,7 @@ mod tests {
                     entry: parse_entry(value).unwrap(),
                 })
                 .collect(),
+            None,
         )
     }
 

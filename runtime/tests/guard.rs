@@ -440,7 +440,10 @@ fn generated_keys_with_a_bad_checksum_are_malformed_before_lookup() {
     let generated = rocket_api_key_runtime::GeneratedKey::new().unwrap();
     let c = client(keys().key("generated", generated.entry()));
     let secret = generated.expose_secret();
-    assert_eq!(get_with(&c, "/any", &key(secret)).into_string().unwrap(), "generated");
+    assert_eq!(
+        get_with(&c, "/any", &key(secret)).into_string().unwrap(),
+        "generated"
+    );
     let mut typo = secret.to_owned();
     let last = typo.pop().unwrap();
     typo.push(if last == 'a' { 'b' } else { 'a' });

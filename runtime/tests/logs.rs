@@ -57,6 +57,13 @@ fn logs_name_reasons_but_never_keys() {
                 .accept_bearer(true)
                 .accepted_log_level(LogLevel::Info),
         );
+        let expiring = keys()
+            .key(
+                "soon",
+                "soon-key-0123456789abcdef;expires=2999-01-01T00:00:00Z",
+            )
+            .expiry_warning(std::time::Duration::from_secs(1000 * 365 * 86_400));
+        drop(Client::tracked(app(expiring)).unwrap());
         get_with(&c, "/read", &key(READER));
         get_with(&c, "/both", &key(READER));
         get_with(&c, "/any", &key(EXPIRED));
@@ -113,6 +120,14 @@ fn logs_name_reasons_but_never_keys() {
     let reader_fp = KeyDigest::of(READER.as_bytes()).fingerprint().to_string();
     assert!(logs.contains(&format!("fingerprint={reader_fp}")), "{logs}");
     assert!(logs.contains("key=\"reader\""), "{logs}");
+    assert!(
+        logs.contains("API key has expired key=\"expired\""),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("API key expires soon; rotate it key=\"soon\""),
+        "{logs}"
+    );
     assert!(logs.contains("path=\"/both\""), "{logs}");
     assert!(logs.contains("client_ip=192.168.0.1"), "{logs}");
     assert!(

@@ -1,0 +1,96 @@
+//! Durations written as operators write them: `90d`, `12h`, `30m`, `5s`, `2w`.
+
+use std::time::Duration;
+
+/// Parses `<number><unit>` with the unit one of `s`, `m`, `h`, `d`, `w`.
+///
+/// ```
+/// use std::time::Duration;
+/// use rocket_api_key_runtime::parse_duration;
+///
+/// assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
+/// assert!(parse_duration("90").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => {
+            return Err(format!(
+            "`{}` is not a duration; write a number and a unit: `30s`, `5m`, `12h`, `90d`, `2w`",
+            text.escape_debug()
+        ))
+        }
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_secs))
+        .map(Duration::from_secs)
+        .ok_or_else(|| {
+            format!(
+                "`{}` is not a duration: the number is missing or too large",
+                text.escape_debug()
+            )
+        })
+}
+
+/// Serde support: a duration string (`"7d"`) or a number of seconds.
+pub(crate) mod serde_duration {
+    use std::time::Duration;
+
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}s", d.as_secs()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(n) => Ok(Duration::from_secs(n)),
+            Raw::Text(t) => super::parse_duration(&t).map_err(de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(1_209_600)));
+        assert_eq!(parse_duration(" 0s "), Ok(Duration::ZERO));
+        for bad in [
+            "",
+            "d",
+            "5",
+            "5x",
+            "-5d",
+            "5 d",
+            "1.5h",
+            "99999999999999999999d",
+            "\u{1b}",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        assert!(!parse_duration("\u{1b}[31m").unwrap_err().contains('\u{1b}'));
+    }
+}

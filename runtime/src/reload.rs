@@ -1,0 +1,294 @@
+//! Reloading without a restart: the keys file is polled (and SIGHUP honoured), a new store is
+//! built off the request path and swapped in whole. A reload that fails changes nothing.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use rocket::Shutdown;
+use time::OffsetDateTime;
+
+use crate::load::{LoadErrors, Loader};
+use crate::log::TARGET;
+use crate::store::{ApiKeys, KeyRecord, KeyStore};
+
+/// What a reload changed, by key name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    /// Names that are new.
+    pub added: Vec<String>,
+    /// Names that are gone (revoked).
+    pub removed: Vec<String>,
+    /// Names whose key, scopes, expiry or addresses changed.
+    pub changed: Vec<String>,
+}
+
+impl ReloadSummary {
+    /// Whether the reload changed nothing.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+
+    fn between(old: &KeyStore, new: &KeyStore) -> Self {
+        let old_by_name: std::collections::HashMap<&str, &KeyRecord> =
+            old.records().map(|r| (&*r.name, &**r)).collect();
+        let mut summary = ReloadSummary::default();
+        for r in new.records() {
+            match old_by_name.get(&*r.name) {
+                None => summary.added.push(r.name.to_string()),
+                Some(o) if !same(o, r) => summary.changed.push(r.name.to_string()),
+                Some(_) => {}
+            }
+        }
+        let new_names: std::collections::HashSet<&str> = new.records().map(|r| &*r.name).collect();
+        summary.removed = old_by_name
+            .keys()
+            .filter(|n| !new_names.contains(*n))
+            .map(|n| n.to_string())
+            .collect();
+        summary.added.sort();
+        summary.removed.sort();
+        summary.changed.sort();
+        summary
+    }
+}
+
+fn same(a: &KeyRecord, b: &KeyRecord) -> bool {
+    a.digest.ct_eq(&b.digest) && a.scopes == b.scopes && a.expires == b.expires && a.ips == b.ips
+}
+
+impl fmt::Display for ReloadSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "added [{}], removed [{}], changed [{}]",
+            self.added.join(", "),
+            self.removed.join(", "),
+            self.changed.join(", ")
+        )
+    }
+}
+
+impl ApiKeys {
+    /// Reads every source again and swaps the new key set in, atomically: requests in flight
+    /// finish with the keys they started with, later ones see the new set, none sees a mix.
+    /// Usage figures stay with the key's name.
+    ///
+    /// On any error the running keys are kept unchanged and the errors are returned. The fairing
+    /// calls this when the keys file changes and on SIGHUP; call it yourself for other triggers.
+    pub fn reload(&self) -> Result<ReloadSummary, LoadErrors> {
+        let shared = self.shared();
+        let _one_at_a_time = shared.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let config = &shared.config;
+        let mut loader = Loader::default();
+        if config.from_env {
+            loader.env(&config.env_prefix, std::env::vars_os());
+        }
+        if let Some(path) = &config.keys_file {
+            loader.file(path);
+        }
+        for entry in &shared.code_keys {
+            loader.push(entry.clone());
+        }
+        if !loader.errors.is_empty() {
+            return Err(LoadErrors(loader.errors));
+        }
+        let old = shared.store.load_full();
+        let new = KeyStore::new(loader.loaded, Some(&old));
+        let summary = ReloadSummary::between(&old, &new);
+        shared.store.store(Arc::new(new));
+        Ok(summary)
+    }
+
+    /// Logs a warning naming the keys that have expired or expire within `expiry_warning`.
+    pub(crate) fn warn_expiring(&self) {
+        let now = OffsetDateTime::now_utc();
+        let soon = now + self.config().expiry_warning;
+        let store = self.shared().store.load();
+        let mut expiring: Vec<(&str, OffsetDateTime)> = store
+            .records()
+            .filter_map(|r| r.expires.filter(|at| *at <= soon).map(|at| (&*r.name, at)))
+            .collect();
+        expiring.sort();
+        for (name, at) in expiring {
+            let at_text = at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| at.unix_timestamp().to_string());
+            if at <= now {
+                tracing::warn!(target: TARGET, key = name, expired = %at_text, "API key has expired");
+            } else {
+                tracing::warn!(target: TARGET, key = name, expires = %at_text, "API key expires soon; rotate it");
+            }
+        }
+    }
+
+    /// Reloads, logging the outcome: a summary when something changed, every error otherwise.
+    async fn reload_and_log(&self, trigger: &'static str) {
+        let keys = self.clone();
+        let outcome = rocket::tokio::task::spawn_blocking(move || keys.reload()).await;
+        match outcome {
+            Ok(Ok(summary)) => {
+                if !summary.is_empty() {
+                    tracing::info!(
+                        target: TARGET,
+                        trigger,
+                        added = ?summary.added,
+                        removed = ?summary.removed,
+                        changed = ?summary.changed,
+                        count = self.len(),
+                        "API keys reloaded"
+                    );
+                }
+                self.warn_expiring();
+            }
+            Ok(Err(errors)) => {
+                for e in &errors.0 {
+                    tracing::error!(target: TARGET, "{e}");
+                }
+                tracing::error!(
+                    target: TARGET,
+                    trigger,
+                    errors = errors.0.len(),
+                    count = self.len(),
+                    "API key reload failed; the running keys are unchanged"
+                );
+            }
+            Err(e) => tracing::error!(target: TARGET, trigger, "API key reload panicked: {e}"),
+        }
+    }
+}
+
+/// What the poller compares between ticks: the file's identity, size and modification time
+/// (`None` when it cannot be read, so a file that disappears and comes back is noticed).
+fn file_state(path: &std::path::Path) -> Option<(u64, u64, SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((inode, meta.len(), meta.modified().ok()?))
+}
+
+/// The watcher started at liftoff; ends with the server.
+pub(crate) async fn watch(keys: ApiKeys, shutdown: Shutdown, mut hangup: Hangup) {
+    use rocket::tokio::time::{interval, MissedTickBehavior};
+
+    let config = keys.config().clone();
+    let poll = config
+        .keys_file
+        .clone()
+        .filter(|_| !config.reload_interval.is_zero());
+    let mut ticker = interval(
+        config
+            .reload_interval
+            .max(std::time::Duration::from_millis(100)),
+    );
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last = poll.as_deref().map(file_state);
+    rocket::tokio::pin!(shutdown);
+    loop {
+        rocket::tokio::select! {
+            _ = &mut shutdown => break,
+            _ = ticker.tick(), if poll.is_some() => {
+                let Some(path) = poll.as_deref() else { continue };
+                let state = file_state(path);
+                if last.as_ref() != Some(&state) {
+                    last = Some(state);
+                    keys.reload_and_log("file").await;
+                }
+            }
+            Some(()) = next_hangup(&mut hangup) => keys.reload_and_log("sighup").await,
+        }
+    }
+}
+
+#[cfg(unix)]
+pub(crate) type Hangup = Option<rocket::tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+pub(crate) type Hangup = Option<std::convert::Infallible>;
+
+#[cfg(unix)]
+pub(crate) fn hangup_signal(enabled: bool) -> Hangup {
+    use rocket::tokio::signal::unix::{signal, SignalKind};
+    if !enabled {
+        return None;
+    }
+    match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(target: TARGET, "cannot listen for SIGHUP, reload by signal is off: {e}");
+            None
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn hangup_signal(_enabled: bool) -> Hangup {
+    None
+}
+
+/// The next SIGHUP; pending forever when not listening.
+async fn next_hangup(hangup: &mut Hangup) -> Option<()> {
+    #[cfg(unix)]
+    if let Some(signal) = hangup {
+        return signal.recv().await;
+    }
+    let _ = hangup;
+    std::future::pending().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reload_reports_changes_and_keeps_keys_on_error() {
+        let dir = std::env::temp_dir().join(format!("rak-reload-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("keys");
+        let write = |s: &str| std::fs::write(&file, s).unwrap();
+        write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;scopes=x\nc=cccccccccccccccccccc\n");
+        let keys = ApiKeys::builder()
+            .from_env(false)
+            .keys_file(&file)
+            .key("code", "codecodecodecodecode")
+            .build()
+            .unwrap();
+        assert_eq!(keys.names(), ["a", "b", "c", "code"]);
+        keys.verify("aaaaaaaaaaaaaaaaaaaa", None).unwrap();
+
+        write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;scopes=y\nd=dddddddddddddddddddd\n");
+        let summary = keys.reload().unwrap();
+        assert_eq!(
+            summary,
+            ReloadSummary {
+                added: vec!["d".into()],
+                removed: vec!["c".into()],
+                changed: vec!["b".into()]
+            }
+        );
+        assert_eq!(summary.to_string(), "added [d], removed [c], changed [b]");
+        assert_eq!(
+            keys.usage().key("a").unwrap().accepted,
+            1,
+            "figures follow the name"
+        );
+        assert!(keys.reload().unwrap().is_empty());
+
+        // Same name, new key: changed; the old key stops working.
+        write("a=AAAAAAAAAAAAAAAAAAAA\nb=bbbbbbbbbbbbbbbbbbbb;scopes=y\nd=dddddddddddddddddddd\n");
+        assert_eq!(keys.reload().unwrap().changed, ["a"]);
+        assert!(keys.verify("aaaaaaaaaaaaaaaaaaaa", None).is_err());
+
+        // Errors change nothing: a bad line, a duplicate of a code key, a missing file.
+        for bad in ["a=short\n", "x=codecodecodecodecode\n"] {
+            write(bad);
+            assert!(keys.reload().is_err());
+            assert_eq!(keys.names(), ["a", "b", "code", "d"]);
+        }
+        std::fs::remove_file(&file).unwrap();
+        assert!(keys.reload().is_err());
+        assert_eq!(keys.names(), ["a", "b", "code", "d"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
