@@ -1,0 +1,313 @@
+//! `apikey`: make API keys and their server-side entries.
+//!
+//! ```text
+//! cargo run --bin apikey -- new --name orders --scope read:orders --expires 90d
+//! cargo run --bin apikey -- hash --name orders < key.txt
+//! ```
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+
+use rocket_api_key::{
+    is_valid_scope, parse_duration, parse_entry, GeneratedKey, KeyDigest, DEFAULT_KEY_PREFIX,
+};
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+const USAGE: &str = "\
+apikey: make API keys for rocket-api-key
+
+USAGE:
+    apikey new --name <NAME> [--scope <SCOPE>]... [--expires <WHEN>] [--prefix <PREFIX>]
+               [--env-prefix <ENV_PREFIX>] [--json]
+    apikey hash [--name <NAME>] [--env-prefix <ENV_PREFIX>]    (the key is read from stdin)
+
+new     generates a key from the operating system's CSPRNG and prints it once, with the
+        configuration line that holds only its SHA-256 hash.
+hash    turns an existing key into its `sha256:` entry. The key is read from standard input,
+        never from the command line, so it stays out of shell history.
+
+OPTIONS:
+    --name <NAME>              the key's name: letters, digits and `_` (API_KEY_<NAME>)
+    --scope <SCOPE>            a scope to grant; repeat for several
+    --expires <WHEN>           a duration from now (`90d`, `12h`, `2w`) or an RFC 3339 time
+    --prefix <PREFIX>          the key's prefix (default `rak`): 1-16 of a-z 0-9, starting with a letter
+    --env-prefix <ENV_PREFIX>  the variable prefix of the configuration line (default `API_KEY_`)
+    --json                     print one JSON object instead of text
+    -h, --help                 print this help
+";
+
+/// A mistake in how the command was called: exit code 2.
+struct Usage(String);
+
+fn main() -> ExitCode {
+    match run(std::env::args_os().skip(1).collect()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}\n\nrun `apikey --help` for usage");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+enum Failure {
+    Usage(String),
+    Other(String),
+}
+
+impl From<Usage> for Failure {
+    fn from(Usage(m): Usage) -> Self {
+        Failure::Usage(m)
+    }
+}
+
+impl From<lexopt::Error> for Failure {
+    fn from(e: lexopt::Error) -> Self {
+        Failure::Usage(e.to_string())
+    }
+}
+
+#[derive(Default)]
+struct Options {
+    name: Option<String>,
+    scopes: Vec<String>,
+    expires: Option<OffsetDateTime>,
+    prefix: Option<String>,
+    env_prefix: Option<String>,
+    json: bool,
+}
+
+fn run(args: Vec<OsString>) -> Result<(), Failure> {
+    use lexopt::prelude::*;
+
+    let mut parser = lexopt::Parser::from_args(args);
+    let command = match parser.next()? {
+        Some(Value(cmd)) => cmd.string()?,
+        Some(Short('h') | Long("help")) | None => {
+            print!("{USAGE}");
+            return Ok(());
+        }
+        Some(arg) => return Err(arg.unexpected().into()),
+    };
+    if command != "new" && command != "hash" {
+        return Err(Usage(format!(
+            "unknown command `{}`; expected `new` or `hash`",
+            command.escape_debug()
+        ))
+        .into());
+    }
+
+    let mut opts = Options::default();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("name") => opts.name = Some(name(parser.value()?.string()?)?),
+            Long("scope") if command == "new" => {
+                let scope = parser.value()?.string()?;
+                if !is_valid_scope(&scope) {
+                    return Err(Usage(format!(
+                        "invalid scope `{}`; a scope is 1 to 64 characters of `A-Z a-z 0-9 _ . : / -`",
+                        scope.escape_debug()
+                    ))
+                    .into());
+                }
+                if opts.scopes.contains(&scope) {
+                    return Err(Usage(format!("scope `{scope}` is given twice")).into());
+                }
+                opts.scopes.push(scope);
+            }
+            Long("expires") if command == "new" => {
+                opts.expires = Some(expiry(&parser.value()?.string()?)?)
+            }
+            Long("prefix") if command == "new" => opts.prefix = Some(parser.value()?.string()?),
+            Long("env-prefix") => opts.env_prefix = Some(env_prefix(parser.value()?.string()?)?),
+            Long("json") if command == "new" => opts.json = true,
+            Short('h') | Long("help") => {
+                print!("{USAGE}");
+                return Ok(());
+            }
+            Value(_) if command == "hash" => {
+                return Err(Usage(
+                    "`apikey hash` reads the key from standard input, not from the command line, \
+                     so it stays out of shell history: `apikey hash < key.txt`"
+                        .into(),
+                )
+                .into())
+            }
+            arg => return Err(arg.unexpected().into()),
+        }
+    }
+    match command.as_str() {
+        "new" => new(opts),
+        _ => hash(opts),
+    }
+}
+
+fn name(name: String) -> Result<String, Usage> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(name.to_ascii_lowercase())
+    } else {
+        Err(Usage(format!(
+            "invalid name `{}`; use letters, digits and `_`",
+            name.escape_debug()
+        )))
+    }
+}
+
+fn env_prefix(prefix: String) -> Result<String, Usage> {
+    let ok = prefix.ends_with('_')
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(prefix)
+    } else {
+        Err(Usage(format!(
+            "invalid environment prefix `{}`; use upper-case letters, digits and `_`, ending in `_`",
+            prefix.escape_debug()
+        )))
+    }
+}
+
+fn expiry(text: &str) -> Result<OffsetDateTime, Usage> {
+    let now = OffsetDateTime::now_utc();
+    let at = match OffsetDateTime::parse(text, &Rfc3339) {
+        Ok(at) => at,
+        Err(_) => {
+            let after = parse_duration(text).map_err(|e| {
+                Usage(format!(
+                    "{e}, or an RFC 3339 time such as `2027-01-31T00:00:00Z`"
+                ))
+            })?;
+            now + after
+        }
+    };
+    if at <= now {
+        return Err(Usage(format!(
+            "`--expires {}` is not in the future",
+            text.escape_debug()
+        )));
+    }
+    Ok(at
+        .to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(at))
+}
+
+/// `API_KEY_<NAME>=sha256:…[;scopes=…][;expires=…]`
+fn config_line(
+    env_prefix: &str,
+    name: &str,
+    digest: &KeyDigest,
+    scopes: &[String],
+    expires: Option<&str>,
+) -> String {
+    let mut line = format!(
+        "{env_prefix}{}={}",
+        name.to_ascii_uppercase(),
+        digest.to_entry()
+    );
+    if !scopes.is_empty() {
+        line.push_str(";scopes=");
+        line.push_str(&scopes.join(","));
+    }
+    if let Some(at) = expires {
+        line.push_str(";expires=");
+        line.push_str(at);
+    }
+    line
+}
+
+fn new(opts: Options) -> Result<(), Failure> {
+    let name = opts
+        .name
+        .ok_or_else(|| Usage("`apikey new` needs `--name <NAME>`".into()))?;
+    let prefix = opts.prefix.as_deref().unwrap_or(DEFAULT_KEY_PREFIX);
+    let key = GeneratedKey::with_prefix(prefix).map_err(|e| match e {
+        rocket_api_key::KeyGenError::Prefix => Failure::Usage(format!("invalid `--prefix`: {e}")),
+        e => Failure::Other(e.to_string()),
+    })?;
+    let expires = opts
+        .expires
+        .map(|at| at.format(&Rfc3339))
+        .transpose()
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    let env_prefix = opts.env_prefix.as_deref().unwrap_or("API_KEY_");
+    let line = config_line(
+        env_prefix,
+        &name,
+        &key.digest(),
+        &opts.scopes,
+        expires.as_deref(),
+    );
+
+    let out = if opts.json {
+        json!({
+            "key": key.expose_secret(),
+            "name": name,
+            "scopes": opts.scopes,
+            "expires": expires,
+            "fingerprint": key.digest().fingerprint().to_string(),
+            "config": line,
+        })
+        .to_string()
+            + "\n"
+    } else {
+        let scopes = if opts.scopes.is_empty() {
+            "none".to_owned()
+        } else {
+            opts.scopes.join(", ")
+        };
+        let expires = expires.as_deref().unwrap_or("never");
+        format!(
+            "New API key `{name}` (scopes: {scopes}; expires: {expires}; fingerprint: {fp})\n\n\
+             The key, shown once: give it to the client and store it nowhere else.\n\n    {key}\n\n\
+             The server's configuration line, which holds only the key's hash:\n\n    {line}\n",
+            fp = key.digest().fingerprint(),
+            key = key.expose_secret(),
+        )
+    };
+    std::io::stdout()
+        .write_all(out.as_bytes())
+        .map_err(|e| Failure::Other(e.to_string()))
+}
+
+fn hash(opts: Options) -> Result<(), Failure> {
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("Paste the key and press Enter, then Ctrl-D:");
+    }
+    let mut input = Zeroizing::new(String::new());
+    stdin
+        .read_to_string(&mut input)
+        .map_err(|e| Failure::Other(format!("cannot read standard input: {e}")))?;
+    let key = input.trim();
+    if key.starts_with("sha256:") {
+        return Err(Failure::Usage(
+            "the input is already a `sha256:` entry".into(),
+        ));
+    }
+    let entry = parse_entry(key)
+        .map_err(|e| Failure::Usage(format!("the input is not a usable key: {e}")))?;
+    let line = match &opts.name {
+        Some(name) => config_line(
+            opts.env_prefix.as_deref().unwrap_or("API_KEY_"),
+            name,
+            &entry.digest,
+            &[],
+            None,
+        ),
+        None => entry.digest.to_entry(),
+    };
+    println!("{line}");
+    Ok(())
+}

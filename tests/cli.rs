@@ -1,0 +1,191 @@
+//! The `apikey` command, run as a user would, its output parsed and fed back to the runtime.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use rocket_api_key::{checksum, ApiKeys, Checksum, KeyDigest};
+use serde_json::Value;
+
+fn apikey(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_apikey"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// The value of an `API_KEY_<NAME>=<entry>` line, loaded as the server would.
+fn load_line(line: &str) -> ApiKeys {
+    let (var, entry) = line.split_once('=').unwrap();
+    let name = var.strip_prefix("API_KEY_").unwrap().to_ascii_lowercase();
+    ApiKeys::builder()
+        .from_env(false)
+        .key(name, entry)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn new_json_round_trips_through_the_runtime() {
+    let out = apikey(
+        &[
+            "new",
+            "--name",
+            "orders",
+            "--scope",
+            "read:orders",
+            "--scope",
+            "write:orders",
+            "--expires",
+            "90d",
+            "--json",
+        ],
+        None,
+    );
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let key = v["key"].as_str().unwrap();
+    assert!(key.starts_with("rak_") && key.len() == 53, "{key}");
+    assert_eq!(checksum(key), Checksum::Valid);
+    assert_eq!(v["name"], "orders");
+    assert_eq!(
+        v["scopes"],
+        serde_json::json!(["read:orders", "write:orders"])
+    );
+    let config = v["config"].as_str().unwrap();
+    let digest = KeyDigest::of(key.as_bytes());
+    assert!(config.starts_with(&format!(
+        "API_KEY_ORDERS={};scopes=read:orders,write:orders;expires=",
+        digest.to_entry()
+    )));
+    assert!(
+        !config.contains(key),
+        "the configuration line holds only the hash"
+    );
+    assert_eq!(v["fingerprint"], digest.fingerprint().to_string());
+
+    let keys = load_line(config);
+    let verified = keys.verify(key, None).unwrap();
+    assert_eq!(verified.scopes(), ["read:orders", "write:orders"]);
+    let expires = verified.expires().unwrap();
+    let days = (expires - time::OffsetDateTime::now_utc()).whole_days();
+    assert!((89..=90).contains(&days), "{days}");
+}
+
+#[test]
+fn new_text_output_and_prefix() {
+    let text = stdout(&apikey(&["new", "--name", "ci", "--prefix", "acme"], None));
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let key = lines.iter().find(|l| l.starts_with("acme_")).unwrap();
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("API_KEY_CI=sha256:"))
+        .unwrap();
+    assert!(lines[0].starts_with("New API key `ci` (scopes: none; expires: never; fingerprint: "));
+    assert_eq!(load_line(line).verify(key, None).unwrap().name(), "ci");
+}
+
+#[test]
+fn keys_are_unique_across_runs() {
+    let a = stdout(&apikey(&["new", "--name", "a", "--json"], None));
+    let b = stdout(&apikey(&["new", "--name", "a", "--json"], None));
+    let key = |s: &str| {
+        serde_json::from_str::<Value>(s).unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(key(&a), key(&b));
+}
+
+#[test]
+fn hash_reads_the_key_from_stdin() {
+    let out = stdout(&apikey(&["hash"], Some("my-existing-key-0123456789\n")));
+    assert_eq!(
+        out.trim(),
+        KeyDigest::of(b"my-existing-key-0123456789").to_entry()
+    );
+    let out = stdout(&apikey(
+        &["hash", "--name", "legacy"],
+        Some("my-existing-key-0123456789"),
+    ));
+    assert_eq!(
+        load_line(out.trim())
+            .verify("my-existing-key-0123456789", None)
+            .unwrap()
+            .name(),
+        "legacy"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_without_echoing_keys() {
+    let cases: &[(&[&str], Option<&str>, &str)] = &[
+        (&["new"], None, "needs `--name <NAME>`"),
+        (
+            &["new", "--name", "x", "--scope", "read orders"],
+            None,
+            "invalid scope `read orders`",
+        ),
+        (
+            &["new", "--name", "x", "--scope", "a", "--scope", "a"],
+            None,
+            "scope `a` is given twice",
+        ),
+        (
+            &["new", "--name", "x", "--expires", "soon"],
+            None,
+            "is not a duration",
+        ),
+        (
+            &["new", "--name", "x", "--expires", "2000-01-01T00:00:00Z"],
+            None,
+            "is not in the future",
+        ),
+        (
+            &["new", "--name", "x", "--prefix", "Bad_"],
+            None,
+            "invalid `--prefix`",
+        ),
+        (&["new", "--name", "bad-name"], None, "invalid name"),
+        (&["rotate"], None, "unknown command"),
+        (
+            &["hash", "secret-on-the-command-line"],
+            None,
+            "not from the command line",
+        ),
+        (&["hash"], Some("short-secret"), "not a usable key"),
+        (&["hash"], Some("sha256:abc"), "already a `sha256:` entry"),
+    ];
+    for (args, stdin, expected) in cases {
+        let out = apikey(args, *stdin);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("secret-on-the-command-line") && !stderr.contains("short-secret"),
+            "{stderr}"
+        );
+    }
+    assert!(stdout(&apikey(&["--help"], None)).contains("USAGE:"));
+}
