@@ -11,7 +11,7 @@ mod app;
 
 use rocket::fairing::AdHoc;
 use rocket::launch;
-use rocket_api_key::ApiKeys;
+use rocket_api_key::{ApiKeys, GeneratedKey};
 use tracing_subscriber::EnvFilter;
 
 #[launch]
@@ -25,13 +25,18 @@ fn rocket() -> _ {
     let mut keys = ApiKeys::builder();
     // Only an empty configuration gets a demo key; a broken one is left for the fairing to report.
     let unconfigured = ApiKeys::builder().build().is_ok_and(|keys| keys.is_empty());
-    let demo_key = unconfigured.then(demo_key);
+    let demo_key =
+        unconfigured.then(|| GeneratedKey::new().expect("the OS random generator works"));
     if let Some(key) = &demo_key {
-        keys = keys.key("demo", format!("{key};scopes={}", app::SCOPES.join(",")));
+        keys = keys.key(
+            "demo",
+            format!("{};scopes={}", key.entry(), app::SCOPES.join(",")),
+        );
     }
     app::rocket(keys).attach(AdHoc::on_liftoff("Demo key", move |rocket| {
         Box::pin(async move {
             if let Some(key) = demo_key {
+                let key = key.expose_secret();
                 let config = rocket.config();
                 let base = format!("http://{}:{}", config.address, config.port);
                 println!(
@@ -42,10 +47,4 @@ fn rocket() -> _ {
             }
         })
     }))
-}
-
-/// 32 random bytes as 64 hex digits: Python's `secrets.token_hex(32)`.
-fn demo_key() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
