@@ -70,6 +70,18 @@
 //! proxies, …) is configured with the builder and overridden by the `api_keys` table of Rocket's
 //! configuration.
 //!
+//! # Making, rotating and revoking keys
+//!
+//! [`GeneratedKey`] makes keys of the form `rak_<43 base62><6-character CRC32>` from the
+//! operating system's CSPRNG, and the `apikey` command prints one with its hashed configuration
+//! line (`cargo run --bin apikey -- new --name orders --scope read:orders --expires 90d`).
+//! A presented key of that shape with a wrong [`checksum`] is refused before any lookup.
+//!
+//! The keys file is watched while the server runs (and SIGHUP honoured): a change is loaded and
+//! swapped in whole, a broken file changes nothing, and each reload logs a [`ReloadSummary`].
+//! [`ApiKeys::reload`] does the same on demand. Rotate by adding the new key next to the old
+//! one, moving the client, then removing the old line.
+//!
 //! # Reading the caller
 //!
 //! Declare [`ApiKey`] in a handler to get the key's name and scopes. After
