@@ -92,10 +92,10 @@ impl fmt::Display for EntryError {
                 f,
                 "field {n} after the key is not of the form `name=value` (a key may not contain `;`)"
             ),
-            EntryError::UnknownField(Some(name)) => write!(
-                f,
-                "unknown field `{name}`; expected `scopes`, `expires` or `ips`"
-            ),
+            EntryError::UnknownField(Some(name)) => {
+                let closest = FIELDS.iter().min_by_key(|field| edit_distance(name, field));
+                write!(f, "unknown field `{name}`; did you mean `{}`?", closest.unwrap_or(&"scopes"))
+            }
             EntryError::UnknownField(None) => {
                 f.write_str("unknown field; expected `scopes`, `expires` or `ips` (a key may not contain `;`)")
             }
@@ -233,13 +233,33 @@ fn parse_ips(value: &str) -> Result<Vec<IpNet>, EntryError> {
         .collect()
 }
 
-/// A field name is echoed only when it plainly is one (short, lowercase letters and `_`): the text
-/// before `=` could otherwise be the tail of a secret that contained `;`.
+/// A field name is echoed only when it is plainly a misspelt field (lowercase, within two edits
+/// of `scopes`, `expires` or `ips`): the text before `=` could otherwise be the tail of a secret
+/// that contained `;`.
 fn echoable_field_name(name: &str) -> Option<String> {
     let name = name.trim();
-    let plausible =
-        (1..=16).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    let plausible = (1..=10).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        && FIELDS.iter().any(|field| edit_distance(name, field) <= 2);
     plausible.then(|| name.to_owned())
+}
+
+const FIELDS: [&str; 3] = ["scopes", "expires", "ips"];
+
+/// Levenshtein distance, for short ASCII names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// User text quoted for an error message: escaped (no control characters reach a terminal or a
@@ -319,6 +339,18 @@ mod tests {
             EntryError::UnknownField(Some("scope".into()))
         );
         assert_eq!(err(&format!("{KEY};Xy9=a")), EntryError::UnknownField(None));
+        assert_eq!(
+            err(&format!("{KEY};password=a")),
+            EntryError::UnknownField(None)
+        );
+        assert_eq!(
+            err(&format!("{KEY};expire=x")).to_string(),
+            "unknown field `expire`; did you mean `expires`?"
+        );
+        assert_eq!(
+            err(&format!("{KEY};ip=x")).to_string(),
+            "unknown field `ip`; did you mean `ips`?"
+        );
         assert_eq!(
             err(&format!("{KEY};scopes=a;scopes=b")),
             EntryError::DuplicateField("scopes")
