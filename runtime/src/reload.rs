@@ -2,7 +2,7 @@
 //! built off the request path and swapped in whole. A reload that fails changes nothing.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, TryLockError};
 use std::time::SystemTime;
 
 use rocket::Shutdown;
@@ -78,13 +78,16 @@ impl ApiKeys {
     /// calls this when the keys file changes and on SIGHUP; call it yourself for other triggers.
     pub fn reload(&self) -> Result<ReloadSummary, LoadErrors> {
         let shared = self.shared();
-        let _one_at_a_time = shared.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut loaded_state = shared.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
         let config = &shared.config;
         let mut loader = Loader::default();
         if config.from_env {
             loader.env(&config.env_prefix, std::env::vars_os());
         }
         if let Some(path) = &config.keys_file {
+            // Noted before reading: a write that lands during the read is seen at the next poll.
+            // Noted even if the load fails, so a broken file is reported once, not every poll.
+            *loaded_state = Some(file_state(path));
             loader.file(path);
         }
         for entry in &shared.code_keys {
@@ -158,9 +161,12 @@ impl ApiKeys {
     }
 }
 
-/// What the poller compares between ticks: the file's identity, size and modification time
-/// (`None` when it cannot be read, so a file that disappears and comes back is noticed).
-fn file_state(path: &std::path::Path) -> Option<(u64, u64, SystemTime)> {
+/// What the poller compares with the state at the last load: the file's identity, size and
+/// modification time (`None` when it cannot be read, so a file that disappears and comes back
+/// is noticed).
+pub(crate) type FileState = Option<(u64, u64, SystemTime)>;
+
+fn file_state(path: &std::path::Path) -> FileState {
     let meta = std::fs::metadata(path).ok()?;
     #[cfg(unix)]
     let inode = std::os::unix::fs::MetadataExt::ino(&meta);
@@ -184,16 +190,19 @@ pub(crate) async fn watch(keys: ApiKeys, shutdown: Shutdown, mut hangup: Hangup)
             .max(std::time::Duration::from_millis(100)),
     );
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut last = poll.as_deref().map(file_state);
     rocket::tokio::pin!(shutdown);
     loop {
         rocket::tokio::select! {
             _ = &mut shutdown => break,
             _ = ticker.tick(), if poll.is_some() => {
                 let Some(path) = poll.as_deref() else { continue };
-                let state = file_state(path);
-                if last.as_ref() != Some(&state) {
-                    last = Some(state);
+                // A reload in progress holds the lock: skip this tick rather than block a worker.
+                let loaded = match keys.shared().reload_lock.try_lock() {
+                    Ok(state) => *state,
+                    Err(TryLockError::Poisoned(state)) => *state.into_inner(),
+                    Err(TryLockError::WouldBlock) => continue,
+                };
+                if loaded != Some(file_state(path)) {
                     keys.reload_and_log("file").await;
                 }
             }

@@ -194,7 +194,8 @@ pub(crate) struct Shared {
     /// Keys given in code, kept as digests for every reload.
     pub code_keys: Vec<Loaded>,
     /// One reload at a time (the poller and SIGHUP may coincide); never taken by requests.
-    pub reload_lock: Mutex<()>,
+    /// Holds the keys file's state as of the last load, which the poller compares against.
+    pub reload_lock: Mutex<Option<crate::reload::FileState>>,
     // Swapped whole on reload: a request sees the old store or the new one, never a mix, and
     // reading it takes no lock.
     pub store: ArcSwap<KeyStore>,
@@ -208,7 +209,7 @@ impl ApiKeys {
             shared: Arc::new(Shared {
                 config,
                 code_keys,
-                reload_lock: Mutex::new(()),
+                reload_lock: Mutex::new(None),
                 store: ArcSwap::from_pointee(KeyStore::default()),
                 unattributed: Usage::default(),
             }),

@@ -50,7 +50,9 @@ fn logs_name_reasons_but_never_keys() {
         EXPIRED,
         OFFICE,
         "no-such-key-0123456789",
+        SECRET,
     ];
+    let mut error_strings = Vec::new();
     let logs = capture_logs(|| {
         let c = client(
             keys()
@@ -82,6 +84,15 @@ fn logs_name_reasons_but_never_keys() {
         assert!(
             ignition_error(app(keys().key("broken", format!("{READER}x;scopes=a b")))).is_some()
         );
+        error_strings = configuration_errors();
+        reload_errors();
+        // Control characters in the path stay percent-encoded: no forged line, no escape.
+        let files = Client::tracked(app(keys()).mount("/", routes![file])).unwrap();
+        get_with(
+            &files,
+            "/files/x%0A2026-01-01T00:00:00Z%20WARN%20forged%1B[31m",
+            &[],
+        );
         let _ = Client::tracked(rocket::build().mount("/", routes![wrapped])).map(|c| {
             c.get("/wrapped")
                 .header(Header::new("x-api-key", READER))
@@ -91,11 +102,15 @@ fn logs_name_reasons_but_never_keys() {
     if std::env::var_os("SHOW_LOGS").is_some() {
         eprintln!("{logs}");
     }
+    assert!(error_strings.len() >= 10, "{error_strings:?}");
     for secret in secrets {
         assert!(
             !logs.contains(secret),
             "a key leaked into the logs:\n{logs}"
         );
+        for e in &error_strings {
+            assert!(!e.contains(secret), "a key leaked into an error: {e}");
+        }
         let digest = KeyDigest::of(secret.as_bytes()).to_entry();
         assert!(
             !logs.contains(&digest[7..]),
@@ -117,6 +132,22 @@ fn logs_name_reasons_but_never_keys() {
             "no `{reason}` event in:\n{logs}"
         );
     }
+    // Every line is an event of its own: nothing user-controlled started a line or an escape.
+    for line in logs.lines() {
+        assert!(
+            line.starts_with("20"),
+            "a line not made by the subscriber: {line:?}"
+        );
+    }
+    assert!(!logs.contains('\u{1b}'), "a terminal escape in the logs");
+    assert!(
+        logs.contains("path=\"/files/x%0A2026-01-01T00:00:00Z%20WARN%20forged%1B[31m\""),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("API key reload failed; the running keys are unchanged"),
+        "{logs}"
+    );
     let reader_fp = KeyDigest::of(READER.as_bytes()).fingerprint().to_string();
     assert!(logs.contains(&format!("fingerprint={reader_fp}")), "{logs}");
     assert!(logs.contains("key=\"reader\""), "{logs}");
@@ -138,4 +169,81 @@ fn logs_name_reasons_but_never_keys() {
         logs.contains("the key is shorter") || logs.contains("invalid scope"),
         "{logs}"
     );
+}
+
+#[rocket::get("/files/<name>")]
+fn file(_key: rocket_api_key_runtime::Authorized, name: &str) -> String {
+    name.to_owned()
+}
+
+const SECRET: &str = "leaky-secret-0123456789abcdef";
+
+/// Every kind of configuration error, with the secret where an operator would have put it:
+/// each stops ignition (logged) and is returned by `build` (collected here).
+fn configuration_errors() -> Vec<String> {
+    let entries = [
+        format!("{SECRET}x;scopes=a b"),
+        format!("{SECRET} y"),
+        format!("{SECRET}\u{1b}[2J"),
+        format!("sha256:{SECRET}"),
+        format!("{SECRET};nope=1"),
+        format!("{SECRET};{SECRET}"),
+        format!("{SECRET};scopes=a;scopes=b"),
+        format!("{SECRET};scopes=a,a"),
+        format!("{SECRET};expires=never"),
+        format!("{SECRET};ips=nowhere"),
+        format!("{SECRET};ips="),
+        format!("rak_{}", "0".repeat(49)),
+        READER.to_owned(),
+    ];
+    let mut errors = Vec::new();
+    for entry in entries {
+        let builder = keys().key("broken", entry);
+        errors.push(builder.clone().build().unwrap_err().to_string());
+        assert!(ignition_error(app(builder)).is_some());
+    }
+    let dir = std::env::temp_dir().join(format!("rak-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("keys");
+    std::fs::write(
+        &file,
+        format!("{SECRET}\nbad name={SECRET}\nok={SECRET};scopes=\u{1b}\n"),
+    )
+    .unwrap();
+    let builder = keys().keys_file(&file);
+    errors.push(builder.clone().build().unwrap_err().to_string());
+    assert!(ignition_error(app(builder)).is_some());
+    std::fs::remove_dir_all(dir).unwrap();
+    errors
+}
+
+/// A running server whose keys file turns bad: the reload fails, logged without the secret.
+fn reload_errors() {
+    let dir = std::env::temp_dir().join(format!("rak-logs-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("keys");
+    std::fs::write(&file, format!("good={SECRET}\n")).unwrap();
+    let builder = keys()
+        .keys_file(&file)
+        .reload_interval(std::time::Duration::from_secs(1));
+    rocket::execute(async {
+        let client = rocket::local::asynchronous::Client::tracked(app(builder))
+            .await
+            .unwrap();
+        std::fs::write(
+            &file,
+            format!("good={SECRET};scopes=no good\nother={SECRET}\n"),
+        )
+        .unwrap();
+        rocket::tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        assert_eq!(
+            client
+                .rocket()
+                .state::<rocket_api_key_runtime::ApiKeys>()
+                .unwrap()
+                .len(),
+            7
+        );
+    });
+    std::fs::remove_dir_all(dir).unwrap();
 }
