@@ -452,3 +452,37 @@ fn generated_keys_with_a_bad_checksum_are_malformed_before_lookup() {
     assert_eq!(usage.unattributed.get("malformed"), Some(&1));
     assert_eq!(usage.unattributed.get("unknown"), None);
 }
+
+#[rocket::get("/boom")]
+fn boom(key: rocket_api_key_runtime::Authorized) -> &'static str {
+    panic!("handler failed for {key:?}")
+}
+
+#[test]
+fn a_panicking_handler_exposes_no_key_material() {
+    let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = messages.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info.to_string();
+        if text.contains("handler failed for") {
+            sink.lock().unwrap().push(text);
+        }
+    }));
+    let c = Client::tracked(app(keys()).mount("/", routes![boom])).unwrap();
+    let response = get_with(&c, "/boom", &key(READER));
+    assert_eq!(response.status(), Status::InternalServerError);
+    let body = response.into_string().unwrap_or_default();
+    std::panic::set_hook(previous);
+
+    assert!(!body.contains(READER));
+    let messages = messages.lock().unwrap();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let digest = KeyDigest::of(READER.as_bytes()).to_entry();
+    assert!(messages[0].contains("name: \"reader\""), "{}", messages[0]);
+    assert!(
+        !messages[0].contains(READER) && !messages[0].contains(&digest[7..]),
+        "{}",
+        messages[0]
+    );
+}
