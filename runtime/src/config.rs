@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN};
+use crate::rate::RateSpec;
 
 /// How the API-key layer behaves. Every field has a default.
 ///
@@ -28,6 +29,14 @@ use crate::entry::{MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN};
 /// reload_interval = "2s"      # how often the keys file is checked for changes; "0s": never
 /// reload_on_sighup = true     # reload the keys when the process receives SIGHUP (Unix)
 /// expiry_warning = "7d"       # warn at start and reload about keys expiring this soon
+/// failure_limit = "30/m"      # failed authentications per client address (off by default)
+/// failure_limit_address = "peer"  # which address: "peer" (socket) or "proxy" (trusted_proxies)
+/// failure_table_size = 65536  # slots of the fixed-size failure table
+/// rate_limit_backend = "memory"   # or "redis" (feature `redis`): limits shared by instances
+/// redis_url = "redis://127.0.0.1:6379"
+/// redis_unavailable = "deny"  # required with redis: "allow" or "deny" when Redis is down
+/// redis_timeout = "50ms"      # per Redis call
+/// redis_prefix = "rak:"       # namespace of this service's limit keys
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -65,6 +74,57 @@ pub struct Config {
     /// Default 7 days.
     #[serde(with = "crate::duration::serde_duration")]
     pub expiry_warning: Duration,
+    /// Failed authentications allowed per client address (e.g. `30/m`); past it the address is
+    /// answered 429, even with a valid key, until the limit lets it through again. Off by default.
+    pub failure_limit: Option<RateSpec>,
+    /// Which client address the failure limit counts. Required with `failure_limit`: behind a
+    /// reverse proxy every peer is the proxy, so the operator must say which address to trust.
+    pub failure_limit_address: Option<ClientAddress>,
+    /// Slots of the in-process failure table (rounded up to a power of two): its memory is
+    /// fixed, 8 bytes a slot, whatever the number of addresses. Default 65,536.
+    pub failure_table_size: usize,
+    /// Where rate-limit state lives. Default `memory`.
+    pub rate_limit_backend: Backend,
+    /// The Redis server of the `redis` backend.
+    pub redis_url: Option<String>,
+    /// What to do when Redis cannot be reached; required with the `redis` backend.
+    pub redis_unavailable: Option<UnavailablePolicy>,
+    /// The longest a Redis call may take before it counts as unreachable. Default 50 ms.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub redis_timeout: Duration,
+    /// Prefix of this service's keys in Redis. Default `rak:`.
+    pub redis_prefix: String,
+}
+
+/// Which address of a client the failure limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAddress {
+    /// The socket peer: right when clients connect directly.
+    Peer,
+    /// The address a trusted proxy (`trusted_proxies`) reports in Rocket's `ip_header`.
+    Proxy,
+}
+
+/// Where rate-limit state is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// In this process: limits apply per instance.
+    Memory,
+    /// In Redis (feature `redis`): instances sharing it share the limits.
+    Redis,
+}
+
+/// What a request meets when the shared limit store cannot be reached. Authentication never
+/// depends on it; only the limits do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnavailablePolicy {
+    /// Let the request through without limits (logged).
+    Allow,
+    /// Answer 503 with `Retry-After`.
+    Deny,
 }
 
 impl Default for Config {
@@ -82,6 +142,14 @@ impl Default for Config {
             reload_interval: Duration::from_secs(2),
             reload_on_sighup: true,
             expiry_warning: Duration::from_secs(7 * 86_400),
+            failure_limit: None,
+            failure_limit_address: None,
+            failure_table_size: 65_536,
+            rate_limit_backend: Backend::Memory,
+            redis_url: None,
+            redis_unavailable: None,
+            redis_timeout: Duration::from_millis(50),
+            redis_prefix: "rak:".into(),
         }
     }
 }
@@ -115,6 +183,44 @@ impl Config {
             return Err(
                 "`api_keys.reload_interval` must be at least 1s, or 0 to turn polling off".into(),
             );
+        }
+        match (self.failure_limit, self.failure_limit_address) {
+            (Some(_), None) => {
+                return Err("`api_keys.failure_limit` needs `api_keys.failure_limit_address`: \
+                            \"peer\" when clients connect directly, \"proxy\" behind the proxies in \
+                            `trusted_proxies`"
+                    .into())
+            }
+            (Some(_), Some(ClientAddress::Proxy)) if self.trusted_proxies.is_empty() => {
+                return Err("`api_keys.failure_limit_address = \"proxy\"` needs the proxies' \
+                            addresses in `api_keys.trusted_proxies`"
+                    .into())
+            }
+            _ => {}
+        }
+        if !(1..=1 << 24).contains(&self.failure_table_size) {
+            return Err("`api_keys.failure_table_size` must be between 1 and 16777216".into());
+        }
+        if self.rate_limit_backend == Backend::Redis {
+            if !cfg!(feature = "redis") {
+                return Err(
+                    "`api_keys.rate_limit_backend = \"redis\"` needs the `redis` feature of \
+                            rocket-api-key"
+                        .into(),
+                );
+            }
+            if self.redis_url.is_none() {
+                return Err(
+                    "`api_keys.rate_limit_backend = \"redis\"` needs `api_keys.redis_url`".into(),
+                );
+            }
+            if self.redis_unavailable.is_none() {
+                return Err(
+                    "`api_keys.rate_limit_backend = \"redis\"` needs an explicit \
+                            `api_keys.redis_unavailable`: \"allow\" or \"deny\""
+                        .into(),
+                );
+            }
         }
         if !(MIN_PLAINTEXT_KEY_LEN..=8192).contains(&self.max_key_len) {
             return Err(format!(

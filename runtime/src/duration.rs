@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-/// Parses `<number><unit>` with the unit one of `s`, `m`, `h`, `d`, `w`.
+/// Parses `<number><unit>` with the unit one of `ms`, `s`, `m`, `h`, `d`, `w`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -17,15 +17,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let unit_secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 604_800,
+    let unit_ms = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 604_800_000,
         _ => {
             return Err(format!(
-            "`{}` is not a duration; write a number and a unit: `30s`, `5m`, `12h`, `90d`, `2w`",
+            "`{}` is not a duration; write a number and a unit: `50ms`, `30s`, `5m`, `12h`, `90d`, `2w`",
             text.escape_debug()
         ))
         }
@@ -33,8 +34,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     number
         .parse::<u64>()
         .ok()
-        .and_then(|n| n.checked_mul(unit_secs))
-        .map(Duration::from_secs)
+        .and_then(|n| n.checked_mul(unit_ms))
+        .map(Duration::from_millis)
         .ok_or_else(|| {
             format!(
                 "`{}` is not a duration: the number is missing or too large",
@@ -50,7 +51,7 @@ pub(crate) mod serde_duration {
     use serde::{de, Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format!("{}s", d.as_secs()))
+        s.serialize_str(&format!("{}ms", d.as_millis()))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -74,6 +75,7 @@ mod tests {
     #[test]
     fn units() {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("50ms"), Ok(Duration::from_millis(50)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
         assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(1_209_600)));

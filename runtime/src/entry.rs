@@ -1,7 +1,7 @@
 //! The key-entry grammar shared by environment variables, the keys file and the builder:
 //!
 //! ```text
-//! <key>[;scopes=<scope>,<scope>…][;expires=<RFC 3339 time>][;ips=<IP or CIDR>,…]
+//! <key>[;scopes=<scope>,<scope>…][;expires=<RFC 3339 time>][;ips=<IP or CIDR>,…][;rate=<n>/<s|m|h|d>]
 //! ```
 //!
 //! `<key>` is the secret itself, or `sha256:<64 hex digits>` of it. Errors describe what is wrong
@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::digest::KeyDigest;
 use crate::keygen::{checksum, Checksum};
+use crate::rate::RateSpec;
 use crate::scope::{is_valid_scope, MAX_SCOPE_LEN};
 
 /// The shortest plaintext key accepted: shorter secrets can be guessed.
@@ -35,6 +36,8 @@ pub struct KeyEntry {
     pub expires: Option<OffsetDateTime>,
     /// Client networks the key may be used from; empty means anywhere.
     pub ips: Vec<IpNet>,
+    /// The key's request rate limit, if any.
+    pub rate: Option<RateSpec>,
 }
 
 /// What is wrong with an entry. Never contains the key, its digest, or a fragment of either.
@@ -55,7 +58,7 @@ pub enum EntryError {
     BadChecksum,
     /// A field (1-based position after the key) without `=`.
     FieldSyntax(usize),
-    /// A field name that is not `scopes`, `expires` or `ips`; carries the name only when it is
+    /// A field name that is not `scopes`, `expires`, `ips` or `rate`; carries the name only when it is
     /// short and lowercase, so a secret that contained `;` is never echoed.
     UnknownField(Option<String>),
     /// The same field twice.
@@ -68,6 +71,8 @@ pub enum EntryError {
     DuplicateScope(String),
     /// An `expires=` that is not an RFC 3339 time (the parser's explanation).
     BadExpiry(String),
+    /// A `rate=` that is not `<n>/<s|m|h|d>` (the explanation, escaped).
+    BadRate(String),
     /// An `ips=` item that is neither an IP address nor a CIDR network (escaped and truncated).
     BadIp(String),
 }
@@ -97,7 +102,7 @@ impl fmt::Display for EntryError {
                 write!(f, "unknown field `{name}`; did you mean `{}`?", closest.unwrap_or(&"scopes"))
             }
             EntryError::UnknownField(None) => {
-                f.write_str("unknown field; expected `scopes`, `expires` or `ips` (a key may not contain `;`)")
+                f.write_str("unknown field; expected `scopes`, `expires`, `ips` or `rate` (a key may not contain `;`)")
             }
             EntryError::DuplicateField(name) => write!(f, "`{name}` is given twice"),
             EntryError::EmptyValue(name) => write!(f, "`{name}` has an empty value or list item"),
@@ -110,6 +115,7 @@ impl fmt::Display for EntryError {
                 f,
                 "`expires` is not an RFC 3339 time such as `2027-01-31T00:00:00Z` ({why})"
             ),
+            EntryError::BadRate(why) => write!(f, "invalid `rate`: {why}"),
             EntryError::BadIp(s) => write!(
                 f,
                 "invalid address {s} in `ips`; expected an IP address or a CIDR network such as `10.0.0.0/8`"
@@ -139,8 +145,10 @@ pub fn parse_entry(value: &str) -> Result<KeyEntry, EntryError> {
         scopes: Vec::new(),
         expires: None,
         ips: Vec::new(),
+        rate: None,
     };
-    let (mut seen_scopes, mut seen_expires, mut seen_ips) = (false, false, false);
+    let (mut seen_scopes, mut seen_expires, mut seen_ips, mut seen_rate) =
+        (false, false, false, false);
     for (i, field) in parts.enumerate() {
         let Some((name, value)) = field.split_once('=') else {
             return Err(EntryError::FieldSyntax(i + 1));
@@ -163,6 +171,13 @@ pub fn parse_entry(value: &str) -> Result<KeyEntry, EntryError> {
             "ips" => {
                 once(&mut seen_ips, "ips")?;
                 entry.ips = parse_ips(value)?;
+            }
+            "rate" => {
+                once(&mut seen_rate, "rate")?;
+                if value.is_empty() {
+                    return Err(EntryError::EmptyValue("rate"));
+                }
+                entry.rate = Some(value.parse().map_err(EntryError::BadRate)?);
             }
             other => return Err(EntryError::UnknownField(echoable_field_name(other))),
         }
@@ -234,7 +249,7 @@ fn parse_ips(value: &str) -> Result<Vec<IpNet>, EntryError> {
 }
 
 /// A field name is echoed only when it is plainly a misspelt field (lowercase, within two edits
-/// of `scopes`, `expires` or `ips`): the text before `=` could otherwise be the tail of a secret
+/// of a field name): the text before `=` could otherwise be the tail of a secret
 /// that contained `;`.
 fn echoable_field_name(name: &str) -> Option<String> {
     let name = name.trim();
@@ -244,7 +259,7 @@ fn echoable_field_name(name: &str) -> Option<String> {
     plausible.then(|| name.to_owned())
 }
 
-const FIELDS: [&str; 3] = ["scopes", "expires", "ips"];
+const FIELDS: [&str; 4] = ["scopes", "expires", "ips", "rate"];
 
 /// Levenshtein distance, for short ASCII names.
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -309,6 +324,8 @@ mod tests {
         assert_eq!(e.expires.unwrap().unix_timestamp(), 1_893_549_845);
         let ips: Vec<String> = e.ips.iter().map(|n| n.to_string()).collect();
         assert_eq!(ips, ["10.0.0.0/8", "192.168.0.1/32", "::1/128"]);
+        let e = parse_entry(&format!("{KEY};rate = 600/m ")).unwrap();
+        assert_eq!(e.rate.unwrap().to_string(), "600/m");
     }
 
     #[test]
@@ -388,6 +405,15 @@ mod tests {
             EntryError::BadExpiry(_)
         ));
         assert_eq!(err(&format!("{KEY};ips=")), EntryError::EmptyValue("ips"));
+        assert_eq!(err(&format!("{KEY};rate=")), EntryError::EmptyValue("rate"));
+        assert!(matches!(
+            err(&format!("{KEY};rate=600")),
+            EntryError::BadRate(_)
+        ));
+        assert_eq!(
+            err(&format!("{KEY};rate=1/s;rate=2/s")),
+            EntryError::DuplicateField("rate")
+        );
         assert_eq!(
             err(&format!("{KEY};ips=10.0.0.300")),
             EntryError::BadIp("\"10.0.0.300\"".into())

@@ -11,9 +11,10 @@ use rocket::figment::Figment;
 use rocket::{Build, Orbit, Rocket};
 use zeroize::Zeroizing;
 
-use crate::config::{Config, LogLevel};
+use crate::config::{Backend, ClientAddress, Config, LogLevel, UnavailablePolicy};
 use crate::load::{LoadError, LoadErrors, Loader, Source, KEYS_FILE_VAR};
 use crate::log::TARGET;
+use crate::rate::RateSpec;
 use crate::reject::catchers;
 use crate::reload::ReloadSummary;
 use crate::store::ApiKeys;
@@ -147,6 +148,44 @@ impl ApiKeysBuilder {
         self
     }
 
+    /// Limits failed authentications (malformed, duplicated or unknown keys) per client address,
+    /// counted by `address`; past the limit the address is answered 429, even with a valid key.
+    /// Off by default.
+    ///
+    /// ```
+    /// use rocket_api_key_runtime::{ApiKeys, ClientAddress};
+    ///
+    /// let fairing = ApiKeys::builder()
+    ///     .failure_limit("30/m".parse().unwrap(), ClientAddress::Peer)
+    ///     .fairing();
+    /// ```
+    pub fn failure_limit(mut self, limit: RateSpec, address: ClientAddress) -> Self {
+        self.config.failure_limit = Some(limit);
+        self.config.failure_limit_address = Some(address);
+        self
+    }
+
+    /// Slots of the in-process failure table (default 65,536; 8 bytes each).
+    pub fn failure_table_size(mut self, slots: usize) -> Self {
+        self.config.failure_table_size = slots;
+        self
+    }
+
+    /// Keeps rate-limit state in Redis at `url` (feature `redis`), so every instance sharing it
+    /// shares the limits; `unavailable` says what requests meet while Redis cannot be reached.
+    pub fn redis(mut self, url: impl Into<String>, unavailable: UnavailablePolicy) -> Self {
+        self.config.rate_limit_backend = Backend::Redis;
+        self.config.redis_url = Some(url.into());
+        self.config.redis_unavailable = Some(unavailable);
+        self
+    }
+
+    /// The prefix of this service's keys in Redis (default `rak:`).
+    pub fn redis_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.redis_prefix = prefix.into();
+        self
+    }
+
     /// Adds a key given in code, in the entry grammar (`<key or sha256:…>[;scopes=…]…`).
     /// Checked with the others at load: a bad entry is reported by name, never echoed.
     pub fn key(mut self, name: impl Into<String>, entry: impl Into<String>) -> Self {
@@ -254,6 +293,7 @@ impl Fairing for ApiKeysFairing {
             // The signal handler is installed here, before liftoff completes, so a SIGHUP sent
             // once the server is up can never meet the default action (termination).
             let hangup = crate::reload::hangup_signal(keys.config().reload_on_sighup);
+            keys.limiter().start();
             rocket::tokio::spawn(crate::reload::watch(
                 keys.clone(),
                 rocket.shutdown(),

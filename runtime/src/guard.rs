@@ -7,14 +7,15 @@
 use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 
-use crate::config::Config;
+use crate::config::{ClientAddress, Config};
 use crate::digest::{Fingerprint, KeyDigest};
+use crate::limit::Limit;
 use crate::log;
 use crate::reject::{Reason, Rejection};
 use crate::scope::{AnyKey, RequiredScopes, ScopeRequirement};
@@ -83,7 +84,7 @@ impl<'r, S: RequiredScopes> FromRequest<'r> for Authorized<S> {
     type Error = Rejection;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Rejection> {
-        guard(req, S::REQUIREMENT).map(|key| Authorized {
+        guard(req, S::REQUIREMENT).await.map(|key| Authorized {
             key,
             _requirement: PhantomData,
         })
@@ -95,7 +96,7 @@ impl<'r> FromRequest<'r> for ApiKey {
     type Error = Rejection;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Rejection> {
-        guard(req, ScopeRequirement::AnyKey)
+        guard(req, ScopeRequirement::AnyKey).await
     }
 }
 
@@ -123,16 +124,19 @@ fn store_missing(rocket: &Rocket<Ignite>) -> bool {
     missing
 }
 
-/// The verdict on a request, in the request-local cache: the first rejection (which the catchers
-/// answer with) and whether acceptance was already logged and counted.
+/// The verdict on a request, in the request-local cache: the first rejection, which the
+/// catchers answer with, and which alone is logged and counted.
 #[derive(Default)]
 struct Verdict {
     rejection: OnceLock<Rejection>,
-    accepted: AtomicBool,
 }
 
 /// The outcome of authentication, computed once per request.
 struct Authentication(Result<ApiKey, Failure>);
+
+/// The admission of an authenticated request: counted against its key's rate, logged and
+/// counted as accepted, once per request however many guards ask.
+struct Admission(Result<(), Rejection>);
 
 struct Failure {
     reason: Reason,
@@ -144,35 +148,95 @@ pub(crate) fn recorded_rejection<'r>(req: &'r Request<'_>) -> Option<&'r Rejecti
     req.local_cache(Verdict::default).rejection.get()
 }
 
-fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey, Rejection> {
+async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey, Rejection> {
     let Some(keys) = req.rocket().state::<ApiKeys>() else {
-        return reject(req, None, Rejection::new(Reason::NoStore), None, None);
+        return reject(req, None, Rejection::new(Reason::NoStore), None, None).await;
     };
-    let Authentication(outcome) = req.local_cache(|| Authentication(authenticate(req, keys)));
-    match outcome {
-        Err(f) => reject(
-            req,
-            Some(keys),
-            Rejection::new(f.reason),
-            f.key.as_ref(),
-            f.fingerprint,
-        ),
-        Ok(key) if !required.is_met_by(&key.0.scopes) => reject(
-            req,
-            Some(keys),
-            Rejection::scope(required),
-            Some(key),
-            Some(key.fingerprint()),
-        ),
-        Ok(key) => {
-            let verdict = req.local_cache(Verdict::default);
-            if !verdict.accepted.swap(true, Ordering::Relaxed) {
-                key.0.usage.record_accepted();
-                log::accepted(req, keys.config().accepted_log_level, key);
-            }
-            Outcome::Success(key.clone())
+    // An address over the failure limit is refused before its key is even looked at.
+    if let Some(ip) = failure_address(req, keys) {
+        let refusal = match keys.limiter().blocked(ip).await {
+            Limit::Pass => None,
+            Limit::Wait(wait) => Some(Rejection::retry(Reason::TooManyFailures, wait)),
+            Limit::Unavailable => Some(unavailable()),
+        };
+        if let Some(rejection) = refusal {
+            return reject(req, Some(keys), rejection, None, None).await;
         }
     }
+    let Authentication(outcome) = req.local_cache(|| Authentication(authenticate(req, keys)));
+    let key = match outcome {
+        Err(f) => {
+            let rejection = Rejection::new(f.reason);
+            return reject(req, Some(keys), rejection, f.key.as_ref(), f.fingerprint).await;
+        }
+        Ok(key) => key,
+    };
+    if !required.is_met_by(&key.0.scopes) {
+        let rejection = Rejection::scope(required);
+        return reject(
+            req,
+            Some(keys),
+            rejection,
+            Some(key),
+            Some(key.fingerprint()),
+        )
+        .await;
+    }
+    let Admission(admission) = req
+        .local_cache_async(async { Admission(admit(req, keys, key).await) })
+        .await;
+    match admission {
+        Ok(()) => Outcome::Success(key.clone()),
+        Err(rejection) => {
+            let rejection = rejection.clone();
+            reject(
+                req,
+                Some(keys),
+                rejection,
+                Some(key),
+                Some(key.fingerprint()),
+            )
+            .await
+        }
+    }
+}
+
+/// Applies the key's `rate=`; on success counts and logs the request as accepted.
+async fn admit(req: &Request<'_>, keys: &ApiKeys, key: &ApiKey) -> Result<(), Rejection> {
+    match keys.limiter().admit(&key.0).await {
+        Limit::Pass => {
+            key.0.usage.record_accepted();
+            log::accepted(req, keys.config().accepted_log_level, key);
+            Ok(())
+        }
+        Limit::Wait(wait) => Err(Rejection::retry(Reason::RateLimited, wait)),
+        Limit::Unavailable => Err(unavailable()),
+    }
+}
+
+fn unavailable() -> Rejection {
+    Rejection::retry(Reason::LimiterUnavailable, Duration::from_secs(1))
+}
+
+/// The address failed authentications are counted against, when failure limiting is on: the
+/// socket peer, or with `failure_limit_address = "proxy"` what a trusted proxy reports.
+fn failure_address(req: &Request<'_>, keys: &ApiKeys) -> Option<IpAddr> {
+    if !keys.limiter().limits_failures() {
+        return None;
+    }
+    match keys.config().failure_limit_address? {
+        ClientAddress::Peer => req.remote().map(|peer| peer.ip().to_canonical()),
+        ClientAddress::Proxy => client_ip(req, keys.config()),
+    }
+}
+
+/// Rejections that may be someone guessing keys. A missing key guesses nothing; an expired,
+/// out-of-scope or out-of-place key is a real one.
+fn is_guess(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::Malformed | Reason::Duplicate | Reason::Unknown
+    )
 }
 
 fn authenticate(req: &Request<'_>, keys: &ApiKeys) -> Result<ApiKey, Failure> {
@@ -248,7 +312,7 @@ pub(crate) fn client_ip(req: &Request<'_>, config: &Config) -> Option<IpAddr> {
     Some(peer)
 }
 
-fn reject(
+async fn reject(
     req: &Request<'_>,
     keys: Option<&ApiKeys>,
     rejection: Rejection,
@@ -261,6 +325,11 @@ fn reject(
             Some(keys) => {
                 keys.record_rejected(rejection.reason(), key);
                 log::rejected(req, keys.config(), &rejection, key, fingerprint);
+                if is_guess(rejection.reason()) {
+                    if let Some(ip) = failure_address(req, keys) {
+                        keys.limiter().failed(ip).await;
+                    }
+                }
             }
             None => log::no_store(req),
         }

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::io::Cursor;
+use std::time::Duration;
 
 use rocket::http::{ContentType, Header, Status};
 use rocket::request::Request;
@@ -37,10 +38,16 @@ pub enum Reason {
     Ip,
     /// A guard ran but no key store is attached to the application.
     NoStore,
+    /// A valid key over its `rate=` limit.
+    RateLimited,
+    /// A client address over the failed-authentication limit; refused even with a valid key.
+    TooManyFailures,
+    /// The shared rate-limit store (Redis) could not be reached and the policy is `deny`.
+    LimiterUnavailable,
 }
 
 impl Reason {
-    pub(crate) const ALL: [Reason; 8] = [
+    pub(crate) const ALL: [Reason; 11] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::Duplicate,
@@ -49,10 +56,14 @@ impl Reason {
         Reason::Scope,
         Reason::Ip,
         Reason::NoStore,
+        Reason::RateLimited,
+        Reason::TooManyFailures,
+        Reason::LimiterUnavailable,
     ];
 
     /// The reason as it appears in logs and usage figures: `missing`, `malformed`, `duplicate`,
-    /// `unknown`, `expired`, `scope`, `ip` or `no_store`.
+    /// `unknown`, `expired`, `scope`, `ip`, `no_store`, `rate_limited`, `too_many_failures` or
+    /// `limiter_unavailable`.
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Missing => "missing",
@@ -63,6 +74,9 @@ impl Reason {
             Reason::Scope => "scope",
             Reason::Ip => "ip",
             Reason::NoStore => "no_store",
+            Reason::RateLimited => "rate_limited",
+            Reason::TooManyFailures => "too_many_failures",
+            Reason::LimiterUnavailable => "limiter_unavailable",
         }
     }
 
@@ -71,6 +85,8 @@ impl Reason {
         match self {
             Reason::Scope | Reason::Ip => Status::Forbidden,
             Reason::NoStore => Status::InternalServerError,
+            Reason::RateLimited | Reason::TooManyFailures => Status::TooManyRequests,
+            Reason::LimiterUnavailable => Status::ServiceUnavailable,
             _ => Status::Unauthorized,
         }
     }
@@ -92,6 +108,9 @@ impl fmt::Display for Reason {
 /// | scope | 403 | `{"error":"Insufficient scope","required_scopes":[…],"match":"all"\|"any"}` |
 /// | ip | 403 | `{"error":"This key may not be used from this address"}` |
 /// | no_store | 500 | `{"error":"API key validation is not configured"}` |
+/// | rate_limited | 429 | `{"error":"Too many requests"}`, with `Retry-After` |
+/// | too_many_failures | 429 | `{"error":"Too many failed attempts"}`, with `Retry-After` |
+/// | limiter_unavailable | 503 | `{"error":"Rate limiting is unavailable"}`, with `Retry-After` |
 ///
 /// A 401 also carries `WWW-Authenticate: ApiKey header="<header>"` (and a `Bearer` challenge
 /// when bearer tokens are accepted).
@@ -99,6 +118,7 @@ impl fmt::Display for Reason {
 pub struct Rejection {
     reason: Reason,
     required: ScopeRequirement,
+    retry_after: Option<Duration>,
 }
 
 impl Rejection {
@@ -106,6 +126,7 @@ impl Rejection {
         Rejection {
             reason,
             required: ScopeRequirement::AnyKey,
+            retry_after: None,
         }
     }
 
@@ -113,7 +134,23 @@ impl Rejection {
         Rejection {
             reason: Reason::Scope,
             required,
+            retry_after: None,
         }
+    }
+
+    /// A 429 or 503 that the client may retry after `wait`.
+    pub(crate) fn retry(reason: Reason, wait: Duration) -> Self {
+        Rejection {
+            reason,
+            required: ScopeRequirement::AnyKey,
+            retry_after: Some(wait),
+        }
+    }
+
+    /// For a 429 or 503, how long the client should wait (sent as `Retry-After`, in whole
+    /// seconds rounded up).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// Why the request was refused.
@@ -145,6 +182,11 @@ impl Rejection {
             }
             Reason::NoStore => {
                 json!({ "error": "API key validation is not configured" }).to_string()
+            }
+            Reason::RateLimited => json!({ "error": "Too many requests" }).to_string(),
+            Reason::TooManyFailures => json!({ "error": "Too many failed attempts" }).to_string(),
+            Reason::LimiterUnavailable => {
+                json!({ "error": "Rate limiting is unavailable" }).to_string()
             }
             _ => UNAUTHORIZED_BODY.to_owned(),
         }
@@ -182,11 +224,17 @@ impl std::error::Error for Rejection {}
 
 impl<'r> Responder<'r, 'static> for Rejection {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        JsonError {
+        let retry_after = self.retry_after;
+        let answer = JsonError {
             status: self.status(),
             body: self.body(),
+        };
+        let mut response = answer.respond_to(req)?;
+        if let Some(wait) = retry_after {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response.set_header(Header::new("Retry-After", secs.max(1).to_string()));
         }
-        .respond_to(req)
+        Ok(response)
     }
 }
 
@@ -244,9 +292,29 @@ fn answer(req: &Request<'_>, status: Status, fallback: &str) -> Result<Rejection
     }
 }
 
-/// The catchers the fairing registers at `/` (401 and 403), for applications that opted out with
+/// The 429 catcher: a rate limit of this layer, or a generic JSON 429.
+#[rocket::catch(429)]
+fn too_many_requests(req: &Request<'_>) -> Result<Rejection, JsonError> {
+    answer(
+        req,
+        Status::TooManyRequests,
+        r#"{"error":"Too many requests"}"#,
+    )
+}
+
+/// The 503 catcher, for an unreachable shared limiter with the `deny` policy.
+#[rocket::catch(503)]
+fn unavailable(req: &Request<'_>) -> Result<Rejection, JsonError> {
+    answer(
+        req,
+        Status::ServiceUnavailable,
+        r#"{"error":"Service unavailable"}"#,
+    )
+}
+
+/// The catchers the fairing registers at `/` (401, 403, 429, 503), for applications that opted out with
 /// [`register_catchers(false)`](crate::ApiKeysBuilder::register_catchers) and want to mount them
 /// elsewhere.
 pub fn catchers() -> Vec<rocket::Catcher> {
-    rocket::catchers![unauthorized, forbidden]
+    rocket::catchers![unauthorized, forbidden, too_many_requests, unavailable]
 }

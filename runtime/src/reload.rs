@@ -54,7 +54,11 @@ impl ReloadSummary {
 }
 
 fn same(a: &KeyRecord, b: &KeyRecord) -> bool {
-    a.digest.ct_eq(&b.digest) && a.scopes == b.scopes && a.expires == b.expires && a.ips == b.ips
+    a.digest.ct_eq(&b.digest)
+        && a.scopes == b.scopes
+        && a.expires == b.expires
+        && a.ips == b.ips
+        && a.rate.as_ref().map(|r| r.spec) == b.rate.as_ref().map(|r| r.spec)
 }
 
 impl fmt::Display for ReloadSummary {

@@ -14,7 +14,9 @@ use time::OffsetDateTime;
 use crate::config::Config;
 use crate::digest::{Fingerprint, KeyDigest};
 use crate::keygen::{checksum, Checksum};
+use crate::limit::Limiter;
 use crate::load::Loaded;
+use crate::rate::{GcraCell, KeyRate};
 use crate::reject::Reason;
 use crate::usage::{KeyUsage, Usage, UsageReport};
 
@@ -27,6 +29,8 @@ pub(crate) struct KeyRecord {
     pub ips: Box<[IpNet]>,
     /// Shared with the record of the same name in the next store, so figures survive reloads.
     pub usage: Arc<Usage>,
+    /// The `rate=` limit and its in-process state, kept across reloads while the rate stays.
+    pub rate: Option<Arc<KeyRate>>,
 }
 
 impl fmt::Debug for KeyRecord {
@@ -74,16 +78,25 @@ pub(crate) struct KeyStore {
 impl KeyStore {
     /// A store of `loaded`. Keys whose name was in `previous` keep their usage figures.
     pub fn new(loaded: Vec<Loaded>, previous: Option<&KeyStore>) -> Self {
-        let mut usage_by_name: HashMap<&str, &Arc<Usage>> = previous
-            .map(|p| p.records().map(|r| (&*r.name, &r.usage)).collect())
+        let mut previous_by_name: HashMap<&str, &KeyRecord> = previous
+            .map(|p| p.records().map(|r| (&*r.name, &**r)).collect())
             .unwrap_or_default();
         let mut records: Vec<Arc<KeyRecord>> = loaded
             .into_iter()
             .map(|Loaded { name, entry, .. }| {
-                let usage = usage_by_name
-                    .remove(name.as_str())
-                    .cloned()
-                    .unwrap_or_default();
+                let before = previous_by_name.remove(name.as_str());
+                let usage = before.map(|r| r.usage.clone()).unwrap_or_default();
+                let rate = entry.rate.map(|spec| {
+                    before
+                        .and_then(|r| r.rate.clone())
+                        .filter(|kept| kept.spec == spec)
+                        .unwrap_or_else(|| {
+                            Arc::new(KeyRate {
+                                spec,
+                                cell: GcraCell::default(),
+                            })
+                        })
+                });
                 Arc::new(KeyRecord {
                     name: name.into(),
                     digest: entry.digest,
@@ -91,6 +104,7 @@ impl KeyStore {
                     expires: entry.expires,
                     ips: entry.ips.into(),
                     usage,
+                    rate,
                 })
             })
             .collect();
@@ -193,6 +207,8 @@ pub(crate) struct Shared {
     pub config: Config,
     /// Keys given in code, kept as digests for every reload.
     pub code_keys: Vec<Loaded>,
+    /// Per-key rates and the failure limit.
+    pub limiter: Limiter,
     /// One reload at a time (the poller and SIGHUP may coincide); never taken by requests.
     /// Holds the keys file's state as of the last load, which the poller compares against.
     pub reload_lock: Mutex<Option<crate::reload::FileState>>,
@@ -205,10 +221,12 @@ pub(crate) struct Shared {
 impl ApiKeys {
     /// An empty store; [`reload`](Self::reload) fills it.
     pub(crate) fn new(config: Config, code_keys: Vec<Loaded>) -> Self {
+        let limiter = Limiter::new(&config);
         ApiKeys {
             shared: Arc::new(Shared {
                 config,
                 code_keys,
+                limiter,
                 reload_lock: Mutex::new(None),
                 store: ArcSwap::from_pointee(KeyStore::default()),
                 unattributed: Usage::default(),
@@ -218,6 +236,10 @@ impl ApiKeys {
 
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
+    }
+
+    pub(crate) fn limiter(&self) -> &Limiter {
+        &self.shared.limiter
     }
 
     /// The layer's configuration, as resolved at ignite.

@@ -1,0 +1,142 @@
+//! Rate-limit state in Redis (feature `redis`): instances sharing a Redis share every limit.
+//!
+//! One Lua script runs the same GCRA as the in-process cells, atomically and on Redis's own
+//! clock, so instances with skewed clocks still agree. Keys expire when their state is back to
+//! fresh, so Redis holds nothing for idle keys or addresses. The connection is made in the
+//! background and re-made by the connection manager; until it exists, and whenever a call
+//! fails or takes longer than `redis_timeout`, the configured policy answers instead.
+
+use std::net::IpAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::Script;
+
+use crate::config::{Config, UnavailablePolicy};
+use crate::limit::{unreachable, Limit};
+use crate::log::TARGET;
+use crate::rate::{limited_address, Clock, RateSpec};
+
+/// GCRA on Redis's clock. KEYS[1]: the state; ARGV: emission interval and tolerance (µs),
+/// and 1 to count the request or 0 to only look. Returns 0 when the request conforms, otherwise
+/// the microseconds until one would.
+const GCRA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+local earliest = tat - tolerance
+if now < earliest then return earliest - now end
+if ARGV[3] == '1' then
+  local new_tat = tat + interval
+  redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
+end
+return 0
+";
+
+pub(crate) struct RedisLimiter {
+    url: String,
+    prefix: String,
+    timeout: Duration,
+    policy: UnavailablePolicy,
+    failure_limit: Option<RateSpec>,
+    script: Script,
+    connection: Arc<OnceLock<ConnectionManager>>,
+    last_warning: AtomicU64,
+    clock: Clock,
+}
+
+impl RedisLimiter {
+    pub fn new(config: &Config) -> Self {
+        RedisLimiter {
+            url: config.redis_url.clone().unwrap_or_default(),
+            prefix: config.redis_prefix.clone(),
+            timeout: config.redis_timeout,
+            // Validation made it explicit; `Deny` is only the type's fallback.
+            policy: config.redis_unavailable.unwrap_or(UnavailablePolicy::Deny),
+            failure_limit: config.failure_limit,
+            script: Script::new(GCRA),
+            connection: Arc::new(OnceLock::new()),
+            last_warning: AtomicU64::new(0),
+            clock: Clock::new(),
+        }
+    }
+
+    /// Connects in the background, retrying with backoff until it succeeds; the connection
+    /// manager reconnects by itself after that.
+    pub fn connect(&self) {
+        let (url, timeout, slot) = (self.url.clone(), self.timeout, self.connection.clone());
+        rocket::tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout.max(Duration::from_millis(500))))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(1);
+                let attempt = async {
+                    let client = redis::Client::open(url.as_str())?;
+                    client.get_connection_manager_with_config(config).await
+                };
+                match attempt.await {
+                    Ok(manager) => {
+                        let _ = slot.set(manager);
+                        tracing::info!(target: TARGET, "rate-limit store connected");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: TARGET, retry_in = ?backoff, "rate-limit store unreachable: {e}");
+                        rocket::tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        });
+    }
+
+    pub async fn acquire_key(&self, name: &str, spec: RateSpec) -> Limit {
+        self.gcra(format!("{}key:{name}", self.prefix), spec, true)
+            .await
+    }
+
+    /// Looks at (`count == false`) or counts a failure against (`count == true`) an address.
+    pub async fn address(&self, ip: IpAddr, count: bool) -> Limit {
+        let Some(spec) = self.failure_limit else {
+            return Limit::Pass;
+        };
+        self.gcra(
+            format!("{}fail:{}", self.prefix, limited_address(ip)),
+            spec,
+            count,
+        )
+        .await
+    }
+
+    async fn gcra(&self, key: String, spec: RateSpec, count: bool) -> Limit {
+        let Some(connection) = self.connection.get() else {
+            return unreachable(
+                self.policy,
+                &"not connected yet",
+                &self.last_warning,
+                &self.clock,
+            );
+        };
+        let gcra = spec.gcra();
+        let mut connection = connection.clone();
+        let mut invocation = self.script.key(key);
+        invocation
+            .arg(gcra.interval / 1_000)
+            .arg(gcra.tolerance / 1_000)
+            .arg(u8::from(count));
+        let call = invocation.invoke_async::<u64>(&mut connection);
+        match rocket::tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(0)) => Limit::Pass,
+            Ok(Ok(micros)) => Limit::Wait(Duration::from_micros(micros)),
+            Ok(Err(e)) => unreachable(self.policy, &e, &self.last_warning, &self.clock),
+            Err(_) => unreachable(self.policy, &"timed out", &self.last_warning, &self.clock),
+        }
+    }
+}
