@@ -82,6 +82,15 @@
 //! [`ApiKeys::reload`] does the same on demand. Rotate by adding the new key next to the old
 //! one, moving the client, then removing the old line.
 //!
+//! # Rate limits
+//!
+//! `rate=600/m` in an entry limits that key (429 with `Retry-After`, reason `rate_limited`);
+//! `failure_limit` limits failed authentications per client address, refusing even valid keys
+//! from an address that keeps guessing ([`ApiKeysBuilder::failure_limit`]). Both are GCRA with
+//! lock-free state; the failure table has a fixed size. With the `redis` feature
+//! ([`ApiKeysBuilder::redis`]) every instance sharing a Redis shares the limits, with an explicit
+//! [`UnavailablePolicy`] for outages; authentication itself never depends on Redis.
+//!
 //! # Reading the caller
 //!
 //! Declare [`ApiKey`] in a handler to get the key's name and scopes. After
@@ -94,6 +103,7 @@
 //! | missing, malformed, duplicated, unknown, expired key | 401 | `{"error":"Unauthorized access"}` |
 //! | missing scope | 403 | `{"error":"Insufficient scope","required_scopes":[…],"match":"all"}` |
 //! | address outside the key's `ips` | 403 | `{"error":"This key may not be used from this address"}` |
+//! | key over its `rate`, address over `failure_limit` | 429 | `{"error":"Too many requests"}`, `{"error":"Too many failed attempts"}` |
 //!
 //! A 401 carries `WWW-Authenticate: ApiKey header="x-api-key"`. Applications with their own
 //! 401/403 catchers turn the registration off ([`ApiKeysBuilder::register_catchers`]) and answer

@@ -84,6 +84,23 @@ fn logs_name_reasons_but_never_keys() {
         assert!(
             ignition_error(app(keys().key("broken", format!("{READER}x;scopes=a b")))).is_some()
         );
+        let limited = client(
+            keys()
+                .key("limited", format!("{SECRET}-limited;rate=1/m"))
+                .failure_limit(
+                    "1/m".parse().unwrap(),
+                    rocket_api_key_runtime::ClientAddress::Peer,
+                ),
+        );
+        get_with(&limited, "/any", &key(&format!("{SECRET}-limited")));
+        get_with(&limited, "/any", &key(&format!("{SECRET}-limited")));
+        from(
+            &limited,
+            "/any",
+            "192.0.2.7:1",
+            &key("guess-0123456789abcdef"),
+        );
+        from(&limited, "/any", "192.0.2.7:1", &key(READER));
         error_strings = configuration_errors();
         reload_errors();
         // Control characters in the path stay percent-encoded: no forged line, no escape.
@@ -126,6 +143,8 @@ fn logs_name_reasons_but_never_keys() {
         "scope",
         "ip",
         "no_store",
+        "rate_limited",
+        "too_many_failures",
     ] {
         assert!(
             logs.contains(&format!("reason=\"{reason}\"")),
