@@ -23,8 +23,11 @@ fn rocket() -> _ {
         .init();
 
     let mut keys = ApiKeys::builder();
-    // Only an empty configuration gets a demo key; a broken one is left for the fairing to report.
-    let unconfigured = ApiKeys::builder().build().is_ok_and(|keys| keys.is_empty());
+    // Only an empty configuration (environment, keys file, Rocket.toml) gets a demo key; a
+    // broken one is left for the fairing to report.
+    let unconfigured = keys
+        .load(&rocket::Config::figment())
+        .is_ok_and(|keys| keys.is_empty());
     let demo_key =
         unconfigured.then(|| GeneratedKey::new().expect("the OS random generator works"));
     if let Some(key) = &demo_key {

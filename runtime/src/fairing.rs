@@ -198,6 +198,29 @@ impl ApiKeysBuilder {
         load(self.config, &self.keys).map(|(keys, _)| keys)
     }
 
+    /// Loads the keys now as the fairing would at ignite: this configuration, overridden by the
+    /// `api_keys` table of `figment` (Rocket's configuration). Lets an application see what
+    /// would load before it attaches the fairing, e.g. to add a key of its own when none is
+    /// configured.
+    ///
+    /// ```
+    /// use rocket_api_key_runtime::ApiKeys;
+    ///
+    /// let keys = ApiKeys::builder().from_env(false).load(&rocket::Config::figment()).unwrap();
+    /// assert!(keys.is_empty());
+    /// ```
+    pub fn load(&self, figment: &Figment) -> Result<ApiKeys, LoadErrors> {
+        let config: Config = Figment::from(Serialized::defaults(&self.config))
+            .merge(figment.focus("api_keys"))
+            .extract()
+            .map_err(|e| {
+                LoadErrors(vec![LoadError::Config(format!(
+                    "invalid `api_keys` configuration: {e}"
+                ))])
+            })?;
+        load(config, &self.keys).map(|(keys, _)| keys)
+    }
+
     /// The fairing that loads the keys at ignite, manages the [`ApiKeys`] state and registers
     /// the JSON catchers. A configuration error stops ignition and is logged, naming where it is.
     pub fn fairing(self) -> ApiKeysFairing {
@@ -246,17 +269,8 @@ impl Fairing for ApiKeysFairing {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        let figment = Figment::from(Serialized::defaults(&self.0.config))
-            .merge(rocket.figment().focus("api_keys"));
-        let config: Config = match figment.extract() {
-            Ok(config) => config,
-            Err(e) => {
-                tracing::error!(target: TARGET, "invalid `api_keys` configuration: {e}");
-                return Err(rocket);
-            }
-        };
-        let keys = match load(config, &self.0.keys) {
-            Ok((keys, _)) => keys,
+        let keys = match self.0.load(rocket.figment()) {
+            Ok(keys) => keys,
             Err(errors) => {
                 for e in &errors.0 {
                     tracing::error!(target: TARGET, "{e}");
