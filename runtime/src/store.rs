@@ -290,7 +290,8 @@ impl ApiKeys {
     /// Validates a presented key without Rocket: for other transports (a WebSocket handshake, a
     /// job queue) or custom guards. Checks shape, digest, expiry and the `ips` allowlist against
     /// `client` (an allowlisted key with an unknown client address is refused). Counts the
-    /// outcome in the usage figures; logs nothing.
+    /// outcome in the usage figures; logs nothing. Rate limits (`rate=`, `failure_limit`) are
+    /// applied by the request guards only.
     ///
     /// ```
     /// use rocket_api_key_runtime::{ApiKeys, Reason};
