@@ -112,9 +112,10 @@
 //! # Logs and usage
 //!
 //! Each rejection is a `WARN` event under the target [`LOG_TARGET`] with the fields `reason`,
-//! `method`, `path`, `client_ip`, `key` (its name, when known) and `fingerprint`; each accepted
-//! request an event at [`Config::accepted_log_level`]. [`ApiKeys::usage`] reports per-key
-//! counts kept in atomic counters.
+//! `method`, `path`, `client_ip`, `key` (its name, when known) and `fingerprint`, up to
+//! [`Config::rejected_log_limit`] a second (a flood beyond it is summarised once a second); each
+//! accepted request an event at [`Config::accepted_log_level`]. [`ApiKeys::usage`] reports
+//! per-key counts kept in atomic counters, every rejection included.
 //!
 //! # Outside Rocket's routing
 //!

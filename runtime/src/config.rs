@@ -23,6 +23,7 @@ use crate::rate::RateSpec;
 /// keys_file = "/etc/orders/api-keys"   # default: $API_KEYS_FILE, if set
 /// accept_bearer = false       # also accept `Authorization: Bearer <key>`
 /// accepted_log_level = "debug"  # level of the event for each accepted request, or "off"
+/// rejected_log_limit = 100    # `request rejected` events per second, the rest summarised; 0: all
 /// max_key_len = 256           # longer presented keys are rejected unhashed
 /// register_catchers = true    # register the JSON 401/403 catchers at `/`
 /// trusted_proxies = []        # peers whose Rocket `ip_header` (X-Real-IP) is believed
@@ -55,6 +56,11 @@ pub struct Config {
     pub accept_bearer: bool,
     /// Level of the event logged for each accepted request. Default `debug`.
     pub accepted_log_level: LogLevel,
+    /// The most `request rejected` events logged per second. Rejections over it are counted and
+    /// reported in one `request rejections not logged` event per second, so a flood of bad keys
+    /// cannot make logging the bottleneck; the usage figures count every rejection. `0` logs
+    /// every rejection. Default 100.
+    pub rejected_log_limit: u32,
     /// The longest key a request may present, in bytes. Default 256.
     pub max_key_len: usize,
     /// Whether the fairing registers its JSON catchers for 401 and 403 at `/`. Default `true`.
@@ -136,6 +142,7 @@ impl Default for Config {
             keys_file: None,
             accept_bearer: false,
             accepted_log_level: LogLevel::Debug,
+            rejected_log_limit: 100,
             max_key_len: MAX_KEY_LEN,
             register_catchers: true,
             trusted_proxies: Vec::new(),

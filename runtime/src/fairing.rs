@@ -110,6 +110,13 @@ impl ApiKeysBuilder {
         self
     }
 
+    /// The most `request rejected` events logged per second (default 100); the rest are counted
+    /// and summarised once a second. `0` logs every rejection.
+    pub fn rejected_log_limit(mut self, per_second: u32) -> Self {
+        self.config.rejected_log_limit = per_second;
+        self
+    }
+
     /// The longest key a request may present, in bytes (default 256).
     pub fn max_key_len(mut self, bytes: usize) -> Self {
         self.config.max_key_len = bytes;
@@ -264,7 +271,7 @@ impl Fairing for ApiKeysFairing {
     fn info(&self) -> Info {
         Info {
             name: "API keys",
-            kind: Kind::Ignite | Kind::Liftoff | Kind::Singleton,
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Shutdown | Kind::Singleton,
         }
     }
 
@@ -313,6 +320,18 @@ impl Fairing for ApiKeysFairing {
                 rocket.shutdown(),
                 hangup,
             ));
+            if keys.config().rejected_log_limit > 0 {
+                rocket::tokio::spawn(crate::log::summarise_periodically(
+                    keys.clone(),
+                    rocket.shutdown(),
+                ));
+            }
+        }
+    }
+
+    async fn on_shutdown(&self, rocket: &Rocket<Orbit>) {
+        if let Some(keys) = rocket.state::<ApiKeys>() {
+            keys.shared().rejection_log.flush();
         }
     }
 }

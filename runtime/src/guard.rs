@@ -324,7 +324,7 @@ async fn reject(
         match keys {
             Some(keys) => {
                 keys.record_rejected(rejection.reason(), key);
-                log::rejected(req, keys.config(), &rejection, key, fingerprint);
+                log::rejected(req, keys, &rejection, key, fingerprint);
                 if is_guess(rejection.reason()) {
                     if let Some(ip) = failure_address(req, keys) {
                         keys.limiter().failed(ip).await;

@@ -16,6 +16,7 @@ use crate::digest::{Fingerprint, KeyDigest};
 use crate::keygen::{checksum, Checksum};
 use crate::limit::Limiter;
 use crate::load::Loaded;
+use crate::log::RejectionLog;
 use crate::rate::{GcraCell, KeyRate};
 use crate::reject::Reason;
 use crate::usage::{KeyUsage, Usage, UsageReport};
@@ -216,6 +217,8 @@ pub(crate) struct Shared {
     // reading it takes no lock.
     pub store: ArcSwap<KeyStore>,
     unattributed: Usage,
+    /// Bounds the rate of `request rejected` events.
+    pub rejection_log: RejectionLog,
 }
 
 impl ApiKeys {
@@ -224,6 +227,7 @@ impl ApiKeys {
         let limiter = Limiter::new(&config);
         ApiKeys {
             shared: Arc::new(Shared {
+                rejection_log: RejectionLog::new(config.rejected_log_limit),
                 config,
                 code_keys,
                 limiter,
