@@ -117,6 +117,13 @@ def wrk(url, duration, connections, headers=(), threads=1):
     return rps, int(m.group(1)) if m else 0, total
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process, all its threads, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def median(xs):
     return statistics.median(xs)
 
