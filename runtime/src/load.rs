@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -130,7 +131,11 @@ pub(crate) struct Loader {
     pub errors: Vec<LoadError>,
     // Indexes for the duplicate checks, so a large keys file loads in linear time.
     by_name: HashMap<String, usize>,
-    by_prefix: HashMap<u64, Vec<usize>>,
+    /// Digest prefix → the first entry with it.
+    by_prefix: HashMap<u64, usize>,
+    /// Further entries whose prefix an earlier one has (distinct keys sharing 64 bits of digest:
+    /// in practice never), kept apart so the common case costs no allocation per key.
+    same_prefix: Vec<usize>,
 }
 
 impl Loader {
@@ -161,27 +166,62 @@ impl Loader {
     }
 
     /// Entries from a keys file: `name=entry` lines, blank lines and `#` comments.
+    ///
+    /// Read in chunks into one buffer that is wiped when dropped or outgrown, so a large file is
+    /// never held whole beside the keys parsed from it (and no copy of a key is left behind, as
+    /// `BufReader` would). Reading one open file is as consistent as reading it whole: a file
+    /// replaced meanwhile (`mv`) is not the one being read.
     pub fn file(&mut self, path: &Path) {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => Zeroizing::new(bytes),
-            Err(e) => return self.errors.push(LoadError::File(path.to_owned(), e)),
+        let fail = |e| LoadError::File(path.to_owned(), e);
+        let mut file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) => return self.errors.push(fail(e)),
         };
-        for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-            let source = Source::File(path.to_owned(), i + 1);
-            let Ok(line) = std::str::from_utf8(line) else {
-                self.errors.push(LoadError::NotUnicode(source));
-                continue;
-            };
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
+        let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
+        let (mut filled, mut line_no) = (0, 0);
+        loop {
+            if filled == buf.len() {
+                // A line longer than the buffer: grow it, wiping the old one.
+                let mut bigger = Zeroizing::new(vec![0u8; buf.len() * 2]);
+                bigger[..filled].copy_from_slice(&buf[..filled]);
+                buf = bigger;
             }
-            let Some((name, value)) = line.split_once('=') else {
-                self.errors.push(LoadError::FileSyntax(source));
-                continue;
+            let n = match file.read(&mut buf[filled..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.errors.push(fail(e)),
             };
-            self.named_entry(name.trim(), source, value);
+            let end = filled + n;
+            let mut start = 0;
+            while let Some(len) = buf[start..end].iter().position(|&b| b == b'\n') {
+                line_no += 1;
+                self.file_line(path, line_no, &buf[start..start + len]);
+                start += len + 1;
+            }
+            if n == 0 {
+                if start < end {
+                    self.file_line(path, line_no + 1, &buf[start..end]);
+                }
+                return;
+            }
+            buf.copy_within(start..end, 0);
+            filled = end - start;
         }
+    }
+
+    fn file_line(&mut self, path: &Path, line_no: usize, line: &[u8]) {
+        let source = || Source::File(path.to_owned(), line_no);
+        let Ok(line) = std::str::from_utf8(line) else {
+            return self.errors.push(LoadError::NotUnicode(source()));
+        };
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return;
+        }
+        let Some((name, value)) = line.split_once('=') else {
+            return self.errors.push(LoadError::FileSyntax(source()));
+        };
+        self.named_entry(name.trim(), source(), value);
     }
 
     /// An entry given in code (or in a file line), after checking its name.
@@ -211,6 +251,11 @@ impl Loader {
         }
     }
 
+    /// The entries and the errors, without the indexes.
+    pub fn into_parts(self) -> (Vec<Loaded>, Vec<LoadError>) {
+        (self.loaded, self.errors)
+    }
+
     pub fn push(&mut self, new: Loaded) {
         if let Some(&i) = self.by_name.get(&new.name) {
             let first = self.loaded[i].source.clone();
@@ -218,15 +263,33 @@ impl Loader {
                 .errors
                 .push(LoadError::DuplicateName(new.source, first));
         }
-        let same_prefix = self.by_prefix.entry(new.entry.digest.prefix()).or_default();
-        if let Some(&i) = same_prefix
-            .iter()
-            .find(|&&i| self.loaded[i].entry.digest.ct_eq(&new.entry.digest))
-        {
+        let prefix = new.entry.digest.prefix();
+        let index = self.loaded.len();
+        let earlier = match self.by_prefix.get(&prefix) {
+            None => {
+                self.by_prefix.insert(prefix, index);
+                None
+            }
+            Some(&first) => {
+                let loaded = &self.loaded;
+                let found = std::iter::once(first)
+                    .chain(
+                        self.same_prefix
+                            .iter()
+                            .copied()
+                            .filter(|&i| loaded[i].entry.digest.prefix() == prefix),
+                    )
+                    .find(|&i| loaded[i].entry.digest.ct_eq(&new.entry.digest));
+                if found.is_none() {
+                    self.same_prefix.push(index);
+                }
+                found
+            }
+        };
+        if let Some(i) = earlier {
             let first = self.loaded[i].source.clone();
             return self.errors.push(LoadError::DuplicateKey(new.source, first));
         }
-        same_prefix.push(self.loaded.len());
         self.by_name.insert(new.name.clone(), self.loaded.len());
         self.loaded.push(new);
     }
@@ -343,6 +406,33 @@ mod tests {
         for m in messages(&l) {
             assert!(!m.contains(B), "{m}");
         }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn file_lines_across_reads() {
+        // Lines longer than the read buffer, lines split between reads, no final newline.
+        let dir = std::env::temp_dir().join(format!("rak-load-long-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys");
+        let mut text = format!("# {}\n", "x".repeat(200_000));
+        for i in 0..5000 {
+            text.push_str(&format!("k{i}=key-number-{i:08}-padding\n"));
+        }
+        text.push_str(&format!("bad\nlast={B}"));
+        std::fs::write(&path, text).unwrap();
+        let mut l = Loader::default();
+        l.file(&path);
+        assert_eq!(
+            messages(&l),
+            [format!(
+                "{}:5002: expected `name=entry`, a blank line or a `#` comment",
+                path.display()
+            )]
+        );
+        assert_eq!(l.loaded.len(), 5001);
+        assert_eq!(l.loaded[4999].source, Source::File(path.clone(), 5001));
+        assert_eq!(l.loaded[5000].name, "last");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
