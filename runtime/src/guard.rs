@@ -171,7 +171,7 @@ async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey,
         }
         Ok(key) => key,
     };
-    if !required.is_met_by(&key.0.scopes) {
+    if !required.is_met_by(&key.0.scopes[..]) {
         let rejection = Rejection::scope(required);
         return reject(
             req,

@@ -25,7 +25,9 @@ use crate::usage::{KeyUsage, Usage, UsageReport};
 pub(crate) struct KeyRecord {
     pub name: Box<str>,
     pub digest: KeyDigest,
-    pub scopes: Box<[Box<str>]>,
+    /// Shared by every record of the store with the same scopes (most keys have one of a few
+    /// scope sets), which saves two allocations per key in large stores.
+    pub scopes: Arc<[Box<str>]>,
     pub expires: Option<OffsetDateTime>,
     pub ips: Box<[IpNet]>,
     /// Shared with the record of the same name in the next store, so figures survive reloads.
@@ -82,6 +84,7 @@ impl KeyStore {
         let mut previous_by_name: HashMap<&str, &KeyRecord> = previous
             .map(|p| p.records().map(|r| (&*r.name, &**r)).collect())
             .unwrap_or_default();
+        let mut scope_sets: HashMap<Vec<String>, Arc<[Box<str>]>> = HashMap::new();
         let mut records: Vec<Arc<KeyRecord>> = loaded
             .into_iter()
             .map(|Loaded { name, entry, .. }| {
@@ -101,7 +104,10 @@ impl KeyStore {
                 Arc::new(KeyRecord {
                     name: name.into(),
                     digest: entry.digest,
-                    scopes: entry.scopes.into_iter().map(Into::into).collect(),
+                    scopes: scope_sets
+                        .entry(entry.scopes)
+                        .or_insert_with_key(|s| s.iter().map(|s| s.as_str().into()).collect())
+                        .clone(),
                     expires: entry.expires,
                     ips: entry.ips.into(),
                     usage,
