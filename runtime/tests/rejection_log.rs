@@ -4,25 +4,9 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use rocket::http::Status;
 
 use common::*;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The `suppressed` counts of every summary event in `logs`.
 fn suppressed_counts(logs: &str) -> Vec<u64> {
@@ -40,14 +24,7 @@ fn suppressed_counts(logs: &str) -> Vec<u64> {
 
 #[test]
 fn floods_are_summarised_and_every_rejection_is_counted() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    let captured = Captured::install();
 
     const FLOOD: u64 = 50;
     let c = client(keys().rejected_log_limit(5));
@@ -64,7 +41,7 @@ fn floods_are_summarised_and_every_rejection_is_counted() {
     // Shutdown reports what the last second held back.
     drop(c.terminate());
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let logged = logs.matches("request rejected").count() as u64;
     let summarised: u64 = suppressed_counts(&logs).iter().sum();
     // However the flood fell across seconds: none lost, none reported twice, most held back.
