@@ -37,6 +37,9 @@ def main():
     p.add_argument("--rounds", type=int, default=9, help="rounds of the three cases (default 9)")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     p.add_argument("--rust-log", default="warn", help="RUST_LOG for the server (default warn)")
+    p.add_argument("--health-with-key", action="store_true",
+                   help="send the same x-api-key header to /health too, so the ratio isolates the "
+                        "guard from the cost of receiving one more header")
     p.add_argument("--rejected-log-limit", type=int, default=None,
                    help="the server's `rejected_log_limit` (default: the crate's default)")
     args = p.parse_args()
@@ -60,7 +63,7 @@ def main():
 
     base = f"http://{HOST}:{port}"
     cases = {
-        "health": (f"{base}/health", []),
+        "health": (f"{base}/health", [f"x-api-key: {KEY}"] if args.health_with_key else []),
         "accepted": (f"{base}/secure-data", [f"x-api-key: {KEY}"]),
         "rejected": (f"{base}/secure-data", [f"x-api-key: {UNKNOWN}"]),
     }
