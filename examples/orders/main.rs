@@ -14,11 +14,15 @@ use rocket::launch;
 use rocket_api_key::{ApiKeys, GeneratedKey};
 use tracing_subscriber::EnvFilter;
 
+/// Without `RUST_LOG`: launch information and this crate's events, without Rocket's four lines
+/// for every request.
+const DEFAULT_LOG: &str = "info,rocket::server=warn";
+
 #[launch]
 fn rocket() -> _ {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)),
         )
         .init();
 
