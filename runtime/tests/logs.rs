@@ -10,8 +10,11 @@ use rocket_api_key_runtime::{KeyDigest, LogLevel};
 
 use common::*;
 
+/// The capture, for steps that wait for an event logged by a background task.
+static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+
 fn capture_logs(f: impl FnOnce()) -> String {
-    let captured = Captured::install();
+    let captured = CAPTURED.get_or_init(Captured::install);
     f();
     captured.text()
 }
@@ -229,7 +232,14 @@ fn reload_errors() {
             format!("good={SECRET};scopes=no good\nother={SECRET}\n"),
         )
         .unwrap();
-        rocket::tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        // The watcher polls every second; allow a loaded machine up to 20 s to log the failure.
+        let captured = CAPTURED.get().expect("capturing");
+        for _ in 0..200 {
+            if captured.text().contains("API key reload failed") {
+                break;
+            }
+            rocket::tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         assert_eq!(
             client
                 .rocket()
