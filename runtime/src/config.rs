@@ -13,14 +13,15 @@ use crate::rate::RateSpec;
 ///
 /// Read at ignite from the `api_keys` table of Rocket's configuration, so it can be set in
 /// `Rocket.toml` or through `ROCKET_API_KEYS`, over the values given to
-/// [`ApiKeys::builder`](crate::ApiKeys::builder) in code:
+/// [`ApiKeys::builder`](crate::ApiKeys::builder) in code. The values shown are the defaults;
+/// commented lines are settings that are off unless given:
 ///
 /// ```toml
 /// [default.api_keys]
 /// header = "x-api-key"        # the header the key is read from
 /// env_prefix = "API_KEY_"     # API_KEY_<NAME>=<entry>; `API_KEY` alone is the key `default`
 /// from_env = true             # read keys from the environment at all
-/// keys_file = "/etc/orders/api-keys"   # default: $API_KEYS_FILE, if set
+/// # keys_file = "/etc/orders/api-keys" # default: $API_KEYS_FILE, if set
 /// accept_bearer = false       # also accept `Authorization: Bearer <key>`
 /// accepted_log_level = "debug"  # level of the event for each accepted request, or "off"
 /// rejected_log_limit = 100    # `request rejected` events per second, the rest summarised; 0: all
@@ -30,12 +31,12 @@ use crate::rate::RateSpec;
 /// reload_interval = "2s"      # how often the keys file is checked for changes; "0s": never
 /// reload_on_sighup = true     # reload the keys when the process receives SIGHUP (Unix)
 /// expiry_warning = "7d"       # warn at start and reload about keys expiring this soon
-/// failure_limit = "30/m"      # failed authentications per client address (off by default)
-/// failure_limit_address = "peer"  # which address: "peer" (socket) or "proxy" (trusted_proxies)
+/// # failure_limit = "30/m"    # failed authentications per client address (off by default)
+/// # failure_limit_address = "peer"  # required with it: "peer" (socket) or "proxy"
 /// failure_table_size = 65536  # slots of the fixed-size failure table
 /// rate_limit_backend = "memory"   # or "redis" (feature `redis`): limits shared by instances
-/// redis_url = "redis://127.0.0.1:6379"
-/// redis_unavailable = "deny"  # required with redis: "allow" or "deny" when Redis is down
+/// # redis_url = "redis://127.0.0.1:6379"   # required with the redis backend
+/// # redis_unavailable = "deny" # required with it: "allow" or "deny" when Redis is down
 /// redis_timeout = "50ms"      # per Redis call
 /// redis_prefix = "rak:"       # namespace of this service's limit keys
 /// ```
