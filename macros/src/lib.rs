@@ -28,8 +28,10 @@ use proc_macro::TokenStream;
 /// ```
 ///
 /// A request without a valid key (in the `x-api-key` header, unless configured otherwise) gets
-/// `401 Unauthorized`; a valid key that lacks the required scopes gets `403 Forbidden`. The
-/// handler itself, and every other guard of the route, runs only for requests that pass.
+/// `401 Unauthorized`; a valid key that lacks the required scopes, or is used from outside its
+/// `ips`, gets `403 Forbidden`; a key over its `rate=`, or a client over the configured
+/// `failure_limit`, gets `429 Too Many Requests`. The handler itself, and every other guard of
+/// the route, runs only for requests that pass.
 ///
 /// # Arguments
 ///
