@@ -171,7 +171,7 @@ async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey,
         }
         Ok(key) => key,
     };
-    if !required.is_met_by(&key.0.scopes[..]) {
+    if !required.is_met_by(key.granted()) {
         let rejection = Rejection::scope(required);
         return reject(
             req,
@@ -203,9 +203,9 @@ async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey,
 
 /// Applies the key's `rate=`; on success counts and logs the request as accepted.
 async fn admit(req: &Request<'_>, keys: &ApiKeys, key: &ApiKey) -> Result<(), Rejection> {
-    match keys.limiter().admit(&key.0).await {
+    match keys.limiter().admit(key).await {
         Limit::Pass => {
-            key.0.usage.record_accepted();
+            key.record_accepted();
             log::accepted(req, keys.config().accepted_log_level, key);
             Ok(())
         }

@@ -23,6 +23,7 @@ mod reject;
 mod reload;
 mod scope;
 mod store;
+mod table;
 mod usage;
 
 pub use config::{Backend, ClientAddress, Config, LogLevel, UnavailablePolicy};

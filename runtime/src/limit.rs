@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::config::{Backend, Config, UnavailablePolicy};
 use crate::log::TARGET;
 use crate::rate::{Clock, FailureTable};
-use crate::store::KeyRecord;
+use crate::store::ApiKey;
 
 /// What a limit says about a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,15 +58,19 @@ impl Limiter {
     }
 
     /// Counts a request of an authenticated key against its `rate=`, if it has one.
-    pub async fn admit(&self, key: &KeyRecord) -> Limit {
-        let Some(rate) = &key.rate else {
+    pub async fn admit(&self, key: &ApiKey) -> Limit {
+        let Some(spec) = key.rate() else {
             return Limit::Pass;
         };
         #[cfg(feature = "redis")]
         if let Some(redis) = &self.redis {
-            return redis.acquire_key(&key.name, rate.spec).await;
+            return redis.acquire_key(key.name(), spec).await;
         }
-        wait(rate.cell.check(rate.spec.gcra(), self.clock.now(), true))
+        wait(
+            key.identity()
+                .rate
+                .check(spec.gcra(), self.clock.now(), true),
+        )
     }
 
     /// Whether `ip` is over the failure limit.

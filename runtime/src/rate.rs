@@ -117,6 +117,11 @@ pub(crate) struct Gcra {
 pub(crate) struct GcraCell(AtomicU64);
 
 impl GcraCell {
+    /// Forgets the state, for a key whose rate changed.
+    pub fn reset(&self) {
+        self.0.store(0, Ordering::Release);
+    }
+
     /// `None` when a request at `now` conforms (and, with `consume`, is counted); otherwise how
     /// long until one would.
     pub fn check(&self, gcra: Gcra, now: u64, consume: bool) -> Option<Duration> {
@@ -155,13 +160,6 @@ impl Clock {
     pub fn now(&self) -> u64 {
         u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
-}
-
-/// A per-key limit, in process: one cell per key, carried across reloads while the rate stays.
-#[derive(Debug)]
-pub(crate) struct KeyRate {
-    pub spec: RateSpec,
-    pub cell: GcraCell,
 }
 
 /// Failed authentications per client address, in a table of fixed size: memory does not grow

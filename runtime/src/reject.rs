@@ -61,6 +61,16 @@ impl Reason {
         Reason::LimiterUnavailable,
     ];
 
+    /// The reasons a recognised key is refused for: counted in that key's usage figures. The
+    /// others name no key and count as unattributed.
+    pub(crate) const OF_A_KEY: [Reason; 5] = [
+        Reason::Expired,
+        Reason::Scope,
+        Reason::Ip,
+        Reason::RateLimited,
+        Reason::LimiterUnavailable,
+    ];
+
     /// The reason as it appears in logs and usage figures: `missing`, `malformed`, `duplicate`,
     /// `unknown`, `expired`, `scope`, `ip`, `no_store`, `rate_limited`, `too_many_failures` or
     /// `limiter_unavailable`.

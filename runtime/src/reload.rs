@@ -2,7 +2,7 @@
 //! built off the request path and swapped in whole. A reload that fails changes nothing.
 
 use std::fmt;
-use std::sync::{Arc, TryLockError};
+use std::sync::TryLockError;
 use std::time::SystemTime;
 
 use rocket::Shutdown;
@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 
 use crate::load::{LoadErrors, Loader};
 use crate::log::TARGET;
-use crate::store::{ApiKeys, KeyRecord, KeyStore};
+use crate::store::ApiKeys;
+use crate::table::{KeyStore, Slot};
 
 /// What a reload changed, by key name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,17 +31,19 @@ impl ReloadSummary {
     }
 
     fn between(old: &KeyStore, new: &KeyStore) -> Self {
-        let old_by_name: std::collections::HashMap<&str, &KeyRecord> =
-            old.records().map(|r| (&*r.name, &**r)).collect();
+        let old_by_name: std::collections::HashMap<&str, &Slot> =
+            old.iter().map(|(_, s)| (&*s.identity.name, s)).collect();
         let mut summary = ReloadSummary::default();
-        for r in new.records() {
-            match old_by_name.get(&*r.name) {
-                None => summary.added.push(r.name.to_string()),
-                Some(o) if !same(o, r) => summary.changed.push(r.name.to_string()),
+        for (_, s) in new.iter() {
+            let name = &*s.identity.name;
+            match old_by_name.get(name) {
+                None => summary.added.push(name.to_string()),
+                Some(o) if !same((old, o), (new, s)) => summary.changed.push(name.to_string()),
                 Some(_) => {}
             }
         }
-        let new_names: std::collections::HashSet<&str> = new.records().map(|r| &*r.name).collect();
+        let new_names: std::collections::HashSet<&str> =
+            new.iter().map(|(_, s)| &*s.identity.name).collect();
         summary.removed = old_by_name
             .keys()
             .filter(|n| !new_names.contains(*n))
@@ -53,12 +56,9 @@ impl ReloadSummary {
     }
 }
 
-fn same(a: &KeyRecord, b: &KeyRecord) -> bool {
-    a.digest.ct_eq(&b.digest)
-        && a.scopes == b.scopes
-        && a.expires == b.expires
-        && a.ips == b.ips
-        && a.rate.as_ref().map(|r| r.spec) == b.rate.as_ref().map(|r| r.spec)
+/// Whether a key is the same in two stores: same secret, scopes, expiry, addresses and rate.
+fn same((old, a): (&KeyStore, &Slot), (new, b): (&KeyStore, &Slot)) -> bool {
+    a.digest.ct_eq(&b.digest) && a.expires == b.expires && old.profile(a) == new.profile(b)
 }
 
 impl fmt::Display for ReloadSummary {
@@ -106,7 +106,8 @@ impl ApiKeys {
         let old = shared.store.load_full();
         let new = KeyStore::new(loaded, Some(&old));
         let summary = ReloadSummary::between(&old, &new);
-        shared.store.store(Arc::new(new));
+        drop(old);
+        self.swap_store(new);
         Ok(summary)
     }
 
@@ -116,8 +117,11 @@ impl ApiKeys {
         let soon = now + self.config().expiry_warning;
         let store = self.shared().store.load();
         let mut expiring: Vec<(&str, OffsetDateTime)> = store
-            .records()
-            .filter_map(|r| r.expires.filter(|at| *at <= soon).map(|at| (&*r.name, at)))
+            .iter()
+            .filter_map(|(_, s)| {
+                let at = s.expires.to_time().filter(|at| *at <= soon)?;
+                Some((&*s.identity.name, at))
+            })
             .collect();
         expiring.sort();
         for (name, at) in expiring {
@@ -202,6 +206,7 @@ pub(crate) async fn watch(keys: ApiKeys, shutdown: Shutdown, mut hangup: Hangup)
         rocket::tokio::select! {
             _ = &mut shutdown => break,
             _ = ticker.tick(), if poll.is_some() => {
+                keys.collect_retired();
                 let Some(path) = poll.as_deref() else { continue };
                 // A reload in progress holds the lock: skip this tick rather than block a worker.
                 let loaded = match keys.shared().reload_lock.try_lock() {
@@ -305,6 +310,56 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         assert!(keys.reload().is_err());
         assert_eq!(keys.names(), ["a", "b", "code", "d"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn counts_survive_reloads_even_from_a_key_still_in_use() {
+        let dir = std::env::temp_dir().join(format!("rak-reload-counts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("keys");
+        let write = |s: &str| std::fs::write(&file, s).unwrap();
+        write("a=aaaaaaaaaaaaaaaaaaaa;scopes=x\n");
+        let keys = ApiKeys::builder()
+            .from_env(false)
+            .keys_file(&file)
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            keys.verify("aaaaaaaaaaaaaaaaaaaa", None).unwrap();
+        }
+        // A request holding the key checked against the first store…
+        let held = keys.verify("aaaaaaaaaaaaaaaaaaaa", None).unwrap();
+        assert_eq!(keys.usage().key("a").unwrap().accepted, 4);
+
+        // …while the key's scopes change, twice.
+        write("a=aaaaaaaaaaaaaaaaaaaa;scopes=y\n");
+        assert_eq!(keys.reload().unwrap().changed, ["a"]);
+        keys.verify("aaaaaaaaaaaaaaaaaaaa", None).unwrap();
+        write("a=aaaaaaaaaaaaaaaaaaaa;scopes=z\n");
+        assert_eq!(keys.reload().unwrap().changed, ["a"]);
+        assert_eq!(held.scopes(), ["x"], "a key shows what was checked");
+        // A request admitted after the reload counts in the store it was checked against.
+        held.record_accepted();
+        assert_eq!(keys.usage().key("a").unwrap().accepted, 6);
+        assert_eq!(keys.shared().retired.lock().unwrap().len(), 1);
+
+        // The held key's store is folded into the identity once the key is dropped.
+        drop(held);
+        let usage = keys.usage();
+        assert_eq!(usage.key("a").unwrap().accepted, 6);
+        assert!(usage.key("a").unwrap().last_used.is_some());
+        assert!(keys.shared().retired.lock().unwrap().is_empty());
+
+        // Rejections of the key follow it too.
+        write("a=aaaaaaaaaaaaaaaaaaaa;scopes=z;ips=192.0.2.0/24\n");
+        keys.reload().unwrap();
+        let refused = keys.verify("aaaaaaaaaaaaaaaaaaaa", Some([10, 0, 0, 1].into()));
+        assert_eq!(refused.unwrap_err(), crate::Reason::Ip);
+        write("a=aaaaaaaaaaaaaaaaaaaa;scopes=y\n");
+        keys.reload().unwrap();
+        let counts = keys.usage().key("a").unwrap().clone();
+        assert_eq!((counts.accepted, counts.rejected["ip"]), (6, 1));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -1,14 +1,12 @@
-//! The key store: digests indexed for O(1) lookup, and the [`ApiKeys`] handle kept in Rocket's
-//! managed state.
+//! The [`ApiKeys`] handle kept in Rocket's managed state, and the [`ApiKey`] a check yields.
+//! How the keys are laid out for an O(1) lookup is the concern of [`crate::table`].
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use ipnet::IpNet;
 use time::OffsetDateTime;
 
 use crate::config::Config;
@@ -17,135 +15,10 @@ use crate::keygen::{checksum, Checksum};
 use crate::limit::Limiter;
 use crate::load::Loaded;
 use crate::log::RejectionLog;
-use crate::rate::{GcraCell, KeyRate};
+use crate::rate::RateSpec;
 use crate::reject::Reason;
-use crate::usage::{KeyUsage, Usage, UsageReport};
-
-/// One configured key, as held in memory: its digest, never the key.
-pub(crate) struct KeyRecord {
-    pub name: Box<str>,
-    pub digest: KeyDigest,
-    /// Shared by every record of the store with the same scopes (most keys have one of a few
-    /// scope sets), which saves two allocations per key in large stores.
-    pub scopes: Arc<[Box<str>]>,
-    pub expires: Option<OffsetDateTime>,
-    pub ips: Box<[IpNet]>,
-    /// Shared with the record of the same name in the next store, so figures survive reloads.
-    pub usage: Arc<Usage>,
-    /// The `rate=` limit and its in-process state, kept across reloads while the rate stays.
-    pub rate: Option<Arc<KeyRate>>,
-}
-
-impl fmt::Debug for KeyRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyRecord")
-            .field("name", &self.name)
-            .field("fingerprint", &self.digest.fingerprint())
-            .field("scopes", &self.scopes)
-            .field("expires", &self.expires)
-            .field("ips", &self.ips)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Keys of the index are the first 8 bytes of a SHA-256 digest: already uniformly distributed,
-/// so hashing them again would only cost time. Lookups never insert, so a client cannot flood
-/// the map; the entries come from the operator.
-#[derive(Default)]
-struct PrefixHasher(u64);
-
-impl Hasher for PrefixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is used by `u64: Hash`; fold anything else rather than panic.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// An immutable set of keys. Reloading builds a new one and swaps it in whole.
-#[derive(Debug, Default)]
-pub(crate) struct KeyStore {
-    /// Sorted by digest prefix, so keys sharing a prefix are adjacent.
-    records: Box<[Arc<KeyRecord>]>,
-    /// Digest prefix → position of the first record with that prefix.
-    index: HashMap<u64, u32, BuildHasherDefault<PrefixHasher>>,
-}
-
-impl KeyStore {
-    /// A store of `loaded`. Keys whose name was in `previous` keep their usage figures.
-    pub fn new(loaded: Vec<Loaded>, previous: Option<&KeyStore>) -> Self {
-        let mut previous_by_name: HashMap<&str, &KeyRecord> = previous
-            .map(|p| p.records().map(|r| (&*r.name, &**r)).collect())
-            .unwrap_or_default();
-        let mut scope_sets: HashMap<Vec<String>, Arc<[Box<str>]>> = HashMap::new();
-        let mut records: Vec<Arc<KeyRecord>> = loaded
-            .into_iter()
-            .map(|Loaded { name, entry, .. }| {
-                let before = previous_by_name.remove(name.as_str());
-                let usage = before.map(|r| r.usage.clone()).unwrap_or_default();
-                let rate = entry.rate.map(|spec| {
-                    before
-                        .and_then(|r| r.rate.clone())
-                        .filter(|kept| kept.spec == spec)
-                        .unwrap_or_else(|| {
-                            Arc::new(KeyRate {
-                                spec,
-                                cell: GcraCell::default(),
-                            })
-                        })
-                });
-                Arc::new(KeyRecord {
-                    name: name.into(),
-                    digest: entry.digest,
-                    scopes: scope_sets
-                        .entry(entry.scopes)
-                        .or_insert_with_key(|s| s.iter().map(|s| s.as_str().into()).collect())
-                        .clone(),
-                    expires: entry.expires,
-                    ips: entry.ips.into(),
-                    usage,
-                    rate,
-                })
-            })
-            .collect();
-        records.sort_by_key(|r| r.digest.prefix());
-        let mut index = HashMap::with_capacity_and_hasher(records.len(), Default::default());
-        for (i, r) in records.iter().enumerate().rev() {
-            // Iterating backwards leaves each prefix pointing at its first record.
-            index.insert(r.digest.prefix(), i as u32);
-        }
-        KeyStore {
-            records: records.into(),
-            index,
-        }
-    }
-
-    /// The record whose digest equals `digest`: one map probe, then a constant-time comparison of
-    /// the full digest (two distinct keys sharing 64 bits of digest are compared in turn).
-    pub fn find(&self, digest: &KeyDigest) -> Option<&Arc<KeyRecord>> {
-        let prefix = digest.prefix();
-        let first = *self.index.get(&prefix)? as usize;
-        self.records[first..]
-            .iter()
-            .take_while(|r| r.digest.prefix() == prefix)
-            .find(|r| r.digest.ct_eq(digest))
-    }
-
-    pub fn len(&self) -> usize {
-        self.records.len()
-    }
-
-    pub fn records(&self) -> impl Iterator<Item = &Arc<KeyRecord>> {
-        self.records.iter()
-    }
-}
+use crate::table::{KeyIdentity, KeyStore, Profile, Slot};
+use crate::usage::{KeyUsage, Rejected, UsageReport};
 
 /// The validated key behind a request: its name and permissions, never the key itself.
 ///
@@ -161,33 +34,70 @@ impl KeyStore {
 ///     format!("{} ({})", key.name(), key.scopes().join(" "))
 /// }
 /// ```
+///
+/// An `ApiKey` refers to the set of keys it was checked against, so it shows the key as it was
+/// then, whatever a reload changed since; and it keeps that set in memory until it is dropped.
+/// It is meant to live as long as a request: to remember a caller for longer, keep its
+/// [name](Self::name).
 #[derive(Clone)]
-pub struct ApiKey(pub(crate) Arc<KeyRecord>);
+pub struct ApiKey {
+    store: Arc<KeyStore>,
+    /// A position `KeyStore::find` returned: always holds a slot.
+    position: usize,
+}
 
 impl ApiKey {
+    fn slot(&self) -> &Slot {
+        match self.store.slot(self.position) {
+            Some(slot) => slot,
+            None => unreachable!("an ApiKey is made only from a slot of its store"),
+        }
+    }
+
     /// The key's name: `<NAME>` of `API_KEY_<NAME>`, lowercased, or the name in the keys file.
     pub fn name(&self) -> &str {
-        &self.0.name
+        &self.slot().identity.name
     }
 
     /// The scopes granted to the key.
     pub fn scopes(&self) -> Vec<&str> {
-        self.0.scopes.iter().map(|s| &**s).collect()
+        self.granted().iter().map(|s| &**s).collect()
     }
 
     /// Whether the key has `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.0.scopes.iter().any(|s| &**s == scope)
+        self.granted().iter().any(|s| &**s == scope)
     }
 
-    /// When the key expires, if it does.
+    /// When the key expires, if it does: in UTC, to the microsecond.
     pub fn expires(&self) -> Option<OffsetDateTime> {
-        self.0.expires
+        self.slot().expires.to_time()
     }
 
     /// The fingerprint of the key in logs: the first 8 hex digits of its SHA-256 digest.
     pub fn fingerprint(&self) -> Fingerprint {
-        self.0.digest.fingerprint()
+        self.slot().digest.fingerprint()
+    }
+
+    /// The scopes, without a `Vec`.
+    pub(crate) fn granted(&self) -> &[Box<str>] {
+        &self.profile().scopes
+    }
+
+    pub(crate) fn rate(&self) -> Option<RateSpec> {
+        self.profile().rate
+    }
+
+    pub(crate) fn identity(&self) -> &KeyIdentity {
+        &self.slot().identity
+    }
+
+    pub(crate) fn record_accepted(&self) {
+        self.slot().record_accepted();
+    }
+
+    fn profile(&self) -> &Profile {
+        self.store.profile(self.slot())
     }
 }
 
@@ -196,7 +106,7 @@ impl fmt::Debug for ApiKey {
         f.debug_struct("ApiKey")
             .field("name", &self.name())
             .field("fingerprint", &self.fingerprint())
-            .field("scopes", &self.0.scopes)
+            .field("scopes", &self.granted())
             .finish()
     }
 }
@@ -222,7 +132,11 @@ pub(crate) struct Shared {
     // Swapped whole on reload: a request sees the old store or the new one, never a mix, and
     // reading it takes no lock.
     pub store: ArcSwap<KeyStore>,
-    unattributed: Usage,
+    /// Rejections no key can be blamed for.
+    unattributed: Rejected<{ Reason::ALL.len() }>,
+    /// Stores replaced by a reload that requests may still be using, kept so that usage figures
+    /// include their counts until they are folded into the keys' identities.
+    pub retired: Mutex<Vec<Arc<KeyStore>>>,
     /// Bounds the rate of `request rejected` events.
     pub rejection_log: RejectionLog,
 }
@@ -239,7 +153,8 @@ impl ApiKeys {
                 limiter,
                 reload_lock: Mutex::new(None),
                 store: ArcSwap::from_pointee(KeyStore::default()),
-                unattributed: Usage::default(),
+                unattributed: Rejected::default(),
+                retired: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -273,8 +188,8 @@ impl ApiKeys {
             .shared
             .store
             .load()
-            .records()
-            .map(|r| r.name.to_string())
+            .iter()
+            .map(|(_, s)| s.identity.name.to_string())
             .collect();
         names.sort();
         names
@@ -282,19 +197,58 @@ impl ApiKeys {
 
     /// Usage figures of every key, and the rejections no key can be blamed for.
     pub fn usage(&self) -> UsageReport {
+        let mut retired = self.lock_retired();
+        collect(&mut retired);
+        // Counts still held by replaced stores that requests are using, by identity.
+        let mut live: HashMap<*const KeyIdentity, (u64, u32)> = HashMap::new();
+        for (_, slot) in retired.iter().flat_map(|store| store.iter()) {
+            let (n, at) = slot.accepted();
+            let sum = live.entry(Arc::as_ptr(&slot.identity)).or_default();
+            *sum = (sum.0 + n, sum.1.max(at));
+        }
+        // Read under the lock: a reload swaps the store while holding it, so the counts of a
+        // store are seen either here or among the retired ones, never in neither.
         let store = self.shared.store.load();
         let mut keys: Vec<KeyUsage> = store
-            .records()
-            .map(|r| KeyUsage {
-                name: r.name.to_string(),
-                counts: r.usage.snapshot(),
+            .iter()
+            .map(|(_, s)| {
+                let older = live.get(&Arc::as_ptr(&s.identity)).copied();
+                KeyUsage {
+                    name: s.identity.name.to_string(),
+                    counts: s
+                        .identity
+                        .usage
+                        .snapshot(std::iter::once(s.accepted()).chain(older)),
+                }
             })
             .collect();
+        drop(retired);
         keys.sort_by(|a, b| a.name.cmp(&b.name));
         UsageReport {
             keys,
-            unattributed: self.shared.unattributed.snapshot().rejected,
+            unattributed: self.shared.unattributed.snapshot(&Reason::ALL),
         }
+    }
+
+    /// Puts `new` in place of the current store, keeping the old one until no request uses it.
+    pub(crate) fn swap_store(&self, new: KeyStore) {
+        let mut retired = self.lock_retired();
+        let old = self.shared.store.swap(Arc::new(new));
+        retired.push(old);
+        collect(&mut retired);
+    }
+
+    /// Folds the counts of replaced stores that no request uses any more into their keys.
+    pub(crate) fn collect_retired(&self) {
+        collect(&mut self.lock_retired());
+    }
+
+    fn lock_retired(&self) -> std::sync::MutexGuard<'_, Vec<Arc<KeyStore>>> {
+        // The list stays consistent whatever panicked while it was held.
+        self.shared
+            .retired
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Validates a presented key without Rocket: for other transports (a WebSocket handshake, a
@@ -322,7 +276,7 @@ impl ApiKeys {
         }
         match self.check_digest(&KeyDigest::of(presented.as_bytes()), client) {
             Ok(key) => {
-                key.0.usage.record_accepted();
+                key.record_accepted();
                 Ok(key)
             }
             Err((reason, key)) => {
@@ -350,32 +304,34 @@ impl ApiKeys {
         client: Option<IpAddr>,
     ) -> Result<ApiKey, (Reason, Option<ApiKey>)> {
         let store = self.shared.store.load();
-        let Some(record) = store.find(digest) else {
+        let Some((position, slot)) = store.find(digest) else {
             return Err((Reason::Unknown, None));
         };
-        let key = ApiKey(Arc::clone(record));
-        if record
-            .expires
-            .is_some_and(|at| OffsetDateTime::now_utc() >= at)
-        {
+        let expired = slot.expires.has_passed();
+        let ips = &store.profile(slot).ips;
+        let allowed = ips.is_empty()
+            || client.is_some_and(|ip| {
+                let ip = ip.to_canonical();
+                ips.iter().any(|net| net.contains(&ip))
+            });
+        let key = ApiKey {
+            store: arc_swap::Guard::into_inner(store),
+            position,
+        };
+        if expired {
             return Err((Reason::Expired, Some(key)));
         }
-        if !record.ips.is_empty() {
-            let allowed = client.is_some_and(|ip| {
-                let ip = ip.to_canonical();
-                record.ips.iter().any(|net| net.contains(&ip))
-            });
-            if !allowed {
-                return Err((Reason::Ip, Some(key)));
-            }
+        if !allowed {
+            return Err((Reason::Ip, Some(key)));
         }
         Ok(key)
     }
 
     pub(crate) fn record_rejected(&self, reason: Reason, key: Option<&ApiKey>) {
-        match key {
-            Some(key) => key.0.usage.record_rejected(reason),
-            None => self.shared.unattributed.record_rejected(reason),
+        // A reason that names no key is counted as unattributed even if a key was recognised,
+        // so no rejection goes uncounted.
+        if !key.is_some_and(|key| key.identity().usage.record_rejected(reason)) {
+            self.shared.unattributed.record(&Reason::ALL, reason);
         }
     }
 }
@@ -389,51 +345,14 @@ impl fmt::Debug for ApiKeys {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::entry::parse_entry;
-    use crate::load::Source;
-
-    fn store_of(keys: &[(&str, &str)]) -> KeyStore {
-        KeyStore::new(
-            keys.iter()
-                .map(|(name, value)| Loaded {
-                    name: name.to_string(),
-                    source: Source::Code(name.to_string()),
-                    entry: parse_entry(value).unwrap(),
-                })
-                .collect(),
-            None,
-        )
-    }
-
-    #[test]
-    fn finds_every_key_and_nothing_else() {
-        let keys: Vec<(String, String)> = (0..500)
-            .map(|i| (format!("k{i}"), format!("key-number-{i:08}-padding")))
-            .collect();
-        let pairs: Vec<(&str, &str)> = keys.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        let store = store_of(&pairs);
-        for (name, key) in &keys {
-            let found = store.find(&KeyDigest::of(key.as_bytes())).unwrap();
-            assert_eq!(&*found.name, name);
+/// Drops the retired stores that only this list still holds, folding their counts into the keys'
+/// identities first. Nothing else can reach such a store, so its counts are final.
+fn collect(retired: &mut Vec<Arc<KeyStore>>) {
+    retired.retain(|store| {
+        if Arc::strong_count(store) > 1 {
+            return true;
         }
-        assert!(store
-            .find(&KeyDigest::of(b"key-number-00000500-padding"))
-            .is_none());
-    }
-
-    #[test]
-    fn keys_sharing_a_digest_prefix_are_told_apart() {
-        // Forge two digests with equal prefixes through the hashed form.
-        let a = format!("sha256:{}{}", "ab".repeat(8), "00".repeat(24));
-        let b = format!("sha256:{}{}", "ab".repeat(8), "11".repeat(24));
-        let store = store_of(&[("a", &a), ("b", &b)]);
-        let digest_b = KeyDigest::from_hex(&b[7..]).unwrap();
-        assert_eq!(&*store.find(&digest_b).unwrap().name, "b");
-        let digest_c =
-            KeyDigest::from_hex(&format!("{}{}", "ab".repeat(8), "22".repeat(24))).unwrap();
-        assert!(store.find(&digest_c).is_none());
-    }
+        store.retire();
+        false
+    });
 }

@@ -1,51 +1,86 @@
 //! Per-key usage figures: plain atomic counters, so counting costs no lock on the request path.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::reject::Reason;
 
-/// Counters of one key (or, for rejections that name no key, of the whole store).
+/// Counters of one key.
+///
+/// Requests accepted with the current store are counted in its slots, beside the digests (see
+/// [`crate::table`]); they come here when that store is replaced.
 #[derive(Debug, Default)]
 pub(crate) struct Usage {
+    /// Requests accepted with stores that have since been replaced.
     accepted: AtomicU64,
-    rejected: [AtomicU64; Reason::ALL.len()],
-    /// Unix time in milliseconds of the last accepted request; 0 when never used.
-    last_used_ms: AtomicI64,
+    /// When the key was last accepted, in seconds since the Unix epoch; 0 for never.
+    last_used: AtomicU32,
+    rejected: Rejected<{ Reason::OF_A_KEY.len() }>,
 }
 
 impl Usage {
-    pub(crate) fn record_accepted(&self) {
-        self.accepted.fetch_add(1, Relaxed);
-        let now = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-        self.last_used_ms.fetch_max(now as i64, Relaxed);
+    pub(crate) fn add_accepted(&self, accepted: u64, last_used: u32) {
+        self.accepted.fetch_add(accepted, Relaxed);
+        self.last_used.fetch_max(last_used, Relaxed);
     }
 
-    pub(crate) fn record_rejected(&self, reason: Reason) {
-        self.rejected[reason as usize].fetch_add(1, Relaxed);
+    /// Counts a rejection; `false` (and nothing counted) for a reason that names no key.
+    pub(crate) fn record_rejected(&self, reason: Reason) -> bool {
+        self.rejected.record(&Reason::OF_A_KEY, reason)
     }
 
-    pub(crate) fn snapshot(&self) -> Counts {
-        let rejected = Reason::ALL
-            .iter()
-            .filter_map(|&r| {
-                let n = self.rejected[r as usize].load(Relaxed);
-                (n > 0).then_some((r.as_str(), n))
-            })
-            .collect();
-        let last_ms = self.last_used_ms.load(Relaxed);
+    /// The counts, with `live`: the accepted requests (and when the last was) that stores still
+    /// in use hold for this key.
+    pub(crate) fn snapshot(&self, live: impl IntoIterator<Item = (u64, u32)>) -> Counts {
+        let (accepted, last_used) = live.into_iter().fold(
+            (self.accepted.load(Relaxed), self.last_used.load(Relaxed)),
+            |(n, last), (more, at)| (n + more, last.max(at)),
+        );
         Counts {
-            accepted: self.accepted.load(Relaxed),
-            rejected,
-            last_used: (last_ms > 0)
-                .then(|| {
-                    OffsetDateTime::from_unix_timestamp_nanos(i128::from(last_ms) * 1_000_000).ok()
-                })
+            accepted,
+            rejected: self.rejected.snapshot(&Reason::OF_A_KEY),
+            last_used: (last_used > 0)
+                .then(|| OffsetDateTime::from_unix_timestamp(i64::from(last_used)).ok())
                 .flatten(),
         }
+    }
+}
+
+/// Rejections by reason, one counter for each of a fixed list of reasons.
+#[derive(Debug)]
+pub(crate) struct Rejected<const N: usize>([AtomicU64; N]);
+
+impl<const N: usize> Default for Rejected<N> {
+    fn default() -> Self {
+        Rejected(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl<const N: usize> Rejected<N> {
+    /// Counts `reason`, if it is one of `reasons` (the list this set counts).
+    pub(crate) fn record(&self, reasons: &[Reason; N], reason: Reason) -> bool {
+        match reasons.iter().position(|&r| r == reason) {
+            Some(i) => {
+                self.0[i].fetch_add(1, Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The reasons that occurred, with their counts.
+    pub(crate) fn snapshot(&self, reasons: &[Reason; N]) -> BTreeMap<&'static str, u64> {
+        reasons
+            .iter()
+            .zip(&self.0)
+            .filter_map(|(r, n)| {
+                let n = n.load(Relaxed);
+                (n > 0).then_some((r.as_str(), n))
+            })
+            .collect()
     }
 }
 
@@ -56,7 +91,7 @@ pub struct Counts {
     pub accepted: u64,
     /// Rejections by [reason](crate::Reason::as_str), only reasons that occurred.
     pub rejected: BTreeMap<&'static str, u64>,
-    /// When the key was last accepted.
+    /// When the key was last accepted, to the second.
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_used: Option<OffsetDateTime>,
 }
