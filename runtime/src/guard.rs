@@ -4,13 +4,16 @@
 //! Both share one authentication per request through Rocket's request-local cache, and one
 //! verdict: a request is logged and counted once, however many guards look at it.
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::ops::Deref;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use rocket::http::Header;
 use rocket::request::{FromRequest, Outcome, Request};
+use rocket::tokio::sync::OnceCell;
 use rocket::{Ignite, Rocket, Sentinel};
 
 use crate::config::{ClientAddress, Config};
@@ -124,19 +127,16 @@ fn store_missing(rocket: &Rocket<Ignite>) -> bool {
     missing
 }
 
-/// The verdict on a request, in the request-local cache: the first rejection, which the
-/// catchers answer with, and which alone is logged and counted.
+/// What the guards learn about a request, in one entry of Rocket's request-local cache:
+/// authentication and admission happen once per request however many guards ask, and the
+/// first rejection is kept for the catchers to answer with (it alone is logged and counted).
 #[derive(Default)]
-struct Verdict {
+struct Check {
+    authentication: OnceLock<Result<ApiKey, Failure>>,
+    /// Counted against the key's rate, then counted and logged as accepted.
+    admission: OnceCell<Result<(), Rejection>>,
     rejection: OnceLock<Rejection>,
 }
-
-/// The outcome of authentication, computed once per request.
-struct Authentication(Result<ApiKey, Failure>);
-
-/// The admission of an authenticated request: counted against its key's rate, logged and
-/// counted as accepted, once per request however many guards ask.
-struct Admission(Result<(), Rejection>);
 
 struct Failure {
     reason: Reason,
@@ -144,8 +144,12 @@ struct Failure {
     fingerprint: Option<Fingerprint>,
 }
 
+fn check<'r>(req: &'r Request<'_>) -> &'r Check {
+    req.local_cache(Check::default)
+}
+
 pub(crate) fn recorded_rejection<'r>(req: &'r Request<'_>) -> Option<&'r Rejection> {
-    req.local_cache(Verdict::default).rejection.get()
+    check(req).rejection.get()
 }
 
 async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey, Rejection> {
@@ -163,8 +167,8 @@ async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey,
             return reject(req, Some(keys), rejection, None, None).await;
         }
     }
-    let Authentication(outcome) = req.local_cache(|| Authentication(authenticate(req, keys)));
-    let key = match outcome {
+    let check = check(req);
+    let key = match check.authentication.get_or_init(|| authenticate(req, keys)) {
         Err(f) => {
             let rejection = Rejection::new(f.reason);
             return reject(req, Some(keys), rejection, f.key.as_ref(), f.fingerprint).await;
@@ -182,9 +186,7 @@ async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey,
         )
         .await;
     }
-    let Admission(admission) = req
-        .local_cache_async(async { Admission(admit(req, keys, key).await) })
-        .await;
+    let admission = check.admission.get_or_init(|| admit(req, keys, key)).await;
     match admission {
         Ok(()) => Outcome::Success(key.clone()),
         Err(rejection) => {
@@ -260,15 +262,28 @@ fn authenticate(req: &Request<'_>, keys: &ApiKeys) -> Result<ApiKey, Failure> {
 
 /// The key of the request: the configured header, or `Authorization: Bearer` when accepted.
 /// Two values, in one header or across both, are refused rather than guessed between.
+///
+/// One pass over the headers, comparing names without hashing them: a lookup in Rocket's header
+/// map hashes the name byte by byte, and this runs on every protected request.
 fn presented_key<'r>(req: &'r Request<'_>, config: &Config) -> Result<&'r str, Reason> {
-    let mut values = req.headers().get(&config.header);
-    let from_header = values.next();
-    if values.next().is_some() {
-        return Err(Reason::Duplicate);
-    }
+    let mut from_header = None;
     let mut from_bearer = None;
-    if config.accept_bearer {
-        for value in req.headers().get("authorization") {
+    for Header { name, value } in req.headers().iter() {
+        let is_key = name.as_str().eq_ignore_ascii_case(&config.header);
+        let is_authorization =
+            config.accept_bearer && name.as_str().eq_ignore_ascii_case("authorization");
+        if !(is_key || is_authorization) {
+            continue;
+        }
+        // `iter` lends the values of the request; were it ever to copy one, refuse the request
+        // rather than look elsewhere.
+        let Cow::Borrowed(value) = value else {
+            return Err(Reason::Malformed);
+        };
+        if is_key && from_header.replace(value).is_some() {
+            return Err(Reason::Duplicate);
+        }
+        if is_authorization {
             if let Some(token) = bearer_token(value) {
                 if from_bearer.replace(token).is_some() {
                     return Err(Reason::Duplicate);
@@ -319,8 +334,7 @@ async fn reject(
     key: Option<&ApiKey>,
     fingerprint: Option<Fingerprint>,
 ) -> Outcome<ApiKey, Rejection> {
-    let verdict = req.local_cache(Verdict::default);
-    if verdict.rejection.set(rejection.clone()).is_ok() {
+    if check(req).rejection.set(rejection.clone()).is_ok() {
         match keys {
             Some(keys) => {
                 keys.record_rejected(rejection.reason(), key);

@@ -3,6 +3,7 @@
 //! Rocket's catchers cannot see a guard's error value, so the guard stores its [`Rejection`] in
 //! the request-local cache and the catchers registered by the fairing read it back from there.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::Cursor;
 use std::time::Duration;
@@ -110,7 +111,9 @@ impl fmt::Display for Reason {
 
 /// A refused request: the error of the API-key guards, and a [`Responder`] for the JSON answer.
 ///
-/// Holds no key material, so its `Debug` (which Rocket logs for failed guards) is safe.
+/// Holds no key material, so its `Debug` (which Rocket logs for failed guards) is safe. That
+/// `Debug` is short, `Rejection(unknown)`, `Rejection(scope, requires all(read:orders))`,
+/// `Rejection(rate_limited, retry after 2s)`: Rocket formats it for every failed request.
 ///
 /// | reason | status | body |
 /// |---|---|---|
@@ -124,7 +127,7 @@ impl fmt::Display for Reason {
 ///
 /// A 401 also carries `WWW-Authenticate: ApiKey header="<header>"` (and a `Bearer` challenge
 /// when bearer tokens are accepted).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Rejection {
     reason: Reason,
     required: ScopeRequirement,
@@ -180,26 +183,33 @@ impl Rejection {
 
     /// The JSON body of the answer.
     pub fn body(&self) -> String {
-        match self.reason {
-            Reason::Scope => json!({
-                "error": "Insufficient scope",
-                "required_scopes": self.required.scopes(),
-                "match": self.required.combinator(),
-            })
-            .to_string(),
-            Reason::Ip => {
-                json!({ "error": "This key may not be used from this address" }).to_string()
+        self.json().into_owned()
+    }
+
+    /// The body, without an allocation unless it names scopes.
+    fn json(&self) -> Cow<'static, str> {
+        Cow::Borrowed(match self.reason {
+            Reason::Scope => {
+                return Cow::Owned(
+                    json!({
+                        "error": "Insufficient scope",
+                        "required_scopes": self.required.scopes(),
+                        "match": self.required.combinator(),
+                    })
+                    .to_string(),
+                )
             }
-            Reason::NoStore => {
-                json!({ "error": "API key validation is not configured" }).to_string()
-            }
-            Reason::RateLimited => json!({ "error": "Too many requests" }).to_string(),
-            Reason::TooManyFailures => json!({ "error": "Too many failed attempts" }).to_string(),
-            Reason::LimiterUnavailable => {
-                json!({ "error": "Rate limiting is unavailable" }).to_string()
-            }
-            _ => UNAUTHORIZED_BODY.to_owned(),
-        }
+            Reason::Ip => r#"{"error":"This key may not be used from this address"}"#,
+            Reason::NoStore => r#"{"error":"API key validation is not configured"}"#,
+            Reason::RateLimited => r#"{"error":"Too many requests"}"#,
+            Reason::TooManyFailures => r#"{"error":"Too many failed attempts"}"#,
+            Reason::LimiterUnavailable => r#"{"error":"Rate limiting is unavailable"}"#,
+            Reason::Missing
+            | Reason::Malformed
+            | Reason::Duplicate
+            | Reason::Unknown
+            | Reason::Expired => UNAUTHORIZED_BODY,
+        })
     }
 
     /// The rejection an API-key guard recorded for this request, if any.
@@ -230,6 +240,19 @@ impl fmt::Display for Rejection {
     }
 }
 
+impl fmt::Debug for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Rejection({}", self.reason)?;
+        if self.reason == Reason::Scope {
+            write!(f, ", requires {}", self.required)?;
+        }
+        if let Some(wait) = self.retry_after {
+            write!(f, ", retry after {wait:?}")?;
+        }
+        f.write_str(")")
+    }
+}
+
 impl std::error::Error for Rejection {}
 
 impl<'r> Responder<'r, 'static> for Rejection {
@@ -237,7 +260,7 @@ impl<'r> Responder<'r, 'static> for Rejection {
         let retry_after = self.retry_after;
         let answer = JsonError {
             status: self.status(),
-            body: self.body(),
+            body: self.json(),
         };
         let mut response = answer.respond_to(req)?;
         if let Some(wait) = retry_after {
@@ -251,33 +274,39 @@ impl<'r> Responder<'r, 'static> for Rejection {
 /// A JSON error answer; a 401 also gets its `WWW-Authenticate` challenge.
 struct JsonError {
     status: Status,
-    body: String,
+    body: Cow<'static, str>,
 }
 
 impl<'r> Responder<'r, 'static> for JsonError {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
         let JsonError { status, body } = self;
+        let body: Cow<'static, [u8]> = match body {
+            Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+            Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+        };
         let mut response = Response::build();
         response
             .status(status)
             .header(ContentType::JSON)
             .sized_body(body.len(), Cursor::new(body));
         if status == Status::Unauthorized {
-            let (header, bearer) = req
-                .rocket()
-                .state::<ApiKeys>()
-                .map(|keys| (keys.config().header.clone(), keys.config().accept_bearer))
-                .unwrap_or_else(|| (crate::Config::default().header, false));
-            response.header(Header::new(
-                "WWW-Authenticate",
-                format!("ApiKey header=\"{header}\""),
-            ));
-            if bearer {
+            let keys = req.rocket().state::<ApiKeys>();
+            let challenge = match keys {
+                Some(keys) => keys.shared().challenge.clone(),
+                None => challenge(&crate::Config::default().header),
+            };
+            response.header(Header::new("WWW-Authenticate", challenge));
+            if keys.is_some_and(|keys| keys.config().accept_bearer) {
                 response.header_adjoin(Header::new("WWW-Authenticate", "Bearer"));
             }
         }
         response.ok()
     }
+}
+
+/// The `WWW-Authenticate` challenge of a 401: which header to send the key in.
+pub(crate) fn challenge(header: &str) -> String {
+    format!("ApiKey header=\"{header}\"")
 }
 
 /// The 401 catcher: the recorded rejection, or the generic 401 body for a 401 from elsewhere.
@@ -292,12 +321,16 @@ fn forbidden(req: &Request<'_>) -> Result<Rejection, JsonError> {
     answer(req, Status::Forbidden, r#"{"error":"Forbidden"}"#)
 }
 
-fn answer(req: &Request<'_>, status: Status, fallback: &str) -> Result<Rejection, JsonError> {
+fn answer(
+    req: &Request<'_>,
+    status: Status,
+    fallback: &'static str,
+) -> Result<Rejection, JsonError> {
     match Rejection::of(req) {
         Some(rejection) if rejection.status() == status => Ok(rejection.clone()),
         _ => Err(JsonError {
             status,
-            body: fallback.to_owned(),
+            body: Cow::Borrowed(fallback),
         }),
     }
 }
@@ -327,4 +360,31 @@ fn unavailable(req: &Request<'_>) -> Result<Rejection, JsonError> {
 /// elsewhere.
 pub fn catchers() -> Vec<rocket::Catcher> {
     rocket::catchers![unauthorized, forbidden, too_many_requests, unavailable]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_short_and_says_what_matters() {
+        assert_eq!(
+            format!("{:?}", Rejection::new(Reason::Unknown)),
+            "Rejection(unknown)"
+        );
+        assert_eq!(
+            format!(
+                "{:?}",
+                Rejection::scope(ScopeRequirement::AllOf(&["read:orders"]))
+            ),
+            "Rejection(scope, requires all(read:orders))"
+        );
+        assert_eq!(
+            format!(
+                "{:?}",
+                Rejection::retry(Reason::RateLimited, Duration::from_millis(1500))
+            ),
+            "Rejection(rate_limited, retry after 1.5s)"
+        );
+    }
 }

@@ -137,6 +137,8 @@ pub(crate) struct Shared {
     /// Stores replaced by a reload that requests may still be using, kept so that usage figures
     /// include their counts until they are folded into the keys' identities.
     pub retired: Mutex<Vec<Arc<KeyStore>>>,
+    /// The `WWW-Authenticate` value of a 401, made once.
+    pub challenge: String,
     /// Bounds the rate of `request rejected` events.
     pub rejection_log: RejectionLog,
 }
@@ -148,6 +150,7 @@ impl ApiKeys {
         ApiKeys {
             shared: Arc::new(Shared {
                 rejection_log: RejectionLog::new(config.rejected_log_limit),
+                challenge: crate::reject::challenge(&config.header),
                 config,
                 code_keys,
                 limiter,
