@@ -14,9 +14,14 @@ use rocket::launch;
 use rocket_api_key::{ApiKeys, GeneratedKey};
 use tracing_subscriber::EnvFilter;
 
-/// Without `RUST_LOG`: launch information and this crate's events, without Rocket's four lines
-/// for every request.
-const DEFAULT_LOG: &str = "info,rocket::server=warn";
+/// Without `RUST_LOG`: launch information and this crate's events, without Rocket's own lines
+/// for every request, as Rocket's logger does in a release build: its four INFO lines, and for a
+/// refused request its two WARN lines, `Request guard … failed` (logged under the handler's
+/// module followed by `::_`) and `Responding with registered … catcher` (under
+/// `rocket::server::_`), which repeat what this crate's `request rejected` event says. Under a
+/// flood of bad keys those two lines cost more than the whole check; this crate's own event is
+/// bounded by `rejected_log_limit`. `RUST_LOG=info` shows everything.
+const DEFAULT_LOG: &str = "info,rocket::server=warn,rocket::server::_=error,orders::app::_=error";
 
 #[launch]
 fn rocket() -> _ {
