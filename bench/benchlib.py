@@ -59,6 +59,25 @@ def build_example():
     return os.path.join(ROOT, "target", "release", "examples", "orders")
 
 
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def generated_key(seed):
+    """A key of the shape `apikey new` makes (`rak_`, 43 base62 characters, a 6-character CRC32
+    checksum), derived from `seed` so runs are repeatable. Such keys are what the README
+    recommends, and a presented one has its checksum verified before it is hashed."""
+    import hashlib
+    import zlib
+    digest = hashlib.sha512(seed.encode()).digest()
+    body = "rak_" + "".join(BASE62[b % 62] for b in digest[:43])
+    n = zlib.crc32(body.encode())
+    sum_ = ""
+    for _ in range(6):
+        sum_ = BASE62[n % 62] + sum_
+        n //= 62
+    return body + sum_
+
+
 def free_port():
     with socket.socket() as s:
         s.bind((HOST, 0))

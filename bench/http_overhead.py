@@ -26,11 +26,13 @@ Ratios are taken within a round, then the median over rounds.
 import argparse
 import os
 
-from benchlib import (HOST, WORK, build_example, cpu_seconds, ensure_wrk, free_port, log, machine,
+from benchlib import (HOST, WORK, build_example, generated_key, cpu_seconds, ensure_wrk, free_port, log, machine,
                       median, start, table, wrk)
 
-KEY = "bench-key-0123456789abcdef0123456789"
-UNKNOWN = "not-a-configured-key-0123456789abcdef"
+# Keys of the generated shape, as `apikey new` makes them: the valid one is configured, the other
+# is well formed (its checksum holds) but unknown, so it is hashed and looked up like a guess.
+KEY = generated_key("bench: the configured key")
+UNKNOWN = generated_key("bench: a well-formed key nobody configured")
 
 
 def main():

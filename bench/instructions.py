@@ -33,10 +33,12 @@ import subprocess
 import sys
 import time
 
-from benchlib import HOST, ROOT, WORK, free_port, log, machine, run, table
+from benchlib import HOST, ROOT, WORK, free_port, generated_key, log, machine, run, table
 
-KEY = "bench-key-0123456789abcdef0123456789"
-UNKNOWN = "not-a-configured-key-0123456789abcdef"
+# Keys of the generated shape, as `apikey new` makes them: the valid one is configured, the other
+# is well formed (its checksum holds) but unknown, so it is hashed and looked up like a guess.
+KEY = generated_key("bench: the configured key")
+UNKNOWN = generated_key("bench: a well-formed key nobody configured")
 
 
 def ensure_valgrind():

@@ -108,7 +108,7 @@ impl GeneratedKey {
             }
         }
         let sum = crc32fast::hash(key.as_bytes());
-        key.push_str(&base62_checksum(sum));
+        key.extend(base62_checksum(sum).map(char::from));
         Ok(GeneratedKey { key })
     }
 
@@ -164,7 +164,7 @@ pub fn checksum(key: &str) -> Checksum {
         return Checksum::NotGenerated;
     }
     let (body, sum) = key.split_at(key.len() - CHECKSUM_LEN);
-    if base62_checksum(crc32fast::hash(body.as_bytes())) == sum {
+    if base62_checksum(crc32fast::hash(body.as_bytes())) == sum.as_bytes() {
         Checksum::Valid
     } else {
         Checksum::Invalid
@@ -179,14 +179,15 @@ fn valid_prefix(prefix: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
-/// CRC32 in 6 base62 digits, most significant first (62⁶ > 2³²).
-fn base62_checksum(mut n: u32) -> String {
+/// CRC32 in 6 base62 digits, most significant first (62⁶ > 2³²). ASCII, without an allocation:
+/// this runs on every presented key of the generated shape.
+fn base62_checksum(mut n: u32) -> [u8; CHECKSUM_LEN] {
     let mut digits = [b'0'; CHECKSUM_LEN];
     for d in digits.iter_mut().rev() {
         *d = ALPHABET[(n % 62) as usize];
         n /= 62;
     }
-    digits.iter().map(|&b| b as char).collect()
+    digits
 }
 
 #[cfg(test)]
