@@ -84,14 +84,18 @@ def total(path):
 
 
 def functions(path):
-    """Exclusive instructions by function, from callgrind_annotate."""
-    out = subprocess.run(["callgrind_annotate", "--threshold=100", path], check=True,
-                         capture_output=True, text=True).stdout
+    """Exclusive instructions by function (the function's own code, callees excluded)."""
+    out = subprocess.run(["callgrind_annotate", "--inclusive=no", "--tree=none", "--threshold=100",
+                          path], check=True, capture_output=True, text=True).stdout
     costs = {}
     for line in out.splitlines():
-        m = re.match(r"\s*([\d,]+)\s+\([^)]*\)\s+(.*)", line)
-        if m and ":" in m.group(2):
-            costs[m.group(2).strip()] = int(m.group(1).replace(",", ""))
+        m = re.match(r"\s*([\d,]+)\s+\([^)]*\)\s+(\S.*)", line)
+        # Function lines only (`file:function`), not per-line figures or call-tree lines.
+        if not m or "=>" in line or not re.match(r"\S+\.(rs|c|S):\S", m.group(2)):
+            continue
+        name = re.sub(r"/root/\.cargo/registry/src/[^/]*/|/rustc/[0-9a-f]+/library/", "", m.group(2))
+        name = re.sub(r" \[[^\]]*\]$", "", name).strip()
+        costs[name] = costs.get(name, 0) + int(m.group(1).replace(",", ""))
     return costs
 
 
@@ -164,7 +168,12 @@ def main():
     ])
     if args.top:
         a, h = functions(dumps["accepted"]), functions(dumps["health+key"])
-        diff = sorted(((a.get(f, 0) - h.get(f, 0)) / args.requests, f) for f in set(a) | set(h))
+        # Thread and task entry points are charged the whole request; they say nothing.
+        skip = ("clone.S:", "pthread_create.c:", "thread_start", "enter_runtime", "task::raw::poll",
+                "harness::Harness", "Core<T,S>::poll", "Scoped<T>::set", "worker::run",
+                "lifecycle.rs:", "__rust_begin_short_backtrace")
+        diff = sorted(((a.get(f, 0) - h.get(f, 0)) / args.requests, f) for f in set(a) | set(h)
+                      if not any(s in f for s in skip))
         print(f"\nFunctions whose exclusive cost differs most, accepted minus health+key, per request:\n")
         table(["instructions", "function"],
               [[f"{d:+,.0f}", f[:110]] for d, f in sorted(diff, key=lambda x: -abs(x[0]))[:args.top]])
