@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use rocket::http::Header;
 use rocket::request::{FromRequest, Outcome, Request};
-use rocket::tokio::sync::OnceCell;
 use rocket::{Ignite, Rocket, Sentinel};
 
 use crate::config::{ClientAddress, Config};
@@ -134,7 +133,7 @@ fn store_missing(rocket: &Rocket<Ignite>) -> bool {
 struct Check {
     authentication: OnceLock<Result<ApiKey, Failure>>,
     /// Counted against the key's rate, then counted and logged as accepted.
-    admission: OnceCell<Result<(), Rejection>>,
+    admission: OnceLock<Result<(), Rejection>>,
     rejection: OnceLock<Rejection>,
 }
 
@@ -186,7 +185,16 @@ async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey,
         )
         .await;
     }
-    let admission = check.admission.get_or_init(|| admit(req, keys, key)).await;
+    let admission = match check.admission.get() {
+        Some(admission) => admission,
+        // Rocket runs a request's guards one after another, so no other guard of this request
+        // can admit it while this one awaits the limiter. (An async `OnceCell` would also cover
+        // guards run concurrently, at the cost of a semaphore per request.)
+        None => {
+            let admission = admit(req, keys, key).await;
+            check.admission.get_or_init(|| admission)
+        }
+    };
     match admission {
         Ok(()) => Outcome::Success(key.clone()),
         Err(rejection) => {

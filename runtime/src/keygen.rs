@@ -164,7 +164,9 @@ pub fn checksum(key: &str) -> Checksum {
         return Checksum::NotGenerated;
     }
     let (body, sum) = key.split_at(key.len() - CHECKSUM_LEN);
-    if base62_checksum(crc32fast::hash(body.as_bytes())) == sum.as_bytes() {
+    // Six base62 digits and the numbers below 62⁶ correspond one to one, so comparing numbers
+    // is comparing digits; reading them is cheaper than writing the CRC out.
+    if base62_value(sum.as_bytes()) == Some(u64::from(crc32fast::hash(body.as_bytes()))) {
         Checksum::Valid
     } else {
         Checksum::Invalid
@@ -177,6 +179,19 @@ fn valid_prefix(prefix: &str) -> bool {
         && prefix
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// The number that base62 `digits` (most significant first) write; `None` for another byte.
+fn base62_value(digits: &[u8]) -> Option<u64> {
+    digits.iter().try_fold(0u64, |n, &d| {
+        let value = match d {
+            b'0'..=b'9' => d - b'0',
+            b'A'..=b'Z' => d - b'A' + 10,
+            b'a'..=b'z' => d - b'a' + 36,
+            _ => return None,
+        };
+        Some(n * 62 + u64::from(value))
+    })
 }
 
 /// CRC32 in 6 base62 digits, most significant first (62⁶ > 2³²). ASCII, without an allocation:
@@ -192,6 +207,18 @@ fn base62_checksum(mut n: u32) -> [u8; CHECKSUM_LEN] {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn base62_digits_read_back() {
+        for n in [0u32, 1, 61, 62, 3_843, 1 << 31, u32::MAX] {
+            assert_eq!(
+                super::base62_value(&super::base62_checksum(n)),
+                Some(u64::from(n))
+            );
+        }
+        assert_eq!(super::base62_value(b"zzzzzz"), Some(62u64.pow(6) - 1));
+        assert_eq!(super::base62_value(b"00000-"), None);
+    }
+
     use std::collections::HashSet;
 
     use super::*;
