@@ -159,7 +159,9 @@ pub fn checksum(key: &str) -> Checksum {
     };
     let shaped = valid_prefix(prefix)
         && tail.len() == RANDOM_LEN + CHECKSUM_LEN
-        && tail.bytes().all(|b| b.is_ascii_alphanumeric());
+        && tail
+            .bytes()
+            .fold(true, |ok, b| ok & b.is_ascii_alphanumeric());
     if !shaped {
         return Checksum::NotGenerated;
     }

@@ -295,7 +295,8 @@ impl ApiKeys {
     pub(crate) fn well_formed(&self, presented: &str) -> bool {
         !presented.is_empty()
             && presented.len() <= self.shared.config.max_key_len
-            && presented.bytes().all(|b| b.is_ascii_graphic())
+            // Without an early exit, so the loop is vectorised: this runs on every request.
+            && presented.bytes().fold(true, |ok, b| ok & b.is_ascii_graphic())
             && checksum(presented) != Checksum::Invalid
     }
 
