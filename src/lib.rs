@@ -129,5 +129,6 @@ pub use rocket_api_key_runtime::*;
 /// What `#[require_api_key]` expands to refers to; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use rocket_api_key_runtime::__private::*;
     pub use rocket_api_key_runtime::{AnyKey, Authorized, RequiredScopes, ScopeRequirement};
 }

@@ -22,6 +22,7 @@ mod redis_limit;
 mod reject;
 mod reload;
 mod scope;
+mod scope_type;
 mod store;
 mod table;
 mod usage;
@@ -41,3 +42,10 @@ pub use reload::ReloadSummary;
 pub use scope::{is_valid_scope, AnyKey, RequiredScopes, ScopeRequirement, MAX_SCOPE_LEN};
 pub use store::{ApiKey, ApiKeys};
 pub use usage::{Counts, KeyUsage, UsageReport};
+
+/// What `#[require_api_key]` expands to refers to, through the `rocket-api-key` crate; not a
+/// public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::scope_type::{AllOf, AnyOf, Scope, ScopeList, ScopeName};
+}

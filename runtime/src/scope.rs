@@ -86,9 +86,9 @@ impl fmt::Display for ScopeRequirement {
 /// A type that carries a route's [`ScopeRequirement`], for the [`Authorized`](crate::Authorized)
 /// guard.
 ///
-/// `#[require_api_key(scope = …)]` generates a hidden zero-sized type implementing this trait for
-/// each annotated handler. Implement it by hand only to use [`Authorized`](crate::Authorized)
-/// without the attribute:
+/// `#[require_api_key(scope = …)]` names a hidden type implementing this trait, one per distinct
+/// scope requirement (handlers requiring the same scopes share it). Implement it by hand only to
+/// use [`Authorized`](crate::Authorized) without the attribute:
 ///
 /// ```
 /// use rocket_api_key_runtime::{RequiredScopes, ScopeRequirement};
