@@ -71,6 +71,20 @@ fn recorded(_guard: CountingGuard, body: CountingBody) -> String {
     body.0
 }
 
+// The longest scope (64 bytes, four `u128`s in the type the attribute builds), the longest list
+// spelled as such a type (8), and a longer one, which gets a hidden type of its own.
+#[require_api_key(scope = "longest-scope:0123456789abcdefghijklmnopqrstuvwxyz/ABCDEFGHIJKLM")]
+#[get("/longest-scope")]
+fn longest_scope() {}
+
+#[require_api_key(scope = any("s1", "s2", "s3", "s4", "s5", "s6", "s7", "read:orders"))]
+#[get("/eight-scopes")]
+fn eight_scopes() {}
+
+#[require_api_key(scope = any("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "read:orders"))]
+#[get("/nine-scopes")]
+fn nine_scopes() {}
+
 #[derive(Serialize, Deserialize)]
 struct Order {
     item: String,
@@ -138,6 +152,9 @@ fn app(rocket: Rocket<Build>) -> Rocket<Build> {
             whoami,
             create_shop_order,
             recorded,
+            longest_scope,
+            eight_scopes,
+            nine_scopes,
         ],
     )
 }
@@ -363,6 +380,48 @@ async fn handlers_in_one_module_keep_their_own_scopes() {
         answer(post_with(&client, "/orders", Some(READER), r#"{"item":"tea"}"#).await).await;
     assert_eq!(status, Status::Forbidden);
     assert_eq!(json_body(&body)["required_scopes"], json!(["write:orders"]));
+}
+
+#[rocket::async_test]
+async fn long_scopes_and_lists_keep_every_scope_in_order() {
+    let client = client().await;
+
+    let (status, body) = answer(get_with(&client, "/longest-scope", Some(ADMIN)).await).await;
+    assert_eq!(status, Status::Forbidden);
+    assert_eq!(
+        json_body(&body)["required_scopes"],
+        json!(["longest-scope:0123456789abcdefghijklmnopqrstuvwxyz/ABCDEFGHIJKLM"])
+    );
+    for (uri, listed) in [
+        (
+            "/eight-scopes",
+            json!(["s1", "s2", "s3", "s4", "s5", "s6", "s7", "read:orders"]),
+        ),
+        (
+            "/nine-scopes",
+            json!([
+                "s1",
+                "s2",
+                "s3",
+                "s4",
+                "s5",
+                "s6",
+                "s7",
+                "s8",
+                "read:orders"
+            ]),
+        ),
+    ] {
+        let (status, body) = answer(get_with(&client, uri, Some(ADMIN)).await).await;
+        assert_eq!(status, Status::Forbidden, "{uri}");
+        assert_eq!(json_body(&body)["required_scopes"], listed, "{uri}");
+        assert_eq!(json_body(&body)["match"], "any", "{uri}");
+        assert_eq!(
+            get_with(&client, uri, Some(READER)).await.status(),
+            Status::Ok,
+            "{uri}"
+        );
+    }
 }
 
 #[rocket::async_test]

@@ -77,21 +77,45 @@ fn expand(args: Args, mut handler: ItemFn) -> syn::Result<TokenStream> {
     })
 }
 
-/// The hidden type that carries the required scopes to the guard, as `Authorized<T>`'s `T`.
+/// The longest list spelled as a type, `AllOf<(Scope<…>, …)>` (the runtime implements
+/// `ScopeList` for tuples up to this length).
+const MAX_TYPED_SCOPES: usize = 8;
+
+/// The hidden name of the type that carries the required scopes to the guard, as
+/// `Authorized<T>`'s `T`.
+///
+/// Normally an alias of a type built from the scopes themselves, so that handlers requiring the
+/// same scopes share one `Authorized<T>` and everything instantiated for it; the alias keeps a
+/// readable name in Rocket's logs. A list too long for that gets a type of its own.
 fn scopes_decl(krate: &TokenStream, ident: &Ident, scope: &Scope, handler: &ItemFn) -> TokenStream {
     let span = Span::call_site();
-    let (variant, scopes) = match scope {
-        Scope::One(lit) => (quote!(AllOf), vec![lit]),
-        Scope::List(list) => (
-            match list.combinator {
-                Combinator::All => quote!(AllOf),
-                Combinator::Any => quote!(AnyOf),
-            },
-            list.scopes.iter().collect(),
-        ),
+    let (combinator, scopes) = match scope {
+        Scope::One(lit) => (Combinator::All, std::slice::from_ref(lit)),
+        Scope::List(list) => (list.combinator, &list.scopes[..]),
     };
     // Same visibility as the handler: the type appears in its signature.
     let vis = &handler.vis;
+    if scopes.len() <= MAX_TYPED_SCOPES {
+        let combinator = match combinator {
+            Combinator::All => quote_spanned!(span=> AllOf),
+            Combinator::Any => quote_spanned!(span=> AnyOf),
+        };
+        let scopes = scopes.iter().map(|lit| {
+            let chunks = packed(&lit.value())
+                .into_iter()
+                .map(|chunk| syn::LitInt::new(&format!("{chunk:#x}"), span));
+            quote_spanned!(span=> #krate::__private::Scope<#(#chunks),*>,)
+        });
+        return quote_spanned! {span=>
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            #vis type #ident = #krate::__private::#combinator<(#(#scopes)*)>;
+        };
+    }
+    let variant = match combinator {
+        Combinator::All => quote!(AllOf),
+        Combinator::Any => quote!(AnyOf),
+    };
     quote_spanned! {span=>
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
@@ -101,5 +125,37 @@ fn scopes_decl(krate: &TokenStream, ident: &Ident, scope: &Scope, handler: &Item
             const REQUIREMENT: #krate::__private::ScopeRequirement =
                 #krate::__private::ScopeRequirement::#variant(&[#(#scopes),*]);
         }
+    }
+}
+
+/// A scope's bytes as the runtime's `Scope<A, B, C, D>` takes them: big-endian `u128`s of 16
+/// bytes, zero-padded, without the trailing zero ones (they are the parameters' defaults).
+/// Valid scopes are 1 to 64 bytes, so there are 1 to 4.
+fn packed(scope: &str) -> Vec<u128> {
+    scope
+        .as_bytes()
+        .chunks(16)
+        .map(|chunk| {
+            let mut bytes = [0; 16];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            u128::from_be_bytes(bytes)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::packed;
+
+    #[test]
+    fn scopes_pack_into_u128s() {
+        let chunks = packed;
+        assert_eq!(
+            chunks("read:orders"),
+            [u128::from_be_bytes(*b"read:orders\0\0\0\0\0")]
+        );
+        assert_eq!(chunks(&"x".repeat(16)).len(), 1);
+        assert_eq!(chunks(&"x".repeat(17)).len(), 2);
+        assert_eq!(chunks(&"x".repeat(64)).len(), 4);
     }
 }

@@ -77,25 +77,29 @@ use proc_macro::TokenStream;
 /// inserted as its *first* parameter:
 ///
 /// ```text
+/// #[doc(hidden)]
+/// #[allow(non_camel_case_types)]
+/// type __require_api_key_scopes_list_orders = ::rocket_api_key::__private::AllOf<(
+///     ::rocket_api_key::__private::Scope<0x726561643a6f72646572730000000000>,
+/// )>;
+///
 /// #[get("/orders")]
 /// async fn list_orders(
 ///     __require_api_key:
 ///         ::rocket_api_key::__private::Authorized<__require_api_key_scopes_list_orders>,
 /// ) -> &'static str { "[]" }
-///
-/// #[doc(hidden)]
-/// #[allow(non_camel_case_types)]
-/// struct __require_api_key_scopes_list_orders;
-///
-/// impl ::rocket_api_key::__private::RequiredScopes for __require_api_key_scopes_list_orders {
-///     const REQUIREMENT: ::rocket_api_key::__private::ScopeRequirement =
-///         ::rocket_api_key::__private::ScopeRequirement::AllOf(&["read:orders"]);
-/// }
 /// ```
+///
+/// The hidden alias names a type built from the scopes themselves (`AllOf` or `AnyOf` of one
+/// `Scope` per scope, its bytes packed into hexadecimal `u128`s): the type implements
+/// `RequiredScopes` with `ScopeRequirement::AllOf(&["read:orders"])`, and every handler requiring
+/// the same scopes names the same type, so `Authorized<…>`'s guard and Rocket's checks are
+/// compiled once for all of them, not once per handler. (A list of more than 8 scopes gets a
+/// hidden struct of its own, implementing `RequiredScopes` directly.)
 ///
 /// Rocket runs request guards in parameter order and before path, query and data guards, so a
 /// request without a valid key is rejected before anything else is parsed, and before the body
-/// is read. The hidden type has the handler's visibility, and is omitted for the bare attribute.
+/// is read. The hidden alias has the handler's visibility, and is omitted for the bare attribute.
 /// `uri!` takes the handler's original arguments, since Rocket leaves request guards out of it.
 ///
 /// The handler may still declare its own guards, including `rocket_api_key::ApiKey` to learn
