@@ -1,11 +1,72 @@
 //! A typed view of the item under `#[require_api_key]`: is it a handler, and what does it hold.
 
-use syn::{Attribute, FnArg, Ident, Item, ItemFn, Pat, Receiver};
+use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::parse::{ParseStream, Parser};
+use syn::{Attribute, FnArg, Ident, Item, Pat, Receiver, Signature, Visibility};
 
 /// Rocket's route attributes, matched by the last path segment so `#[rocket::get]` counts too.
 pub(crate) const ROUTE_ATTRIBUTES: &[&str] = &[
     "get", "post", "put", "delete", "patch", "head", "options", "route",
 ];
+
+/// A function item, read only as far as the attribute needs: the body is kept as tokens.
+///
+/// The body is most of a handler's tokens and the attribute never looks inside it, so it is split
+/// off before syn sees the rest and passed through as it came: parsing it and printing it back,
+/// as `syn::ItemFn` would, costs every build that expands the attribute (proc macros of a
+/// dependency run unoptimised in debug builds) for nothing.
+pub(crate) struct HandlerFn {
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) vis: Visibility,
+    pub(crate) sig: Signature,
+    /// `{ … }`, untouched.
+    pub(crate) body: TokenStream,
+}
+
+impl HandlerFn {
+    /// Reads `input`; an error saying why when it is not a function.
+    pub(crate) fn parse(input: TokenStream) -> syn::Result<Self> {
+        let mut head: Vec<TokenTree> = input.clone().into_iter().collect();
+        if let Some(TokenTree::Group(body)) = head.last() {
+            if body.delimiter() == Delimiter::Brace {
+                let body = head.pop().map(TokenStream::from).unwrap_or_default();
+                let parse_head = |input: ParseStream| {
+                    Ok((
+                        input.call(Attribute::parse_outer)?,
+                        input.parse::<Visibility>()?,
+                        input.parse::<Signature>()?,
+                    ))
+                };
+                if let Ok((attrs, vis, sig)) = parse_head.parse2(head.into_iter().collect()) {
+                    return Ok(HandlerFn {
+                        attrs,
+                        vis,
+                        sig,
+                        body,
+                    });
+                }
+            }
+        }
+        // Not `attributes visibility signature { … }`: parse the whole item, for the error.
+        match syn::parse2::<Item>(input)? {
+            Item::Fn(item) => Ok(HandlerFn {
+                attrs: item.attrs,
+                vis: item.vis,
+                sig: item.sig,
+                body: item.block.into_token_stream(),
+            }),
+            other => Err(syn::Error::new(
+                Span::call_site(),
+                format!(
+                    "`#[require_api_key]` cannot be used on {}; put it on a route handler \
+                     function, above its `#[get]`, `#[post]`, … attribute",
+                    describe(&other)
+                ),
+            )),
+        }
+    }
+}
 
 /// The function under the attribute, as far as `#[require_api_key]` is concerned.
 pub(crate) struct Handler<'a> {
@@ -21,25 +82,20 @@ pub(crate) struct Handler<'a> {
 }
 
 impl<'a> Handler<'a> {
-    pub(crate) fn from_fn(item: &'a ItemFn) -> Self {
+    pub(crate) fn new(attrs: &'a [Attribute], sig: &'a Signature) -> Self {
         Handler {
-            route: item.attrs.iter().find(|attr| {
+            route: attrs.iter().find(|attr| {
                 ROUTE_ATTRIBUTES
                     .iter()
                     .any(|name| last_segment_is(attr, name))
             }),
-            catcher: item
-                .attrs
-                .iter()
-                .find(|attr| last_segment_is(attr, "catch")),
-            repeated: item
-                .attrs
+            catcher: attrs.iter().find(|attr| last_segment_is(attr, "catch")),
+            repeated: attrs
                 .iter()
                 .filter(|attr| last_segment_is(attr, "require_api_key"))
                 .collect(),
-            receiver: item.sig.receiver(),
-            params: item
-                .sig
+            receiver: sig.receiver(),
+            params: sig
                 .inputs
                 .iter()
                 .filter_map(|arg| match arg {
@@ -62,7 +118,7 @@ fn last_segment_is(attr: &Attribute, name: &str) -> bool {
 }
 
 /// How to name an item that is not a function, for "cannot be used on a struct".
-pub(crate) fn describe(item: &Item) -> &'static str {
+fn describe(item: &Item) -> &'static str {
     match item {
         Item::Const(_) => "a constant",
         Item::Enum(_) => "an enum",
@@ -80,5 +136,75 @@ pub(crate) fn describe(item: &Item) -> &'static str {
         Item::Union(_) => "a union",
         Item::Use(_) => "a `use` declaration",
         _ => "this item",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::{quote, ToTokens};
+
+    use super::HandlerFn;
+
+    #[test]
+    fn handlers_split_into_head_and_untouched_body() {
+        let handler = HandlerFn::parse(quote! {
+            /// Docs.
+            #[get("/orders/<id>")]
+            pub(crate) async fn order<'r, F: Fn(u8) -> u8>(id: &'r str) -> String
+            where
+                F: Send,
+            {
+                #![allow(unused)]
+                format!("{id}")
+            }
+        })
+        .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(handler.attrs.len(), 2);
+        assert_eq!(handler.vis.to_token_stream().to_string(), "pub (crate)");
+        assert_eq!(handler.sig.ident, "order");
+        assert_eq!(handler.sig.inputs.len(), 1);
+        assert_eq!(
+            handler.body.to_string(),
+            quote!(
+                {
+                    #![allow(unused)]
+                    format!("{id}")
+                }
+            )
+            .to_string()
+        );
+    }
+
+    #[test]
+    fn other_items_are_named_in_the_error() {
+        for (item, named) in [
+            (
+                quote!(
+                    struct Orders {}
+                ),
+                "a struct",
+            ),
+            (
+                quote!(
+                    mod orders {}
+                ),
+                "a module",
+            ),
+            (quote!(impl Orders { fn list(&self) {} }), "an `impl` block"),
+            (
+                quote!(
+                    const N: u8 = 1;
+                ),
+                "a constant",
+            ),
+        ] {
+            let error = HandlerFn::parse(item).err().map(|e| e.to_string());
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains(&format!("cannot be used on {named};"))),
+                "{named}: {error:?}"
+            );
+        }
     }
 }

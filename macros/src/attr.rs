@@ -4,11 +4,11 @@
 //! well-formed is `valid.rs`'s business. Problems are recorded and reading goes on with the next
 //! argument, so one build reports every mistake.
 
-use proc_macro2::{Delimiter, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Literal, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::parse::{ParseStream, Parser};
-use syn::{Ident, LitStr, Path, Token};
+use syn::{Ident, Lit, LitStr, Path, Token};
 
 use crate::errors::Errors;
 use crate::suggest;
@@ -55,7 +55,7 @@ pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
 
     // `#[require_api_key("read")]`: syn would say "expected ident"; say what to write instead.
     if let Some(TokenTree::Literal(literal)) = tokens.clone().into_iter().next() {
-        if let Ok(lit) = syn::parse2::<LitStr>(literal.to_token_stream()) {
+        if let Some(lit) = lit_str(literal) {
             errors.push(syn::Error::new(
                 lit.span(),
                 format!(
@@ -180,9 +180,9 @@ fn read_value(input: ParseStream) -> syn::Result<Value> {
 fn classify(tokens: TokenStream) -> Value {
     let trees: Vec<TokenTree> = tokens.clone().into_iter().collect();
     match trees.as_slice() {
-        [TokenTree::Literal(literal)] => match syn::parse2::<LitStr>(literal.to_token_stream()) {
-            Ok(lit) => Value::Str(lit),
-            Err(_) => Value::Other(tokens),
+        [TokenTree::Literal(literal)] => match lit_str(literal.clone()) {
+            Some(lit) => Value::Str(lit),
+            None => Value::Other(tokens),
         },
         [TokenTree::Ident(name), TokenTree::Group(group)]
             if group.delimiter() == Delimiter::Parenthesis =>
@@ -194,6 +194,15 @@ fn classify(tokens: TokenStream) -> Value {
             }
         }
         _ => Value::Other(tokens),
+    }
+}
+
+/// The string literal `literal` is, if it is one (what `syn::parse2::<LitStr>` would say of it,
+/// without a parse buffer).
+fn lit_str(literal: Literal) -> Option<LitStr> {
+    match Lit::new(literal) {
+        Lit::Str(lit) => Some(lit),
+        _ => None,
     }
 }
 

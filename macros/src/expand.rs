@@ -1,10 +1,10 @@
 //! Parse → validate → expand: adds the key guard to the handler and the type naming its scopes.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
-use syn::{FnArg, Ident, Item, ItemFn};
+use syn::{FnArg, Ident, Pat, PatIdent, PatType, Token, Type, Visibility};
 
-use crate::ast::{self, Handler};
+use crate::ast::{Handler, HandlerFn};
 use crate::attr::{self, Args, Combinator, Scope};
 use crate::errors::Errors;
 use crate::fallback;
@@ -22,27 +22,23 @@ fn try_expand(args: TokenStream, input: TokenStream) -> syn::Result<TokenStream>
     let args = attr::parse(args, &mut errors);
     valid::check_args(&args, &mut errors);
 
-    let item = match syn::parse2::<Item>(input) {
-        Ok(Item::Fn(item)) => item,
-        Ok(other) => {
-            return Err(errors.finish_with(syn::Error::new(
-                Span::call_site(),
-                format!(
-                    "`#[require_api_key]` cannot be used on {}; put it on a route handler \
-                     function, above its `#[get]`, `#[post]`, … attribute",
-                    ast::describe(&other)
-                ),
-            )))
-        }
+    let handler = match HandlerFn::parse(input) {
+        Ok(handler) => handler,
         Err(error) => return Err(errors.finish_with(error)),
     };
-    valid::check_handler(&Handler::from_fn(&item), &mut errors);
+    valid::check_handler(&Handler::new(&handler.attrs, &handler.sig), &mut errors);
     errors.finish()?;
 
-    expand(args, item)
+    Ok(expand(args, handler))
 }
 
-fn expand(args: Args, mut handler: ItemFn) -> syn::Result<TokenStream> {
+fn expand(args: Args, handler: HandlerFn) -> TokenStream {
+    let HandlerFn {
+        attrs,
+        vis,
+        mut sig,
+        body,
+    } = handler;
     // Errors in what we generate (a wrong `crate = …`, a runtime without the guard) belong to
     // the attribute, or to the `crate` literal when the path came from there.
     let span = Span::call_site();
@@ -54,27 +50,34 @@ fn expand(args: Args, mut handler: ItemFn) -> syn::Result<TokenStream> {
     let (scopes_ty, scopes_decl) = match &args.scope {
         None => (quote_spanned!(span=> #krate::__private::AnyKey), None),
         Some(scope) => {
-            let ident = format_ident!(
-                "__require_api_key_scopes_{}",
-                handler.sig.ident,
-                span = span
-            );
-            let decl = scopes_decl(&krate, &ident, scope, &handler);
+            let ident = format_ident!("__require_api_key_scopes_{}", sig.ident, span = span);
+            let decl = scopes_decl(&krate, &ident, scope, &vis);
             (quote!(#ident), Some(decl))
         }
     };
 
     // First, so Rocket runs it before every other guard and before reading the body.
-    let param = format_ident!("{}", GUARD_PARAM, span = span);
-    let guard: FnArg = syn::parse2(quote_spanned! {span=>
-        #param: #krate::__private::Authorized<#scopes_ty>
-    })?;
-    handler.sig.inputs.insert(0, guard);
+    let guard = FnArg::Typed(PatType {
+        attrs: Vec::new(),
+        pat: Box::new(Pat::Ident(PatIdent {
+            attrs: Vec::new(),
+            by_ref: None,
+            mutability: None,
+            ident: Ident::new(GUARD_PARAM, span),
+            subpat: None,
+        })),
+        colon_token: Token![:](span),
+        ty: Box::new(Type::Verbatim(quote_spanned! {span=>
+            #krate::__private::Authorized<#scopes_ty>
+        })),
+    });
+    sig.inputs.insert(0, guard);
 
-    Ok(quote! {
+    quote! {
         #scopes_decl
-        #handler
-    })
+        #(#attrs)*
+        #vis #sig #body
+    }
 }
 
 /// The longest list spelled as a type, `AllOf<(Scope<…>, …)>` (the runtime implements
@@ -87,23 +90,28 @@ const MAX_TYPED_SCOPES: usize = 8;
 /// Normally an alias of a type built from the scopes themselves, so that handlers requiring the
 /// same scopes share one `Authorized<T>` and everything instantiated for it; the alias keeps a
 /// readable name in Rocket's logs. A list too long for that gets a type of its own.
-fn scopes_decl(krate: &TokenStream, ident: &Ident, scope: &Scope, handler: &ItemFn) -> TokenStream {
+fn scopes_decl(krate: &TokenStream, ident: &Ident, scope: &Scope, vis: &Visibility) -> TokenStream {
     let span = Span::call_site();
     let (combinator, scopes) = match scope {
         Scope::One(lit) => (Combinator::All, std::slice::from_ref(lit)),
         Scope::List(list) => (list.combinator, &list.scopes[..]),
     };
-    // Same visibility as the handler: the type appears in its signature.
-    let vis = &handler.vis;
+    // Either way with the handler's visibility: the type appears in its signature.
     if scopes.len() <= MAX_TYPED_SCOPES {
         let combinator = match combinator {
             Combinator::All => quote_spanned!(span=> AllOf),
             Combinator::Any => quote_spanned!(span=> AnyOf),
         };
         let scopes = scopes.iter().map(|lit| {
-            let chunks = packed(&lit.value())
-                .into_iter()
-                .map(|chunk| syn::LitInt::new(&format!("{chunk:#x}"), span));
+            let chunks = packed(&lit.value()).into_iter().map(|chunk| {
+                // Hexadecimal, so the scope can be read off an expansion. (Not `LitInt::new`,
+                // which parses the digits back into a big integer, slowly when unoptimised.)
+                let mut chunk: Literal = format!("{chunk:#x}")
+                    .parse()
+                    .expect("a hexadecimal integer is a literal");
+                chunk.set_span(span);
+                chunk
+            });
             quote_spanned!(span=> #krate::__private::Scope<#(#chunks),*>,)
         });
         return quote_spanned! {span=>
