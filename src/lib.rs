@@ -33,11 +33,11 @@
 //! 2. [`#[require_api_key]`](require_api_key) adds an [`Authorized`] guard as the handler's
 //!    first parameter. Rocket runs request guards first and in order, so an unauthorised
 //!    request runs nothing else.
-//! 3. On each request the guard reads the key from `x-api-key`, hashes it, finds it with one map
-//!    probe and a constant-time comparison, checks expiry, the address allowlist and the route's
-//!    scopes, and either passes the [`ApiKey`] on or fails with a [`Rejection`] that the
-//!    catchers turn into JSON and that is logged as a `tracing` event, with a
-//!    [`Fingerprint`], never the key.
+//! 3. On each request the guard reads the key from `x-api-key`, hashes it, finds it in a table
+//!    of 64-byte slots (one probe, usually one cache line) with a constant-time comparison,
+//!    checks expiry, the address allowlist and the route's scopes, and either passes the
+//!    [`ApiKey`] on or fails with a [`Rejection`] that the catchers turn into JSON and that is
+//!    logged as a `tracing` event, with a [`Fingerprint`], never the key.
 //!
 //! # The attribute
 //!
