@@ -260,18 +260,45 @@ async fn next_hangup(hangup: &mut Hangup) -> Option<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
+
+    /// A keys file in a directory of its own, removed with it.
+    struct KeysFile {
+        dir: PathBuf,
+        path: PathBuf,
+    }
+
+    impl KeysFile {
+        fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("rak-{tag}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            KeysFile {
+                path: dir.join("keys"),
+                dir,
+            }
+        }
+
+        fn write(&self, text: &str) {
+            std::fs::write(&self.path, text).unwrap();
+        }
+    }
+
+    impl Drop for KeysFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 
     #[test]
     fn reload_reports_changes_and_keeps_keys_on_error() {
-        let dir = std::env::temp_dir().join(format!("rak-reload-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("keys");
-        let write = |s: &str| std::fs::write(&file, s).unwrap();
+        let file = KeysFile::new("reload-unit");
+        let write = |s: &str| file.write(s);
         write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;scopes=x\nc=cccccccccccccccccccc\n");
         let keys = ApiKeys::builder()
             .from_env(false)
-            .keys_file(&file)
+            .keys_file(&file.path)
             .key("code", "codecodecodecodecode")
             .build()
             .unwrap();
@@ -307,22 +334,19 @@ mod tests {
             assert!(keys.reload().is_err());
             assert_eq!(keys.names(), ["a", "b", "code", "d"]);
         }
-        std::fs::remove_file(&file).unwrap();
+        std::fs::remove_file(&file.path).unwrap();
         assert!(keys.reload().is_err());
         assert_eq!(keys.names(), ["a", "b", "code", "d"]);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn counts_survive_reloads_even_from_a_key_still_in_use() {
-        let dir = std::env::temp_dir().join(format!("rak-reload-counts-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("keys");
-        let write = |s: &str| std::fs::write(&file, s).unwrap();
+        let file = KeysFile::new("reload-counts");
+        let write = |s: &str| file.write(s);
         write("a=aaaaaaaaaaaaaaaaaaaa;scopes=x\n");
         let keys = ApiKeys::builder()
             .from_env(false)
-            .keys_file(&file)
+            .keys_file(&file.path)
             .build()
             .unwrap();
         for _ in 0..3 {
@@ -360,6 +384,5 @@ mod tests {
         keys.reload().unwrap();
         let counts = keys.usage().key("a").unwrap().clone();
         assert_eq!((counts.accepted, counts.rejected["ip"]), (6, 1));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }
