@@ -27,7 +27,7 @@ use crate::rate::RateSpec;
 /// rejected_log_limit = 100    # `request rejected` events per second, the rest summarised; 0: all
 /// max_key_len = 256           # longer presented keys are rejected unhashed
 /// register_catchers = true    # register the JSON 401/403 catchers at `/`
-/// trusted_proxies = []        # peers whose Rocket `ip_header` (X-Real-IP) is believed
+/// trusted_proxies = []        # e.g. ["127.0.0.1", "10.0.0.0/8"]: peers whose `ip_header` is believed
 /// reload_interval = "2s"      # how often the keys file is checked for changes; "0s": never
 /// reload_on_sighup = true     # reload the keys when the process receives SIGHUP (Unix)
 /// expiry_warning = "7d"       # warn at start and reload about keys expiring this soon
@@ -68,7 +68,16 @@ pub struct Config {
     pub register_catchers: bool,
     /// Addresses of reverse proxies whose client-address header (Rocket's `ip_header`, by default
     /// `X-Real-IP`) is trusted, for `ips` allowlists and logs. Any other peer is identified by its
-    /// socket address, whatever headers it sends. Default: none.
+    /// socket address, whatever headers it sends. Addresses (`"10.0.0.5"`) and networks
+    /// (`"10.0.0.0/8"`) may be mixed. Default: none.
+    ///
+    /// Behind a listed proxy, the client's address is what Rocket's `ip_header` says: with
+    /// `X-Real-IP` (Rocket's default) exactly one header holding one address; with
+    /// `ip_header = "X-Forwarded-For"` the rightmost address that is not itself a listed proxy.
+    /// Anything else (no header, two headers, a list in `X-Real-IP`, a value that is not an
+    /// address) makes the address unknown: keys with `ips` are refused, and the failure limit
+    /// counts the request against the proxy.
+    #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<IpNet>,
     /// How often the keys file is checked for changes (a duration such as `"2s"`, or seconds);
     /// a change is loaded and swapped in while the server runs. `0` turns polling off. Default
@@ -101,6 +110,35 @@ pub struct Config {
     pub redis_timeout: Duration,
     /// Prefix of this service's keys in Redis. Default `rak:`.
     pub redis_prefix: String,
+}
+
+/// Reads addresses and networks alike (`"127.0.0.1"`, `"10.0.0.0/8"`), as a list or one string:
+/// `ipnet`'s own deserializer refuses a plain address, the form most people write.
+fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(item) => vec![item],
+        OneOrMany::Many(items) => items,
+    };
+    items
+        .iter()
+        .map(|item| {
+            let item = item.trim();
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format_args!(
+                        "{:?} is not an IP address or a CIDR network such as \"10.0.0.0/8\"",
+                        item
+                    ))
+                })
+        })
+        .collect()
 }
 
 /// Which address of a client the failure limit counts.

@@ -311,6 +311,14 @@ impl Fairing for ApiKeysFairing {
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
         if let Some(keys) = rocket.state::<ApiKeys>() {
+            if !keys.config().trusted_proxies.is_empty() && rocket.config().ip_header.is_none() {
+                tracing::warn!(
+                    target: TARGET,
+                    "`api_keys.trusted_proxies` is set but Rocket's `ip_header` is off: requests \
+                     through those proxies have no known client address, so keys with `ips` are \
+                     refused; set `ip_header` to the header your proxy writes"
+                );
+            }
             // The signal handler is installed here, before liftoff completes, so a SIGHUP sent
             // once the server is up can never meet the default action (termination).
             let hangup = crate::reload::hangup_signal(keys.config().reload_on_sighup);

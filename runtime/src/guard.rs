@@ -15,6 +15,7 @@ use rocket::http::Header;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 
+use crate::address::ClientAddr;
 use crate::config::{ClientAddress, Config};
 use crate::digest::{Fingerprint, KeyDigest};
 use crate::limit::Limit;
@@ -229,14 +230,15 @@ fn unavailable() -> Rejection {
 }
 
 /// The address failed authentications are counted against, when failure limiting is on: the
-/// socket peer, or with `failure_limit_address = "proxy"` what a trusted proxy reports.
+/// socket peer, or with `failure_limit_address = "proxy"` what a trusted proxy reports (the proxy
+/// itself when it reports nothing usable).
 fn failure_address(req: &Request<'_>, keys: &ApiKeys) -> Option<IpAddr> {
     if !keys.limiter().limits_failures() {
         return None;
     }
     match keys.config().failure_limit_address? {
         ClientAddress::Peer => req.remote().map(|peer| peer.ip().to_canonical()),
-        ClientAddress::Proxy => client_ip(req, keys.config()),
+        ClientAddress::Proxy => ClientAddr::of(req, &keys.config().trusted_proxies).accountable(),
     }
 }
 
@@ -260,7 +262,8 @@ fn authenticate(req: &Request<'_>, keys: &ApiKeys) -> Result<ApiKey, Failure> {
         return Err(failure(Reason::Malformed));
     }
     let digest = KeyDigest::of(presented.as_bytes());
-    keys.check_digest(&digest, client_ip(req, keys.config()))
+    let client = ClientAddr::of(req, &keys.config().trusted_proxies);
+    keys.check_digest(&digest, client.known())
         .map_err(|(reason, key)| Failure {
             reason,
             key,
@@ -321,18 +324,6 @@ fn bearer_token(value: &str) -> Option<&str> {
         return None;
     }
     Some(rest.trim_matches(' '))
-}
-
-/// The client's address: the socket peer, unless the peer is a trusted proxy, in which case the
-/// address in Rocket's `ip_header` (when present and valid).
-pub(crate) fn client_ip(req: &Request<'_>, config: &Config) -> Option<IpAddr> {
-    let peer = req.remote()?.ip().to_canonical();
-    if config.trusted_proxies.iter().any(|net| net.contains(&peer)) {
-        if let Some(ip) = req.real_ip() {
-            return Some(ip.to_canonical());
-        }
-    }
-    Some(peer)
 }
 
 async fn reject(

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use rocket::{Request, Shutdown};
 use tracing::field::display;
 
+use crate::address::ClientAddr;
 use crate::config::LogLevel;
 use crate::digest::Fingerprint;
-use crate::guard::client_ip;
 use crate::reject::Rejection;
 use crate::store::{ApiKey, ApiKeys};
 
@@ -30,14 +30,21 @@ pub(crate) fn rejected(
     if !keys.shared().rejection_log.admit() {
         return;
     }
-    let config = keys.config();
+    let client = ClientAddr::of(req, &keys.config().trusted_proxies);
+    let (client_ip, proxy) = match client {
+        ClientAddr::Known(ip) => (Some(display(ip)), None),
+        // A trusted proxy that reported no usable address: say so, and which proxy.
+        ClientAddr::Unknown { peer } => (None, Some(display(peer))),
+        ClientAddr::NoPeer => (None, None),
+    };
     let required = rejection.required_scopes().map(display);
     tracing::warn!(
         target: TARGET,
         reason = rejection.reason().as_str(),
         method = req.method().as_str(),
         path = req.uri().path().as_str(),
-        client_ip = client_ip(req, config).map(display),
+        client_ip,
+        client_ip_unknown_via = proxy,
         key = key.map(ApiKey::name),
         fingerprint = fingerprint.map(display),
         required = required,
