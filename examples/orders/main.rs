@@ -9,9 +9,14 @@
 
 mod app;
 
+use std::process::ExitCode;
+
 use rocket::fairing::AdHoc;
-use rocket::launch;
+use rocket_api_key::log_filter::CredentialFilter;
 use rocket_api_key::{ApiKeys, GeneratedKey};
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 /// Without `RUST_LOG`: launch information and this crate's events, without Rocket's own lines
@@ -20,17 +25,43 @@ use tracing_subscriber::EnvFilter;
 /// module followed by `::_`) and `Responding with registered … catcher` (under
 /// `rocket::server::_`), which repeat what this crate's `request rejected` event says. Under a
 /// flood of bad keys those two lines cost more than the whole check; this crate's own event is
-/// bounded by `rejected_log_limit`. `RUST_LOG=info` shows everything.
+/// bounded by `rejected_log_limit`. `RUST_LOG=info` shows everything but Rocket's `debug` lines.
 const DEFAULT_LOG: &str = "info,rocket::server=warn,rocket::server::_=error,orders::app::_=error";
 
-#[launch]
-fn rocket() -> _ {
+#[rocket::main]
+async fn main() -> ExitCode {
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let verbose = from_env
+        .as_ref()
+        .and_then(|filter| filter.max_level_hint())
+        .is_some_and(|level| level > LevelFilter::INFO);
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(DEFAULT_LOG));
+    // Rocket prints every request with its headers at `debug`, before any fairing runs: the
+    // filter keeps those lines (and the few others that print unredacted requests) out.
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)),
-        )
+        .with_env_filter(filter)
+        .finish()
+        .with(CredentialFilter::default())
         .init();
+    if verbose {
+        tracing::info!(
+            "RUST_LOG asks for debug lines: Rocket's `rocket::server` stays at info, because its \
+             debug lines print request headers, API keys included"
+        );
+    }
 
+    match rocket().launch().await {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The error lines, not a panic with a backtrace (what `#[launch]` does): a broken
+            // key configuration has already been logged line by line by the fairing.
+            let _ = e.pretty_print();
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn rocket() -> rocket::Rocket<rocket::Build> {
     let mut keys = ApiKeys::builder();
     // Only an empty configuration (environment, keys file, Rocket.toml) gets a demo key; a
     // broken one is left for the fairing to report.

@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN};
+use crate::query::DEFAULT_REDACTED_PARAMS;
 use crate::rate::RateSpec;
 
 /// How the API-key layer behaves. Every field has a default.
@@ -26,6 +27,7 @@ use crate::rate::RateSpec;
 /// accepted_log_level = "debug"  # level of the event for each accepted request, or "off"
 /// rejected_log_limit = 100    # `request rejected` events per second, the rest summarised; 0: all
 /// max_key_len = 256           # longer presented keys are rejected unhashed
+/// redacted_query_params = ["api_key", "apikey", "api-key", "key", "token", "access_token"]
 /// register_catchers = true    # register the JSON 401/403 catchers at `/`
 /// trusted_proxies = []        # e.g. ["127.0.0.1", "10.0.0.0/8"]: peers whose `ip_header` is believed
 /// reload_interval = "2s"      # how often the keys file is checked for changes; "0s": never
@@ -64,6 +66,13 @@ pub struct Config {
     pub rejected_log_limit: u32,
     /// The longest key a request may present, in bytes. Default 256.
     pub max_key_len: usize,
+    /// Query parameters whose values are replaced by `REDACTED` before Rocket logs the request
+    /// (compared case-insensitively; the `header` name always is). Values shaped like a
+    /// generated key are redacted under any name. A key in the query never authenticates; this
+    /// keeps one sent by mistake out of the logs. The handler sees the redacted value. Default
+    /// `api_key`, `apikey`, `api-key`, `key`, `token`, `access_token`; `[]` leaves only the
+    /// header's name and generated keys.
+    pub redacted_query_params: Vec<String>,
     /// Whether the fairing registers its JSON catchers for 401 and 403 at `/`. Default `true`.
     pub register_catchers: bool,
     /// Addresses of reverse proxies whose client-address header (Rocket's `ip_header`, by default
@@ -183,6 +192,7 @@ impl Default for Config {
             accepted_log_level: LogLevel::Debug,
             rejected_log_limit: 100,
             max_key_len: MAX_KEY_LEN,
+            redacted_query_params: DEFAULT_REDACTED_PARAMS.map(String::from).to_vec(),
             register_catchers: true,
             trusted_proxies: Vec::new(),
             reload_interval: Duration::from_secs(2),

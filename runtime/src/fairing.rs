@@ -271,7 +271,7 @@ impl Fairing for ApiKeysFairing {
     fn info(&self) -> Info {
         Info {
             name: "API keys",
-            kind: Kind::Ignite | Kind::Liftoff | Kind::Shutdown | Kind::Singleton,
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Request | Kind::Shutdown | Kind::Singleton,
         }
     }
 
@@ -334,6 +334,15 @@ impl Fairing for ApiKeysFairing {
                     rocket.shutdown(),
                 ));
             }
+        }
+    }
+
+    /// Redacts keys sent in the query string before Rocket logs the request.
+    async fn on_request(&self, req: &mut rocket::Request<'_>, _data: &mut rocket::Data<'_>) {
+        // The state lives as long as the server, not as this borrow of the request.
+        if let Some(keys) = req.rocket().state::<ApiKeys>() {
+            let config = keys.config();
+            crate::query::redact_request(req, &config.header, &config.redacted_query_params);
         }
     }
 

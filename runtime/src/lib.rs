@@ -17,6 +17,8 @@ mod keygen;
 mod limit;
 mod load;
 mod log;
+pub mod log_filter;
+mod query;
 mod rate;
 #[cfg(feature = "redis")]
 mod redis_limit;

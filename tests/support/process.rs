@@ -1,0 +1,170 @@
+//! The example as its users run it: its own process, its own logging, real TCP.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A temporary directory of the test's own, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!(
+            "rak-{tag}-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos() ^ u128::from(free_port())
+        ));
+        std::fs::create_dir_all(&path).expect("a temporary directory");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The example's binary, built by `cargo test` beside this test's (or built now).
+pub fn example_binary() -> PathBuf {
+    let deps = std::env::current_exe().expect("the test binary's path");
+    let profile = deps
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let binary = profile.join("examples").join("orders");
+    if !binary.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", "orders", "--quiet"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the example builds");
+    }
+    binary
+}
+
+/// The example running in a process of its own, its output (stdout and stderr) in a file.
+pub struct Example {
+    child: Child,
+    pub port: u16,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl Example {
+    /// Starts the example with `env` (and nothing of the test's own API_KEY* variables) and waits
+    /// until it accepts connections.
+    pub fn start(env: &[(&str, &str)]) -> Example {
+        let dir = TempDir::new("example");
+        let log = dir.0.join("output.log");
+        let port = free_port();
+        let output = std::fs::File::create(&log).expect("a log file");
+        let mut command = Command::new(example_binary());
+        command
+            .env_remove("API_KEY")
+            .env_remove("API_KEYS_FILE")
+            .env_remove("RUST_LOG")
+            .env("ROCKET_ADDRESS", "127.0.0.1")
+            .env("ROCKET_PORT", port.to_string())
+            .env("ROCKET_CLI_COLORS", "false")
+            .env("NO_COLOR", "1")
+            .current_dir(&dir.0)
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().expect("a second handle"))
+            .stderr(output);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("the example starts");
+        let mut example = Example {
+            child,
+            port,
+            log,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = example.child.try_wait() {
+                panic!("the example exited with {status}:\n{}", example.output());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the example did not start:\n{}",
+                example.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        example
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Everything the example printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the example and returns everything it printed.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.output()
+    }
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `request` (a whole HTTP/1.1 request, `Connection: close` added) to `to`, from the
+/// loopback address `from`, and returns the status code of the answer.
+pub fn raw_request(to: SocketAddr, from: Option<[u8; 4]>, request: &str) -> u16 {
+    let stream = match from {
+        Some(ip) => bind_from(ip, to),
+        None => TcpStream::connect(to).expect("a connection"),
+    };
+    let mut stream = stream;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a timeout");
+    let request = request.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .expect("the request is sent");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+}
+
+/// A connection to `to` from the loopback address `from` (any 127/8 address is local on Linux).
+fn bind_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a socket");
+    socket
+        .bind(&SocketAddr::from((from, 0)).into())
+        .expect("the chosen loopback address");
+    socket
+        .connect_timeout(&to.into(), Duration::from_secs(10))
+        .expect("a connection");
+    socket.into()
+}
