@@ -105,9 +105,11 @@
 //! | address outside the key's `ips` | 403 | `{"error":"This key may not be used from this address"}` |
 //! | key over its `rate`, address over `failure_limit` | 429 | `{"error":"Too many requests"}`, `{"error":"Too many failed attempts"}` |
 //!
-//! A 401 carries `WWW-Authenticate: ApiKey header="x-api-key"`. Applications with their own
-//! 401/403 catchers turn the registration off ([`ApiKeysBuilder::register_catchers`]) and answer
-//! with [`Rejection::of`].
+//! A 401 carries `WWW-Authenticate: ApiKey header="x-api-key"`, a 429 `Retry-After`. The fairing
+//! registers catchers for 401 and 403 at `/` and nothing else; it answers its own 429s and 503s,
+//! and any refusal another catcher answered (one registered under `/api`, say), with the table
+//! above. Applications that answer refusals themselves turn this off
+//! ([`ApiKeysBuilder::register_catchers`]) and read [`Rejection::of`].
 //!
 //! # Logs and usage
 //!

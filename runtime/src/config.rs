@@ -28,7 +28,7 @@ use crate::rate::RateSpec;
 /// rejected_log_limit = 100    # `request rejected` events per second, the rest summarised; 0: all
 /// max_key_len = 256           # longer presented keys are rejected unhashed
 /// redacted_query_params = ["api_key", "apikey", "api-key", "key", "token", "access_token"]
-/// register_catchers = true    # register the JSON 401/403 catchers at `/`
+/// register_catchers = true    # answer refusals with this layer's JSON (401/403 catchers at `/`)
 /// trusted_proxies = []        # e.g. ["127.0.0.1", "10.0.0.0/8"]: peers whose `ip_header` is believed
 /// reload_interval = "2s"      # how often the keys file is checked for changes; "0s": never
 /// reload_on_sighup = true     # reload the keys when the process receives SIGHUP (Unix)
@@ -73,7 +73,11 @@ pub struct Config {
     /// `api_key`, `apikey`, `api-key`, `key`, `token`, `access_token`; `[]` leaves only the
     /// header's name and generated keys.
     pub redacted_query_params: Vec<String>,
-    /// Whether the fairing registers its JSON catchers for 401 and 403 at `/`. Default `true`.
+    /// Whether this layer answers its own refusals. Default `true`: the fairing registers its JSON
+    /// catchers for 401 and 403 at `/`, and makes every refusal's answer the documented one
+    /// (status, body, `WWW-Authenticate`, `Retry-After`) whichever catcher produced it, 429 and
+    /// 503 included. `false` registers nothing and leaves those answers to the application's
+    /// catchers, which can read [`Rejection::of`](crate::Rejection::of).
     pub register_catchers: bool,
     /// Addresses of reverse proxies whose client-address header (Rocket's `ip_header`, by default
     /// `X-Real-IP`) is trusted, for `ips` allowlists and logs. Any other peer is identified by its

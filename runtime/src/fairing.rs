@@ -15,7 +15,6 @@ use crate::config::{Backend, ClientAddress, Config, LogLevel, UnavailablePolicy}
 use crate::load::{LoadError, LoadErrors, Loader, Source, KEYS_FILE_VAR};
 use crate::log::TARGET;
 use crate::rate::RateSpec;
-use crate::reject::catchers;
 use crate::reload::ReloadSummary;
 use crate::store::ApiKeys;
 
@@ -123,8 +122,10 @@ impl ApiKeysBuilder {
         self
     }
 
-    /// Whether to register the JSON 401/403 catchers at `/` (default `true`). Turn it off to keep
-    /// your own catchers; they can answer with [`Rejection::of`](crate::Rejection::of).
+    /// Whether this layer answers its own refusals (default `true`): the JSON 401/403 catchers at
+    /// `/`, and the documented answer for every refusal whichever catcher produced it. Turn it
+    /// off to answer with your own catchers; they can read [`Rejection::of`](crate::Rejection::of),
+    /// and [`catchers`](crate::catchers) are ours to mount where you like.
     pub fn register_catchers(mut self, yes: bool) -> Self {
         self.config.register_catchers = yes;
         self
@@ -271,7 +272,12 @@ impl Fairing for ApiKeysFairing {
     fn info(&self) -> Info {
         Info {
             name: "API keys",
-            kind: Kind::Ignite | Kind::Liftoff | Kind::Request | Kind::Shutdown | Kind::Singleton,
+            kind: Kind::Ignite
+                | Kind::Liftoff
+                | Kind::Request
+                | Kind::Response
+                | Kind::Shutdown
+                | Kind::Singleton,
         }
     }
 
@@ -302,8 +308,11 @@ impl Fairing for ApiKeysFairing {
         }
         let register = keys.config().register_catchers;
         let rocket = rocket.manage(keys);
+        // 401 and 403 can follow any request to a protected route. The 429s and 503s of this
+        // layer are answered by `on_response` instead, so an application may keep catchers of
+        // its own for those codes (another rate limiter's) without a collision at launch.
         Ok(if register {
-            rocket.register("/", catchers())
+            rocket.register("/", crate::reject::catchers_registered())
         } else {
             rocket
         })
@@ -343,6 +352,34 @@ impl Fairing for ApiKeysFairing {
         if let Some(keys) = req.rocket().state::<ApiKeys>() {
             let config = keys.config();
             crate::query::redact_request(req, &config.header, &config.redacted_query_params);
+        }
+    }
+
+    /// Makes every answer to a request this layer refused the documented one (status, JSON
+    /// body, `WWW-Authenticate`, `Retry-After`), whichever catcher produced it: one the
+    /// application registered under a longer base path wins over ours at `/`, and 429 and 503 are
+    /// not registered at all. Left alone with `register_catchers = false`, and when the handler
+    /// answered with another status (it took `Option<ApiKey>`, say).
+    async fn on_response<'r>(&self, req: &'r rocket::Request<'_>, res: &mut rocket::Response<'r>) {
+        use rocket::response::Responder;
+
+        if !matches!(res.status().code, 401 | 403 | 429 | 503) {
+            return;
+        }
+        let Some(keys) = req.rocket().state::<ApiKeys>() else {
+            return;
+        };
+        if !keys.config().register_catchers {
+            return;
+        }
+        let Some(rejection) = crate::reject::Rejection::of(req) else {
+            return;
+        };
+        if rejection.status() != res.status() {
+            return;
+        }
+        if let Ok(ours) = rejection.clone().respond_to(req) {
+            res.merge(ours);
         }
     }
 

@@ -355,11 +355,21 @@ fn unavailable(req: &Request<'_>) -> Result<Rejection, JsonError> {
     )
 }
 
-/// The catchers the fairing registers at `/` (401, 403, 429, 503), for applications that opted out with
-/// [`register_catchers(false)`](crate::ApiKeysBuilder::register_catchers) and want to mount them
-/// elsewhere.
+/// The JSON catchers for every status this layer answers with (401, 403, 429, 503), for
+/// applications that opted out with
+/// [`register_catchers(false)`](crate::ApiKeysBuilder::register_catchers) and mount them
+/// themselves, where they like. Each answers with the recorded [`Rejection`], or a generic JSON
+/// body of its status for an error that came from elsewhere.
+///
+/// The fairing itself registers only the 401 and 403 catchers at `/`; it answers its own 429s
+/// and 503s (and any of its refusals that another catcher answered) in its response stage.
 pub fn catchers() -> Vec<rocket::Catcher> {
     rocket::catchers![unauthorized, forbidden, too_many_requests, unavailable]
+}
+
+/// What the fairing registers at `/`.
+pub(crate) fn catchers_registered() -> Vec<rocket::Catcher> {
+    rocket::catchers![unauthorized, forbidden]
 }
 
 #[cfg(test)]

@@ -486,3 +486,100 @@ fn a_panicking_handler_exposes_no_key_material() {
         messages[0]
     );
 }
+
+#[catch(default)]
+fn api_default(status: rocket::http::Status, _req: &Request<'_>) -> String {
+    format!("api catcher: {}", status.code)
+}
+
+#[catch(429)]
+fn own_429() -> &'static str {
+    "slow down (another limiter)"
+}
+
+#[catch(503)]
+fn own_503() -> &'static str {
+    "maintenance"
+}
+
+#[rocket::get("/busy")]
+fn busy() -> rocket::http::Status {
+    rocket::http::Status::TooManyRequests
+}
+
+#[test]
+fn refusals_keep_their_answer_whatever_catcher_the_application_mounts() {
+    // A default catcher under a longer base path wins over ours at `/` in Rocket's choice; the
+    // answer is still the documented one, challenge and scopes included.
+    let rocket = app(keys().failure_limit(
+        "1/m".parse().unwrap(),
+        rocket_api_key_runtime::ClientAddress::Peer,
+    ))
+    .mount("/api", routes![any, read])
+    .register("/api", catchers![api_default]);
+    let c = Client::tracked(rocket).unwrap();
+    assert_unauthorized(get_with(&c, "/api/any", &[]));
+    assert_json(
+        get_with(&c, "/api/read", &key(ADMIN)),
+        Status::Forbidden,
+        json!({"error": "Insufficient scope", "required_scopes": ["read:orders"], "match": "all"}),
+    );
+    // An error that is not a refusal of ours keeps the application's answer.
+    assert_eq!(
+        get_with(&c, "/api/nowhere", &[]).into_string().unwrap(),
+        "api catcher: 404"
+    );
+    // The failure limit's 429, under /api, from an address that guessed.
+    let guess = c
+        .get("/api/any")
+        .remote("192.0.2.1:1".parse().unwrap())
+        .header(Header::new("x-api-key", "guess-0123456789abcdef"));
+    assert_eq!(guess.dispatch().status(), Status::Unauthorized);
+    let blocked = c
+        .get("/api/any")
+        .remote("192.0.2.1:1".parse().unwrap())
+        .header(Header::new("x-api-key", READER))
+        .dispatch();
+    assert_eq!(blocked.status(), Status::TooManyRequests);
+    assert!(blocked.headers().get_one("Retry-After").is_some());
+    assert_eq!(
+        blocked.into_string().unwrap(),
+        r#"{"error":"Too many failed attempts"}"#
+    );
+}
+
+#[test]
+fn applications_keep_their_own_429_and_503_catchers() {
+    // Registered at `/` beside ours: no collision at launch, and the application's 429s keep
+    // the application's answer while ours keep ours.
+    let rocket = app(keys().key("limited", format!("{LIMITED};rate=1/m")))
+        .mount("/", routes![busy])
+        .register("/", catchers![own_429, own_503]);
+    let c = Client::tracked(rocket).expect("no catcher collision");
+    assert_eq!(
+        get_with(&c, "/busy", &[]).into_string().unwrap(),
+        "slow down (another limiter)"
+    );
+    assert_eq!(get_with(&c, "/any", &key(LIMITED)).status(), Status::Ok);
+    let limited = get_with(&c, "/any", &key(LIMITED));
+    assert_eq!(limited.status(), Status::TooManyRequests);
+    assert!(limited.headers().get_one("Retry-After").is_some());
+    assert_eq!(
+        limited.into_string().unwrap(),
+        r#"{"error":"Too many requests"}"#
+    );
+}
+
+#[test]
+fn with_register_catchers_off_the_application_answers() {
+    let rocket = app(keys().register_catchers(false))
+        .mount("/api", routes![any])
+        .register("/api", catchers![api_default]);
+    let c = Client::tracked(rocket).unwrap();
+    let answer = get_with(&c, "/api/any", &[]);
+    assert_eq!(answer.status(), Status::Unauthorized);
+    assert!(answer.headers().get_one("WWW-Authenticate").is_none());
+    assert_eq!(answer.into_string().unwrap(), "api catcher: 401");
+}
+
+const LIMITED: &str = "limited-key-0123456789abcdef";

@@ -1,4 +1,5 @@
 //! The example as its users run it: its own process, its own logging, real TCP.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -167,4 +168,37 @@ fn bind_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
         .connect_timeout(&to.into(), Duration::from_secs(10))
         .expect("a connection");
     socket.into()
+}
+
+/// Runs the example with `env` until it exits (it must, within 30 s): its status and output.
+pub fn run_to_exit(env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let dir = TempDir::new("example-exit");
+    let mut command = Command::new(example_binary());
+    command
+        .env_remove("API_KEY")
+        .env_remove("API_KEYS_FILE")
+        .env_remove("RUST_LOG")
+        .env("ROCKET_ADDRESS", "127.0.0.1")
+        .env("ROCKET_PORT", free_port().to_string())
+        .env("NO_COLOR", "1")
+        .current_dir(&dir.0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("the example starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("a status").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the example did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("its output");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status, text)
 }
