@@ -230,7 +230,11 @@ impl KeyStore {
     }
 
     /// The slot whose digest equals `digest`, and its position. Digest prefixes are compared to
-    /// find the place (they only tell where a key would be); the full digest in constant time.
+    /// find the place, with an early exit as in any hash table; the full digest in constant time.
+    ///
+    /// The prefix comparisons' timing can tell a caller where the digest of the key it sent lies
+    /// among the stored digests. That is no help in finding a key whose digest is a stored one
+    /// (a SHA-256 preimage), so only the comparison that decides equality is constant-time.
     pub fn find(&self, digest: &KeyDigest) -> Option<(usize, &Slot)> {
         let prefix = digest.prefix();
         let start = home(prefix, self.homes);
