@@ -119,6 +119,19 @@
 //! accepted request an event at [`Config::accepted_log_level`]. [`ApiKeys::usage`] reports
 //! per-key counts kept in atomic counters, every rejection included.
 //!
+//! No key reaches a log line, Rocket's included: the fairing replaces key-like query values by
+//! `REDACTED` before Rocket logs the request ([`Config::redacted_query_params`]), and
+//! [`log_filter::CredentialFilter`] drops the few lines Rocket prints before any fairing runs
+//! (every request's headers at `debug`). Add it to the `tracing` subscriber you build; with
+//! Rocket's own logger, keep its level above `debug`.
+//!
+//! # Behind a reverse proxy
+//!
+//! List the proxies in [`Config::trusted_proxies`] and set Rocket's `ip_header` to what they
+//! write (`X-Real-IP`, or `X-Forwarded-For`, read from the right). A missing, repeated or
+//! unparsable address from a trusted proxy is unknown: keys with `ips` are refused, and the
+//! failure limit counts the proxy.
+//!
 //! # Outside Rocket's routing
 //!
 //! [`ApiKeys::verify`] checks a key without a request, for other transports or custom guards.
