@@ -91,7 +91,7 @@ fn single_address<'a>(mut values: impl Iterator<Item = &'a str>) -> Option<IpAdd
 /// right end of the list was written by proxies we trust. Walking from the right through every
 /// header and entry, the first address that is not a trusted proxy is the client; an entry that
 /// does not parse before it, or a list made only of trusted proxies, leaves it unknown.
-fn forwarded_for(values: &[&str], trusted_proxies: &[IpNet]) -> Option<IpAddr> {
+pub fn forwarded_for(values: &[&str], trusted_proxies: &[IpNet]) -> Option<IpAddr> {
     for value in values.iter().rev() {
         for entry in value.rsplit(',') {
             let ip = parse_address(entry)?;

@@ -51,4 +51,10 @@ pub use usage::{Counts, KeyUsage, UsageReport};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::scope_type::{AllOf, AnyOf, Scope, ScopeList, ScopeName};
+
+    /// For the fuzz targets: the query redaction and the `X-Forwarded-For` reading, on text.
+    pub mod fuzz {
+        pub use crate::address::forwarded_for;
+        pub use crate::query::{redact, REDACTED};
+    }
 }

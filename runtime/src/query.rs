@@ -16,7 +16,7 @@ use rocket::Request;
 use crate::keygen::{checksum, Checksum};
 
 /// What a redacted query value reads as, in logs and in handlers.
-pub(crate) const REDACTED: &str = "REDACTED";
+pub const REDACTED: &str = "REDACTED";
 
 /// The query parameter names redacted by default (compared case-insensitively, after
 /// percent-decoding), besides the configured header's name.
@@ -54,7 +54,7 @@ pub(crate) fn was_redacted(req: &Request<'_>) -> bool {
 /// The query with every sensitive value replaced, or `None` when nothing is sensitive (the
 /// common case, which allocates nothing). Separators, names and other values are kept byte for
 /// byte, so the application sees the same parameters.
-fn redact(query: &str, header: &str, names: &[String]) -> Option<String> {
+pub fn redact(query: &str, header: &str, names: &[String]) -> Option<String> {
     if !query
         .split('&')
         .any(|part| is_sensitive(part, header, names))
