@@ -33,6 +33,7 @@ fn any(key: ApiKey) -> String {
 
 struct RedisServer {
     child: Child,
+    port: u16,
     url: String,
 }
 
@@ -75,8 +76,37 @@ impl RedisServer {
         }
         Some(RedisServer {
             child,
+            port,
             url: format!("redis://127.0.0.1:{port}"),
         })
+    }
+
+    /// Runs one command with `redis-cli` (installed with `redis-server`); its output, trimmed.
+    fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        assert!(output.status.success(), "redis-cli {args:?} failed");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Redis's clock, in microseconds since the Unix epoch.
+    fn now_micros(&self) -> u64 {
+        let time = self.cli(&["TIME"]);
+        let mut parts = time.lines().map(|n| n.trim().parse::<u64>().unwrap());
+        let (seconds, micros) = (parts.next().unwrap(), parts.next().unwrap());
+        seconds * 1_000_000 + micros
+    }
+
+    /// A limit's stored state (its theoretical arrival time), in nanoseconds since the Unix
+    /// epoch. Stored as microseconds, with the nanoseconds as a fraction.
+    fn stored_nanos(&self, state: &str) -> u64 {
+        let stored = self.cli(&["GET", state]);
+        let (micros, fraction) = stored.split_once('.').unwrap_or((&stored, ""));
+        let fraction = format!("{fraction:0<3}");
+        micros.parse::<u64>().unwrap() * 1_000 + fraction[..3].parse::<u64>().unwrap()
     }
 }
 
@@ -403,5 +433,46 @@ fn valid_keys_amid_guesses_do_not_spend_the_failure_limit() {
             status(&c, VALID, mixed_client).await,
             Status::TooManyRequests
         );
+    });
+}
+
+/// A rate of two million a second allows one request every 500 ns: that must still be counted,
+/// not rounded to nothing. Redis cannot even be asked that often, so the limit can only be seen
+/// in the state it keeps: each counted request moves the stored theoretical arrival time on by
+/// exactly one interval.
+#[test]
+fn rates_above_a_million_a_second_are_counted_to_the_nanosecond() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    const FAST: &str = "fast-key-0123456789abcdef";
+    parallel(async {
+        let c = patient_instance(
+            keys(&redis.url, UnavailablePolicy::Deny)
+                .key("fast", format!("{FAST};rate=2000000/s"))
+                .failure_limit("2000000/s".parse().unwrap(), ClientAddress::Peer),
+        )
+        .await;
+        connected(&c).await;
+        let attacker = "203.0.113.77:1";
+        for (state, request) in [
+            ("rak:key:fast", FAST),
+            ("rak:fail:203.0.113.77", "guess-0123456789abcdef"),
+        ] {
+            // Half a second ahead, in whole microseconds as earlier versions stored it: within
+            // the burst, so the next request passes and is counted.
+            let seeded = redis.now_micros() + 500_000;
+            redis.cli(&["SET", state, &seeded.to_string(), "PX", "10000"]);
+            let answer = status(&c, request, attacker).await;
+            assert!(answer == Status::Ok || answer == Status::Unauthorized);
+            assert_eq!(redis.stored_nanos(state), seeded * 1_000 + 500, "{state}");
+            // And again, from the state as this version stores it.
+            status(&c, request, attacker).await;
+            assert_eq!(redis.stored_nanos(state), seeded * 1_000 + 1_000, "{state}");
+        }
+        // A valid key is not a failure: it leaves the address's state as it was.
+        let before = redis.stored_nanos("rak:fail:203.0.113.77");
+        assert_eq!(status(&c, VALID, attacker).await, Status::Ok);
+        assert_eq!(redis.stored_nanos("rak:fail:203.0.113.77"), before);
     });
 }
