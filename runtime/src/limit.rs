@@ -110,7 +110,12 @@ pub(crate) fn unreachable(
             .compare_exchange(previous, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
     {
-        tracing::warn!(target: TARGET, policy = ?policy, "rate-limit store unreachable: {why}");
+        tracing::warn!(
+            target: TARGET,
+            policy = ?policy,
+            error = %why,
+            "rate-limit store unreachable"
+        );
     }
     match policy {
         UnavailablePolicy::Allow => Limit::Pass,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
-use crate::config::{Config, UnavailablePolicy};
+use crate::config::{Config, RedisUrl, UnavailablePolicy};
 use crate::limit::{unreachable, Limit};
 use crate::log::TARGET;
 use crate::rate::{limited_address, Clock, RateSpec};
@@ -60,6 +60,8 @@ return 0
 
 pub(crate) struct RedisLimiter {
     url: String,
+    /// The URL as logs show it, and its credentials to hide from errors.
+    redacted: Arc<RedisUrl>,
     prefix: String,
     timeout: Duration,
     policy: UnavailablePolicy,
@@ -72,8 +74,10 @@ pub(crate) struct RedisLimiter {
 
 impl RedisLimiter {
     pub fn new(config: &Config) -> Self {
+        let url = config.redis_url.clone().unwrap_or_default();
         RedisLimiter {
-            url: config.redis_url.clone().unwrap_or_default(),
+            redacted: Arc::new(RedisUrl::new(&url)),
+            url,
             prefix: config.redis_prefix.clone(),
             timeout: config.redis_timeout,
             // Validation made it explicit; `Deny` is only the type's fallback.
@@ -90,6 +94,7 @@ impl RedisLimiter {
     /// manager reconnects by itself after that.
     pub fn connect(&self) {
         let (url, timeout, slot) = (self.url.clone(), self.timeout, self.connection.clone());
+        let redacted = self.redacted.clone();
         rocket::tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             loop {
@@ -104,11 +109,21 @@ impl RedisLimiter {
                 match attempt.await {
                     Ok(manager) => {
                         let _ = slot.set(manager);
-                        tracing::info!(target: TARGET, "rate-limit store connected");
+                        tracing::info!(
+                            target: TARGET,
+                            redis_url = %redacted.shown,
+                            "rate-limit store connected"
+                        );
                         return;
                     }
                     Err(e) => {
-                        tracing::warn!(target: TARGET, retry_in = ?backoff, "rate-limit store unreachable: {e}");
+                        tracing::warn!(
+                            target: TARGET,
+                            redis_url = %redacted.shown,
+                            error = %Scrubbed(&e, &redacted),
+                            retry_in = ?backoff,
+                            "rate-limit store unreachable"
+                        );
                         rocket::tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(10));
                     }
@@ -155,8 +170,23 @@ impl RedisLimiter {
         match rocket::tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(0)) => Limit::Pass,
             Ok(Ok(nanos)) => Limit::Wait(Duration::from_nanos(nanos)),
-            Ok(Err(e)) => unreachable(self.policy, &e, &self.last_warning, &self.clock),
+            Ok(Err(e)) => unreachable(
+                self.policy,
+                &Scrubbed(&e, &self.redacted),
+                &self.last_warning,
+                &self.clock,
+            ),
             Err(_) => unreachable(self.policy, &"timed out", &self.last_warning, &self.clock),
         }
+    }
+}
+
+/// An error as logs may show it: without the URL's credentials, should the client ever quote
+/// them. Formatted only if the event is logged.
+struct Scrubbed<'a>(&'a redis::RedisError, &'a RedisUrl);
+
+impl std::fmt::Display for Scrubbed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1.scrub(&self.0.to_string()))
     }
 }
