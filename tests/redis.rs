@@ -5,10 +5,14 @@
 //! `redis-server` must be installed (`.ci/run` installs it). Without it these tests say so and
 //! pass, unless `REQUIRE_REDIS` is set, as it is in CI.
 
-use std::net::TcpListener;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rocket::figment::Figment;
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
@@ -29,6 +33,7 @@ fn any(key: ApiKey) -> String {
 
 struct RedisServer {
     child: Child,
+    port: u16,
     url: String,
 }
 
@@ -71,8 +76,37 @@ impl RedisServer {
         }
         Some(RedisServer {
             child,
+            port,
             url: format!("redis://127.0.0.1:{port}"),
         })
+    }
+
+    /// Runs one command with `redis-cli` (installed with `redis-server`); its output, trimmed.
+    fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        assert!(output.status.success(), "redis-cli {args:?} failed");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Redis's clock, in microseconds since the Unix epoch.
+    fn now_micros(&self) -> u64 {
+        let time = self.cli(&["TIME"]);
+        let mut parts = time.lines().map(|n| n.trim().parse::<u64>().unwrap());
+        let (seconds, micros) = (parts.next().unwrap(), parts.next().unwrap());
+        seconds * 1_000_000 + micros
+    }
+
+    /// A limit's stored state (its theoretical arrival time), in nanoseconds since the Unix
+    /// epoch. Stored as microseconds, with the nanoseconds as a fraction.
+    fn stored_nanos(&self, state: &str) -> u64 {
+        let stored = self.cli(&["GET", state]);
+        let (micros, fraction) = stored.split_once('.').unwrap_or((&stored, ""));
+        let fraction = format!("{fraction:0<3}");
+        micros.parse::<u64>().unwrap() * 1_000 + fraction[..3].parse::<u64>().unwrap()
     }
 }
 
@@ -252,4 +286,193 @@ async fn redis_unreachable_from_the_start() {
     );
     let allow = instance(keys(&url, UnavailablePolicy::Allow)).await;
     assert_eq!(status(&allow, LIMITED, "192.0.2.1:1").await, Status::Ok);
+}
+
+/// Runs `test` on a runtime of four worker threads, so that requests spawned as tasks run in
+/// parallel on every core (Rocket's `async_test` has a single worker), and gives up after two
+/// minutes rather than hang.
+fn parallel<F: Future<Output = ()> + Send>(test: F) {
+    rocket::tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            rocket::tokio::time::timeout(Duration::from_secs(120), test)
+                .await
+                .expect("the test finished within two minutes")
+        });
+}
+
+/// An instance whose Redis calls may take up to five seconds: a flood of a thousand requests
+/// on two cores must meet the failure limit, not the 50 ms timeout's `redis_unavailable`.
+async fn patient_instance(builder: ApiKeysBuilder) -> Arc<Client> {
+    let figment = Figment::from(rocket::Config::debug_default())
+        .merge(("log_level", "off"))
+        .merge(("api_keys.redis_timeout", "5s"));
+    let rocket = rocket::custom(figment)
+        .attach(builder.fairing())
+        .mount("/", routes![any]);
+    Arc::new(Client::untracked(rocket).await.unwrap())
+}
+
+/// Sends every key at once from `peer`, one task per request, and counts the answers by status.
+async fn flood(c: &Arc<Client>, keys: Vec<String>, peer: &str) -> BTreeMap<u16, usize> {
+    let peer: SocketAddr = peer.parse().unwrap();
+    let tasks: Vec<_> = keys
+        .into_iter()
+        .map(|key| {
+            let c = c.clone();
+            rocket::tokio::spawn(async move {
+                c.get("/any")
+                    .header(Header::new("x-api-key", key))
+                    .remote(peer)
+                    .dispatch()
+                    .await
+                    .status()
+                    .code
+            })
+        })
+        .collect();
+    let mut counts = BTreeMap::new();
+    for task in tasks {
+        *counts.entry(task.await.unwrap()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// `n` distinct wrong keys.
+fn guesses(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("guess-{i:04}-0123456789abcdef"))
+        .collect()
+}
+
+/// Concurrency must not let more keys be tried than the limit allows: a check that passes many
+/// requests before any of them is counted tries them all. The limit is per hour, so that the
+/// allowance cannot come back while a slow machine is still sending.
+#[test]
+fn concurrent_guesses_get_exactly_the_failure_limit() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    parallel(async {
+        let c = patient_instance(
+            keys(&redis.url, UnavailablePolicy::Deny)
+                .failure_limit("5/h".parse().unwrap(), ClientAddress::Peer),
+        )
+        .await;
+        connected(&c).await;
+        let mut results = Vec::new();
+        for (n, attacker) in [
+            (50, "203.0.113.50:1"),
+            (300, "203.0.113.51:1"),
+            (1000, "203.0.113.52:1"),
+        ] {
+            let counts = flood(&c, guesses(n), attacker).await;
+            eprintln!("redis, {n} concurrent wrong keys: {counts:?}");
+            // The address stays blocked, for a valid key too.
+            let valid = status(&c, VALID, attacker).await.code;
+            results.push((n, counts, valid));
+        }
+        // Every size is tried before any is judged, so that a failure reports them all.
+        for (n, counts, valid) in results {
+            assert_eq!(counts, BTreeMap::from([(401, 5), (429, n - 5)]), "n = {n}");
+            assert_eq!(valid, 429, "n = {n}");
+        }
+    });
+}
+
+/// Valid keys are never counted as failures, however they interleave with guesses.
+#[test]
+fn valid_keys_amid_guesses_do_not_spend_the_failure_limit() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    parallel(async {
+        let c = patient_instance(
+            keys(&redis.url, UnavailablePolicy::Deny)
+                .failure_limit("5/h".parse().unwrap(), ClientAddress::Peer),
+        )
+        .await;
+        connected(&c).await;
+
+        // Five valid keys at once, then five wrong ones: the wrong ones are all answered 401.
+        let client = "198.51.100.1:1";
+        let valid = flood(&c, vec![VALID.to_owned(); 5], client).await;
+        assert_eq!(valid, BTreeMap::from([(200, 5)]));
+        let wrong = flood(&c, guesses(5), client).await;
+        assert_eq!(wrong, BTreeMap::from([(401, 5)]));
+        assert_eq!(status(&c, VALID, client).await, Status::TooManyRequests);
+
+        // Many more valid requests at once than the limit: none is refused, because none is a
+        // failure (a limit that held back an attempt for every request in flight would refuse
+        // a busy client that never failed).
+        let busy = "198.51.100.2:1";
+        let valid = flood(&c, vec![VALID.to_owned(); 200], busy).await;
+        assert_eq!(valid, BTreeMap::from([(200, 200)]));
+        let wrong = flood(&c, guesses(5), busy).await;
+        assert_eq!(wrong, BTreeMap::from([(401, 5)]));
+
+        // Mixed: exactly five guesses are answered 401; a valid key is let through or refused
+        // with the rest, never mistaken for a failure.
+        let mixed_client = "198.51.100.3:1";
+        let mut mixed = guesses(300);
+        for i in 0..100 {
+            mixed.insert(i * 3, VALID.to_owned());
+        }
+        let counts = flood(&c, mixed, mixed_client).await;
+        eprintln!("redis, 300 wrong and 100 valid keys at once: {counts:?}");
+        assert_eq!(counts.get(&401), Some(&5), "{counts:?}");
+        assert_eq!(
+            counts.get(&200).unwrap_or(&0) + counts.get(&429).unwrap_or(&0),
+            395,
+            "{counts:?}"
+        );
+        assert_eq!(
+            status(&c, VALID, mixed_client).await,
+            Status::TooManyRequests
+        );
+    });
+}
+
+/// A rate of two million a second allows one request every 500 ns: that must still be counted,
+/// not rounded to nothing. Redis cannot even be asked that often, so the limit can only be seen
+/// in the state it keeps: each counted request moves the stored theoretical arrival time on by
+/// exactly one interval.
+#[test]
+fn rates_above_a_million_a_second_are_counted_to_the_nanosecond() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    const FAST: &str = "fast-key-0123456789abcdef";
+    parallel(async {
+        let c = patient_instance(
+            keys(&redis.url, UnavailablePolicy::Deny)
+                .key("fast", format!("{FAST};rate=2000000/s"))
+                .failure_limit("2000000/s".parse().unwrap(), ClientAddress::Peer),
+        )
+        .await;
+        connected(&c).await;
+        let attacker = "203.0.113.77:1";
+        for (state, request) in [
+            ("rak:key:fast", FAST),
+            ("rak:fail:203.0.113.77", "guess-0123456789abcdef"),
+        ] {
+            // Half a second ahead, in whole microseconds as earlier versions stored it: within
+            // the burst, so the next request passes and is counted.
+            let seeded = redis.now_micros() + 500_000;
+            redis.cli(&["SET", state, &seeded.to_string(), "PX", "10000"]);
+            let answer = status(&c, request, attacker).await;
+            assert!(answer == Status::Ok || answer == Status::Unauthorized);
+            assert_eq!(redis.stored_nanos(state), seeded * 1_000 + 500, "{state}");
+            // And again, from the state as this version stores it.
+            status(&c, request, attacker).await;
+            assert_eq!(redis.stored_nanos(state), seeded * 1_000 + 1_000, "{state}");
+        }
+        // A valid key is not a failure: it leaves the address's state as it was.
+        let before = redis.stored_nanos("rak:fail:203.0.113.77");
+        assert_eq!(status(&c, VALID, attacker).await, Status::Ok);
+        assert_eq!(redis.stored_nanos("rak:fail:203.0.113.77"), before);
+    });
 }

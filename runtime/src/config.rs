@@ -1,5 +1,6 @@
 //! Configuration of the runtime itself (not of the keys): Rocket's `api_keys` table.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -42,7 +43,9 @@ use crate::rate::RateSpec;
 /// redis_timeout = "50ms"      # per Redis call
 /// redis_prefix = "rak:"       # namespace of this service's limit keys
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Its `Debug` hides the credentials of `redis_url` (see [`Config::redis_url`]).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Config {
@@ -114,7 +117,9 @@ pub struct Config {
     pub failure_table_size: usize,
     /// Where rate-limit state lives. Default `memory`.
     pub rate_limit_backend: Backend,
-    /// The Redis server of the `redis` backend.
+    /// The Redis server of the `redis` backend. It may hold a password
+    /// (`redis://user:password@host`, or `pass=` in a `redis+unix://` query): `Debug` and the
+    /// layer's log events show it as `redis://user:***@host`.
     pub redis_url: Option<String>,
     /// What to do when Redis cannot be reached; required with the `redis` backend.
     pub redis_unavailable: Option<UnavailablePolicy>,
@@ -214,6 +219,64 @@ impl Default for Config {
     }
 }
 
+/// Every field, with `redis_url` redacted. Destructured, so that a new field cannot be left out
+/// unnoticed.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Config {
+            header,
+            env_prefix,
+            from_env,
+            keys_file,
+            accept_bearer,
+            accepted_log_level,
+            rejected_log_limit,
+            max_key_len,
+            redacted_query_params,
+            register_catchers,
+            trusted_proxies,
+            reload_interval,
+            reload_on_sighup,
+            expiry_warning,
+            failure_limit,
+            failure_limit_address,
+            failure_table_size,
+            rate_limit_backend,
+            redis_url,
+            redis_unavailable,
+            redis_timeout,
+            redis_prefix,
+        } = self;
+        f.debug_struct("Config")
+            .field("header", header)
+            .field("env_prefix", env_prefix)
+            .field("from_env", from_env)
+            .field("keys_file", keys_file)
+            .field("accept_bearer", accept_bearer)
+            .field("accepted_log_level", accepted_log_level)
+            .field("rejected_log_limit", rejected_log_limit)
+            .field("max_key_len", max_key_len)
+            .field("redacted_query_params", redacted_query_params)
+            .field("register_catchers", register_catchers)
+            .field("trusted_proxies", trusted_proxies)
+            .field("reload_interval", reload_interval)
+            .field("reload_on_sighup", reload_on_sighup)
+            .field("expiry_warning", expiry_warning)
+            .field("failure_limit", failure_limit)
+            .field("failure_limit_address", failure_limit_address)
+            .field("failure_table_size", failure_table_size)
+            .field("rate_limit_backend", rate_limit_backend)
+            .field(
+                "redis_url",
+                &redis_url.as_deref().map(|url| RedisUrl::new(url).shown),
+            )
+            .field("redis_unavailable", redis_unavailable)
+            .field("redis_timeout", redis_timeout)
+            .field("redis_prefix", redis_prefix)
+            .finish()
+    }
+}
+
 impl Config {
     /// Checks the values that could make the layer misbehave, naming the field at fault.
     pub(crate) fn validate(&self) -> Result<(), String> {
@@ -306,4 +369,196 @@ pub enum LogLevel {
     Info,
     /// `WARN`.
     Warn,
+}
+
+/// A Redis URL as it may be shown, and the credentials it holds, to hide wherever it could be
+/// quoted (an error message of the client, say).
+///
+/// Hidden: the password of the user-info, or the whole user-info when it has no `:` (some
+/// clients read a lone user-info as the password), and the value of every query parameter but
+/// `db` and `protocol` (`redis+unix://` URLs carry `user=` and `pass=` there). The user-info ends
+/// at the *last* `@`: a password holding `/`, `?` or `@` that a URL parser would misread is
+/// still hidden whole, at worst with some of the address.
+pub(crate) struct RedisUrl {
+    /// `redis://user:***@host:port/db`.
+    pub shown: String,
+    /// What `shown` hides, raw and percent-decoded; never empty strings. (Only the Redis
+    /// backend has errors to scrub.)
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    secrets: Vec<String>,
+}
+
+const HIDDEN: &str = "***";
+
+impl RedisUrl {
+    pub(crate) fn new(url: &str) -> Self {
+        let (scheme, rest) = match url.find("://") {
+            Some(i) => url.split_at(i + 3),
+            None => ("", url),
+        };
+        let mut shown = String::from(scheme);
+        let mut secrets = Vec::new();
+        let address = match rest.rfind('@') {
+            Some(at) => {
+                let user_info = &rest[..at];
+                match user_info.split_once(':') {
+                    Some((user, password)) => {
+                        shown.push_str(user);
+                        shown.push(':');
+                        secrets.push(password);
+                    }
+                    None => secrets.push(user_info),
+                }
+                shown.push_str(HIDDEN);
+                shown.push('@');
+                &rest[at + 1..]
+            }
+            None => rest,
+        };
+        match address.split_once('?') {
+            None => shown.push_str(address),
+            Some((path, query)) => {
+                shown.push_str(path);
+                for (i, parameter) in query.split('&').enumerate() {
+                    shown.push(if i == 0 { '?' } else { '&' });
+                    match parameter.split_once('=') {
+                        Some((name, value)) if matches!(name, "db" | "protocol") => {
+                            shown.push_str(name);
+                            shown.push('=');
+                            shown.push_str(value);
+                        }
+                        Some((name, value)) => {
+                            shown.push_str(name);
+                            shown.push('=');
+                            shown.push_str(HIDDEN);
+                            secrets.push(value);
+                        }
+                        None => shown.push_str(parameter),
+                    }
+                }
+            }
+        }
+        let mut all: Vec<String> = Vec::new();
+        for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+            all.extend(percent_decoded(secret));
+            all.push(secret.to_owned());
+        }
+        // Longest first, so that no secret is left half shown by hiding a shorter one inside it.
+        all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        all.dedup();
+        RedisUrl {
+            shown,
+            secrets: all,
+        }
+    }
+
+    /// `text` with every credential of the URL replaced by `***`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for secret in &self.secrets {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), HIDDEN);
+            }
+        }
+        text
+    }
+}
+
+/// `text` percent-decoded, when that changes it (a client sends the password decoded).
+fn percent_decoded(text: &str) -> Option<String> {
+    if !text.contains('%') {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out)
+        .ok()
+        .filter(|decoded| decoded != text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_urls_are_shown_without_credentials() {
+        for (url, shown) in [
+            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
+            (
+                "redis://:s3cret@127.0.0.1:6379/0",
+                "redis://:***@127.0.0.1:6379/0",
+            ),
+            (
+                "redis://alice:s3cret@10.0.0.7:6379/2",
+                "redis://alice:***@10.0.0.7:6379/2",
+            ),
+            (
+                "rediss://s3cret@cache.internal",
+                "rediss://***@cache.internal",
+            ),
+            // Characters a URL parser would stop at, and an `@` in the password.
+            (
+                "redis://alice:s3/c?r#e@t@host/1",
+                "redis://alice:***@host/1",
+            ),
+            (
+                "redis+unix:///run/redis.sock?db=2&user=alice&pass=s3cret&protocol=resp3",
+                "redis+unix:///run/redis.sock?db=2&user=***&pass=***&protocol=resp3",
+            ),
+            ("not a url :s3cret@", "not a url :***@"),
+            ("", ""),
+        ] {
+            assert_eq!(RedisUrl::new(url).shown, shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn credentials_are_scrubbed_from_text_that_quotes_them() {
+        let url = RedisUrl::new("redis://alice:p%40ss%2Fword@host:6379");
+        assert_eq!(url.shown, "redis://alice:***@host:6379");
+        let error = "auth failed for p%40ss%2Fword, sent p@ss/word";
+        assert_eq!(url.scrub(error), "auth failed for ***, sent ***");
+        let url = RedisUrl::new("unix:///tmp/r.sock?pass=hunter2");
+        assert_eq!(url.scrub("hunter2 hunter22"), "*** ***2");
+        // Nothing to hide, nothing changed (an empty password hides nothing).
+        assert_eq!(RedisUrl::new("redis://:@host").scrub("a:b"), "a:b");
+    }
+
+    #[test]
+    fn config_debug_hides_the_redis_password() {
+        let config = Config {
+            redis_url: Some("redis://alice:s3cret@10.0.0.7:6379".into()),
+            ..Config::default()
+        };
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(
+            debug.contains(r#"redis_url: Some("redis://alice:***@10.0.0.7:6379")"#),
+            "{debug}"
+        );
+        assert!(debug.contains(r#"header: "x-api-key""#), "{debug}");
+        // The value itself is untouched, for what reads it.
+        assert_eq!(
+            config.clone().redis_url.as_deref(),
+            Some("redis://alice:s3cret@10.0.0.7:6379")
+        );
+    }
 }

@@ -132,6 +132,7 @@ fn store_missing(rocket: &Rocket<Ignite>) -> bool {
 /// first rejection is kept for the catchers to answer with (it alone is logged and counted).
 #[derive(Default)]
 struct Check {
+    /// The key, or why there is none: decided once, under the failure limit.
     authentication: OnceLock<Result<ApiKey, Failure>>,
     /// Counted against the key's rate, then counted and logged as accepted.
     admission: OnceLock<Result<(), Rejection>>,
@@ -139,7 +140,7 @@ struct Check {
 }
 
 struct Failure {
-    reason: Reason,
+    rejection: Rejection,
     key: Option<ApiKey>,
     fingerprint: Option<Fingerprint>,
 }
@@ -154,24 +155,21 @@ pub(crate) fn recorded_rejection<'r>(req: &'r Request<'_>) -> Option<&'r Rejecti
 
 async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey, Rejection> {
     let Some(keys) = req.rocket().state::<ApiKeys>() else {
-        return reject(req, None, Rejection::new(Reason::NoStore), None, None).await;
+        return reject(req, None, Rejection::new(Reason::NoStore), None, None);
     };
-    // An address over the failure limit is refused before its key is even looked at.
-    if let Some(ip) = failure_address(req, keys) {
-        let refusal = match keys.limiter().blocked(ip).await {
-            Limit::Pass => None,
-            Limit::Wait(wait) => Some(Rejection::retry(Reason::TooManyFailures, wait)),
-            Limit::Unavailable => Some(unavailable()),
-        };
-        if let Some(rejection) = refusal {
-            return reject(req, Some(keys), rejection, None, None).await;
-        }
-    }
     let check = check(req);
-    let key = match check.authentication.get_or_init(|| authenticate(req, keys)) {
+    let authentication = match check.authentication.get() {
+        Some(authentication) => authentication,
+        // As with `admission` below: no other guard of this request runs while this one awaits.
+        None => {
+            let authentication = authenticate_within_limit(req, keys).await;
+            check.authentication.get_or_init(|| authentication)
+        }
+    };
+    let key = match authentication {
         Err(f) => {
-            let rejection = Rejection::new(f.reason);
-            return reject(req, Some(keys), rejection, f.key.as_ref(), f.fingerprint).await;
+            let rejection = f.rejection.clone();
+            return reject(req, Some(keys), rejection, f.key.as_ref(), f.fingerprint);
         }
         Ok(key) => key,
     };
@@ -183,8 +181,7 @@ async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey,
             rejection,
             Some(key),
             Some(key.fingerprint()),
-        )
-        .await;
+        );
     }
     let admission = match check.admission.get() {
         Some(admission) => admission,
@@ -207,9 +204,52 @@ async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey,
                 Some(key),
                 Some(key.fingerprint()),
             )
-            .await
         }
     }
+}
+
+/// Authenticates the request under the failure limit, when there is one. The limit of the
+/// address is asked twice, each time in one atomic step of the limiter:
+///
+/// - before the key is looked at: an address over the limit is refused without its key being
+///   looked up at all, so not even the time an answer takes tells it anything about a key;
+/// - after: a guess ([`is_guess`]) is counted in the same step that checks the limit, and
+///   refused if the allowance is spent in the meantime; anything else is checked again.
+///
+/// Counting in the step that checks is what holds concurrent guesses to the limit: with a
+/// check before the lookup and a count after it, every guess in flight passed the check before
+/// any was counted (300 wrong keys sent at once had 29 to 66 of them checked against `5/m`).
+/// Checking a valid key again makes a refusal independent of the key: once the allowance is
+/// spent, a valid key and a guess in flight both get 429, so the refusal of a guess tells the
+/// sender nothing about it.
+///
+/// Nothing is taken from the allowance before the lookup to be given back after it: that
+/// would make the allowance a cap on requests in flight, and an address sending more valid
+/// requests at once than the limit would be refused without ever failing.
+async fn authenticate_within_limit(req: &Request<'_>, keys: &ApiKeys) -> Result<ApiKey, Failure> {
+    let Some(ip) = failure_address(req, keys) else {
+        return authenticate(req, keys);
+    };
+    failure_limit(keys.limiter().failures(ip, false).await)?;
+    let authenticated = authenticate(req, keys);
+    let guess = matches!(&authenticated, Err(f) if is_guess(f.rejection.reason()));
+    failure_limit(keys.limiter().failures(ip, guess).await)?;
+    authenticated
+}
+
+/// A failure limit's refusal. It names no key: the refusal is the address's, and is logged and
+/// counted alike whether it came before the key was looked up or after.
+fn failure_limit(limit: Limit) -> Result<(), Failure> {
+    let rejection = match limit {
+        Limit::Pass => return Ok(()),
+        Limit::Wait(wait) => Rejection::retry(Reason::TooManyFailures, wait),
+        Limit::Unavailable => unavailable(),
+    };
+    Err(Failure {
+        rejection,
+        key: None,
+        fingerprint: None,
+    })
 }
 
 /// Applies the key's `rate=`; on success counts and logs the request as accepted.
@@ -253,7 +293,7 @@ fn is_guess(reason: Reason) -> bool {
 
 fn authenticate(req: &Request<'_>, keys: &ApiKeys) -> Result<ApiKey, Failure> {
     let failure = |reason| Failure {
-        reason,
+        rejection: Rejection::new(reason),
         key: None,
         fingerprint: None,
     };
@@ -265,7 +305,7 @@ fn authenticate(req: &Request<'_>, keys: &ApiKeys) -> Result<ApiKey, Failure> {
     let client = ClientAddr::of(req, &keys.config().trusted_proxies);
     keys.check_digest(&digest, client.known())
         .map_err(|(reason, key)| Failure {
-            reason,
+            rejection: Rejection::new(reason),
             key,
             fingerprint: Some(digest.fingerprint()),
         })
@@ -326,7 +366,9 @@ fn bearer_token(value: &str) -> Option<&str> {
     Some(rest.trim_matches(' '))
 }
 
-async fn reject(
+/// Records the request's first rejection (the one the catchers answer with), logging and
+/// counting it once however many guards fail.
+fn reject(
     req: &Request<'_>,
     keys: Option<&ApiKeys>,
     rejection: Rejection,
@@ -338,11 +380,6 @@ async fn reject(
             Some(keys) => {
                 keys.record_rejected(rejection.reason(), key);
                 log::rejected(req, keys, &rejection, key, fingerprint);
-                if is_guess(rejection.reason()) {
-                    if let Some(ip) = failure_address(req, keys) {
-                        keys.limiter().failed(ip).await;
-                    }
-                }
             }
             None => log::no_store(req),
         }

@@ -73,27 +73,19 @@ impl Limiter {
         )
     }
 
-    /// Whether `ip` is over the failure limit.
-    pub async fn blocked(&self, ip: IpAddr) -> Limit {
+    /// The failure limit of `ip`: whether it is within it and, with `count`, a failed
+    /// authentication counted against it. Checking and counting are one atomic step (a
+    /// compare-and-swap, or one Redis script), so concurrent failures can never all pass a
+    /// check before any of them is counted; a failure over the limit is refused, not counted.
+    pub async fn failures(&self, ip: IpAddr, count: bool) -> Limit {
         if let Some(table) = &self.failures {
-            return wait(table.blocked(ip, self.clock.now()));
+            return wait(table.check(ip, self.clock.now(), count));
         }
         #[cfg(feature = "redis")]
         if let Some(redis) = &self.redis {
-            return redis.address(ip, false).await;
+            return redis.address(ip, count).await;
         }
         Limit::Pass
-    }
-
-    /// Counts a failed authentication from `ip`.
-    pub async fn failed(&self, ip: IpAddr) {
-        if let Some(table) = &self.failures {
-            table.failed(ip, self.clock.now());
-        }
-        #[cfg(feature = "redis")]
-        if let Some(redis) = &self.redis {
-            redis.address(ip, true).await;
-        }
     }
 }
 
@@ -118,7 +110,12 @@ pub(crate) fn unreachable(
             .compare_exchange(previous, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
     {
-        tracing::warn!(target: TARGET, policy = ?policy, "rate-limit store unreachable: {why}");
+        tracing::warn!(
+            target: TARGET,
+            policy = ?policy,
+            error = %why,
+            "rate-limit store unreachable"
+        );
     }
     match policy {
         UnavailablePolicy::Allow => Limit::Pass,

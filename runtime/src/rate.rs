@@ -187,14 +187,10 @@ impl FailureTable {
         &self.cells[slot]
     }
 
-    /// How long `ip` is still blocked, if it is.
-    pub fn blocked(&self, ip: IpAddr, now: u64) -> Option<Duration> {
-        self.cell(ip).check(self.gcra, now, false)
-    }
-
-    /// Counts a failed authentication from `ip`.
-    pub fn failed(&self, ip: IpAddr, now: u64) {
-        let _ = self.cell(ip).check(self.gcra, now, true);
+    /// `None` when `ip` is within the limit (and, with `count`, a failed authentication is
+    /// counted against it, in the same compare-and-swap); otherwise how long until it would be.
+    pub fn check(&self, ip: IpAddr, now: u64, count: bool) -> Option<Duration> {
+        self.cell(ip).check(self.gcra, now, count)
     }
 }
 
@@ -305,21 +301,23 @@ mod tests {
         assert_eq!(table.cells.len(), 1024);
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
-        table.failed(a, SEC);
-        assert_eq!(table.blocked(a, SEC), None);
-        table.failed(a, SEC);
-        assert_eq!(table.blocked(a, SEC), Some(Duration::from_secs(30)));
+        assert_eq!(table.check(a, SEC, true), None);
+        assert_eq!(table.check(a, SEC, false), None);
+        assert_eq!(table.check(a, SEC, true), None);
+        assert_eq!(table.check(a, SEC, false), Some(Duration::from_secs(30)));
+        // Past the limit a failure is refused, and not counted: the wait stays the same.
+        assert_eq!(table.check(a, SEC, true), Some(Duration::from_secs(30)));
         // Another address is unaffected (unless it shares the slot: retry with another).
-        let other = if table.blocked(b, SEC).is_none() {
+        let other = if table.check(b, SEC, false).is_none() {
             b
         } else {
             "198.51.100.7".parse().unwrap()
         };
-        assert_eq!(table.blocked(other, SEC), None);
-        assert_eq!(table.blocked(a, SEC + 30 * SEC), None);
+        assert_eq!(table.check(other, SEC, false), None);
+        assert_eq!(table.check(a, SEC + 30 * SEC, false), None);
         // A flood from a million addresses leaves the table as it was.
         for i in 0..1_000_000u32 {
-            table.failed(IpAddr::from(i.to_be_bytes()), SEC);
+            let _ = table.check(IpAddr::from(i.to_be_bytes()), SEC, true);
         }
         assert_eq!(table.cells.len(), 1024);
     }

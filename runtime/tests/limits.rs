@@ -2,10 +2,13 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rocket::http::{ContentType, Status};
+use rocket::local::asynchronous::Client as AsyncClient;
 use rocket::local::blocking::{Client, LocalResponse};
 use rocket_api_key_runtime::{ApiKeys, ClientAddress, RateSpec};
 use serde_json::{json, Value};
@@ -253,4 +256,123 @@ fn rate_state_survives_a_reload_that_keeps_the_rate() {
     store.reload().unwrap();
     assert_eq!(get_with(&c, "/any", &key(LIMITED)).status(), Status::Ok);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Runs `test` on a runtime of four worker threads, so that requests spawned as tasks run in
+/// parallel on every core (Rocket's `async_test` has a single worker, on which requests that
+/// never wait could not interleave), and gives up after two minutes rather than hang.
+fn parallel<F: std::future::Future<Output = ()> + Send>(test: F) {
+    rocket::tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            rocket::tokio::time::timeout(Duration::from_secs(120), test)
+                .await
+                .expect("the test finished within two minutes")
+        });
+}
+
+/// A client for floods: untracked (no cookie jar shared by every request), and without
+/// Rocket's line per request.
+async fn async_client(builder: rocket_api_key_runtime::ApiKeysBuilder) -> Arc<AsyncClient> {
+    let quiet = rocket::Config::figment().merge(("log_level", "off"));
+    let rocket = app(builder).configure(quiet);
+    Arc::new(AsyncClient::untracked(rocket).await.unwrap())
+}
+
+/// Sends every key at once from `peer`, one task per request, and counts the answers by status.
+async fn flood(c: &Arc<AsyncClient>, keys: Vec<String>, peer: &str) -> BTreeMap<u16, usize> {
+    let peer: std::net::SocketAddr = peer.parse().unwrap();
+    let tasks: Vec<_> = keys
+        .into_iter()
+        .map(|key| {
+            let c = c.clone();
+            rocket::tokio::spawn(async move {
+                c.get("/any")
+                    .header(rocket::http::Header::new("x-api-key", key))
+                    .remote(peer)
+                    .dispatch()
+                    .await
+                    .status()
+                    .code
+            })
+        })
+        .collect();
+    let mut counts = BTreeMap::new();
+    for task in tasks {
+        *counts.entry(task.await.unwrap()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// `n` distinct wrong keys.
+fn guesses(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("guess-{i:04}-0123456789abcdef"))
+        .collect()
+}
+
+/// Concurrency must not let more keys be tried than the limit allows. Per hour, so that the
+/// allowance cannot come back while a slow machine is still sending.
+#[test]
+fn concurrent_guesses_get_exactly_the_failure_limit() {
+    parallel(async {
+        let c = async_client(keys().failure_limit(rate("5/h"), ClientAddress::Peer)).await;
+        let mut results = Vec::new();
+        for (n, attacker) in [
+            (50, "203.0.113.50:1"),
+            (300, "203.0.113.51:1"),
+            (1000, "203.0.113.52:1"),
+        ] {
+            let counts = flood(&c, guesses(n), attacker).await;
+            eprintln!("memory, {n} concurrent wrong keys: {counts:?}");
+            // The address stays blocked, for a valid key too.
+            let valid = flood(&c, vec![READER.to_owned()], attacker).await;
+            results.push((n, counts, valid));
+        }
+        // Every size is tried before any is judged, so that a failure reports them all.
+        for (n, counts, valid) in results {
+            assert_eq!(counts, BTreeMap::from([(401, 5), (429, n - 5)]), "n = {n}");
+            assert_eq!(valid, BTreeMap::from([(429, 1)]), "n = {n}");
+        }
+    });
+}
+
+/// Valid keys are never counted as failures, however they interleave with guesses.
+#[test]
+fn valid_keys_amid_guesses_do_not_spend_the_failure_limit() {
+    parallel(async {
+        let c = async_client(keys().failure_limit(rate("5/h"), ClientAddress::Peer)).await;
+
+        let client = "198.51.100.1:1";
+        let valid = flood(&c, vec![READER.to_owned(); 5], client).await;
+        assert_eq!(valid, BTreeMap::from([(200, 5)]));
+        let wrong = flood(&c, guesses(5), client).await;
+        assert_eq!(wrong, BTreeMap::from([(401, 5)]));
+        let valid = flood(&c, vec![READER.to_owned()], client).await;
+        assert_eq!(valid, BTreeMap::from([(429, 1)]));
+
+        // Many more valid requests at once than the limit: none is a failure, none is refused.
+        let busy = "198.51.100.2:1";
+        let valid = flood(&c, vec![READER.to_owned(); 200], busy).await;
+        assert_eq!(valid, BTreeMap::from([(200, 200)]));
+        let wrong = flood(&c, guesses(5), busy).await;
+        assert_eq!(wrong, BTreeMap::from([(401, 5)]));
+
+        let mixed_client = "198.51.100.3:1";
+        let mut mixed = guesses(300);
+        for i in 0..100 {
+            mixed.insert(i * 3, READER.to_owned());
+        }
+        let counts = flood(&c, mixed, mixed_client).await;
+        eprintln!("memory, 300 wrong and 100 valid keys at once: {counts:?}");
+        assert_eq!(counts.get(&401), Some(&5), "{counts:?}");
+        assert_eq!(
+            counts.get(&200).unwrap_or(&0) + counts.get(&429).unwrap_or(&0),
+            395,
+            "{counts:?}"
+        );
+    });
 }

@@ -36,22 +36,28 @@ impl Drop for TempDir {
     }
 }
 
-/// The example's binary, built by `cargo test` beside this test's (or built now).
+/// The example's binary, built now if it is missing or older than its sources: `cargo test`
+/// builds examples, but `cargo test --test <name>` does not.
 pub fn example_binary() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args(["build", "--example", "orders", "--quiet"]);
+        if !cfg!(debug_assertions) {
+            cargo.arg("--release");
+        }
+        let status = cargo
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the example builds");
+    });
     let deps = std::env::current_exe().expect("the test binary's path");
     let profile = deps
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps");
-    let binary = profile.join("examples").join("orders");
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "orders", "--quiet"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "the example builds");
-    }
-    binary
+    profile.join("examples").join("orders")
 }
 
 /// The example running in a process of its own, its output (stdout and stderr) in a file.
