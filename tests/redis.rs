@@ -5,9 +5,12 @@
 //! `redis-server` must be installed (`.ci/run` installs it). Without it these tests say so and
 //! pass, unless `REQUIRE_REDIS` is set, as it is in CI.
 
+#[path = "../runtime/tests/common/concurrent.rs"]
+mod concurrent;
+
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +22,8 @@ use rocket::{get, routes};
 use rocket_api_key::{
     require_api_key, ApiKey, ApiKeys, ApiKeysBuilder, ClientAddress, UnavailablePolicy,
 };
+
+use concurrent::{flood, guesses};
 
 const LIMITED: &str = "limited-key-0123456789abcdef";
 const VALID: &str = "valid-key-0123456789abcdef";
@@ -314,38 +319,6 @@ async fn patient_instance(builder: ApiKeysBuilder) -> Arc<Client> {
         .attach(builder.fairing())
         .mount("/", routes![any]);
     Arc::new(Client::untracked(rocket).await.unwrap())
-}
-
-/// Sends every key at once from `peer`, one task per request, and counts the answers by status.
-async fn flood(c: &Arc<Client>, keys: Vec<String>, peer: &str) -> BTreeMap<u16, usize> {
-    let peer: SocketAddr = peer.parse().unwrap();
-    let tasks: Vec<_> = keys
-        .into_iter()
-        .map(|key| {
-            let c = c.clone();
-            rocket::tokio::spawn(async move {
-                c.get("/any")
-                    .header(Header::new("x-api-key", key))
-                    .remote(peer)
-                    .dispatch()
-                    .await
-                    .status()
-                    .code
-            })
-        })
-        .collect();
-    let mut counts = BTreeMap::new();
-    for task in tasks {
-        *counts.entry(task.await.unwrap()).or_insert(0) += 1;
-    }
-    counts
-}
-
-/// `n` distinct wrong keys.
-fn guesses(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("guess-{i:04}-0123456789abcdef"))
-        .collect()
 }
 
 /// Concurrency must not let more keys be tried than the limit allows: a check that passes many

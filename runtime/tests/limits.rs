@@ -2,6 +2,9 @@
 
 mod common;
 
+#[path = "common/concurrent.rs"]
+mod concurrent;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use rocket_api_key_runtime::{ApiKeys, ClientAddress, RateSpec};
 use serde_json::{json, Value};
 
 use common::*;
+use concurrent::{flood, guesses};
 
 const LIMITED: &str = "limited-key-0123456789abcdef";
 const FAST: &str = "fast-key-0123456789abcdef";
@@ -280,38 +284,6 @@ async fn async_client(builder: rocket_api_key_runtime::ApiKeysBuilder) -> Arc<As
     let quiet = rocket::Config::figment().merge(("log_level", "off"));
     let rocket = app(builder).configure(quiet);
     Arc::new(AsyncClient::untracked(rocket).await.unwrap())
-}
-
-/// Sends every key at once from `peer`, one task per request, and counts the answers by status.
-async fn flood(c: &Arc<AsyncClient>, keys: Vec<String>, peer: &str) -> BTreeMap<u16, usize> {
-    let peer: std::net::SocketAddr = peer.parse().unwrap();
-    let tasks: Vec<_> = keys
-        .into_iter()
-        .map(|key| {
-            let c = c.clone();
-            rocket::tokio::spawn(async move {
-                c.get("/any")
-                    .header(rocket::http::Header::new("x-api-key", key))
-                    .remote(peer)
-                    .dispatch()
-                    .await
-                    .status()
-                    .code
-            })
-        })
-        .collect();
-    let mut counts = BTreeMap::new();
-    for task in tasks {
-        *counts.entry(task.await.unwrap()).or_insert(0) += 1;
-    }
-    counts
-}
-
-/// `n` distinct wrong keys.
-fn guesses(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("guess-{i:04}-0123456789abcdef"))
-        .collect()
 }
 
 /// Concurrency must not let more keys be tried than the limit allows. Per hour, so that the

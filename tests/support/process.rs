@@ -60,6 +60,26 @@ pub fn example_binary() -> PathBuf {
     profile.join("examples").join("orders")
 }
 
+/// The example on 127.0.0.1:`port`, in `dir`, with `env` and none of the test's own API_KEY*
+/// or RUST_LOG variables, and no colours in its output.
+fn example_command(env: &[(&str, &str)], port: u16, dir: &TempDir) -> Command {
+    let mut command = Command::new(example_binary());
+    command
+        .env_remove("API_KEY")
+        .env_remove("API_KEYS_FILE")
+        .env_remove("RUST_LOG")
+        .env("ROCKET_ADDRESS", "127.0.0.1")
+        .env("ROCKET_PORT", port.to_string())
+        .env("ROCKET_CLI_COLORS", "false")
+        .env("NO_COLOR", "1")
+        .current_dir(&dir.0)
+        .stdin(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
+}
+
 /// The example running in a process of its own, its output (stdout and stderr) in a file.
 pub struct Example {
     child: Child,
@@ -69,30 +89,17 @@ pub struct Example {
 }
 
 impl Example {
-    /// Starts the example with `env` (and nothing of the test's own API_KEY* variables) and waits
-    /// until it accepts connections.
+    /// Starts the example with `env` and waits until it accepts connections.
     pub fn start(env: &[(&str, &str)]) -> Example {
         let dir = TempDir::new("example");
         let log = dir.0.join("output.log");
         let port = free_port();
         let output = std::fs::File::create(&log).expect("a log file");
-        let mut command = Command::new(example_binary());
-        command
-            .env_remove("API_KEY")
-            .env_remove("API_KEYS_FILE")
-            .env_remove("RUST_LOG")
-            .env("ROCKET_ADDRESS", "127.0.0.1")
-            .env("ROCKET_PORT", port.to_string())
-            .env("ROCKET_CLI_COLORS", "false")
-            .env("NO_COLOR", "1")
-            .current_dir(&dir.0)
-            .stdin(Stdio::null())
+        let child = example_command(env, port, &dir)
             .stdout(output.try_clone().expect("a second handle"))
-            .stderr(output);
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let child = command.spawn().expect("the example starts");
+            .stderr(output)
+            .spawn()
+            .expect("the example starts");
         let mut example = Example {
             child,
             port,
@@ -179,22 +186,11 @@ fn bind_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
 /// Runs the example with `env` until it exits (it must, within 30 s): its status and output.
 pub fn run_to_exit(env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
     let dir = TempDir::new("example-exit");
-    let mut command = Command::new(example_binary());
-    command
-        .env_remove("API_KEY")
-        .env_remove("API_KEYS_FILE")
-        .env_remove("RUST_LOG")
-        .env("ROCKET_ADDRESS", "127.0.0.1")
-        .env("ROCKET_PORT", free_port().to_string())
-        .env("NO_COLOR", "1")
-        .current_dir(&dir.0)
-        .stdin(Stdio::null())
+    let mut child = example_command(env, free_port(), &dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let mut child = command.spawn().expect("the example starts");
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the example starts");
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.try_wait().expect("a status").is_none() {
         if Instant::now() > deadline {
