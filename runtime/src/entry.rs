@@ -4,8 +4,9 @@
 //! <key>[;scopes=<scope>,<scope>…][;expires=<RFC 3339 time>][;ips=<IP or CIDR>,…][;rate=<n>/<s|m|h|d>]
 //! ```
 //!
-//! `<key>` is the secret itself, or `sha256:<64 hex digits>` of it. Errors describe what is wrong
-//! without ever repeating the key, its digest, or text that might be part of either.
+//! `<key>` is the secret itself, or `sha256:<64 hex digits>` of it (`sha256` in any case, then `:`
+//! or `=`). Errors describe what is wrong without ever repeating the key, its digest, or text that
+//! might be part of either.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -54,6 +55,9 @@ pub enum EntryError {
     KeyCharacters,
     /// `sha256:` not followed by exactly 64 hex digits.
     BadDigest,
+    /// A key that starts with `sha256` (any case) without `:` or `=` after it: a misspelt digest,
+    /// never taken for a plaintext key.
+    MisspeltDigest,
     /// A key of the generated shape (`rak_…`) whose checksum is wrong: a typo or a truncation.
     BadChecksum,
     /// A field (1-based position after the key) without `=`.
@@ -90,6 +94,9 @@ impl fmt::Display for EntryError {
                 "the key contains a space, a control or a non-ASCII character; keys are sent in an HTTP header and may use visible ASCII characters other than `;` only",
             ),
             EntryError::BadDigest => f.write_str("`sha256:` must be followed by exactly 64 hex digits"),
+            EntryError::MisspeltDigest => f.write_str(
+                "the key starts with `sha256` but is not `sha256:` and 64 hex digits; write a digest as `sha256:<hex>`, and no key may start with `sha256`",
+            ),
             EntryError::BadChecksum => f.write_str(
                 "the key has the shape of a generated key but its checksum is wrong; check it was copied whole",
             ),
@@ -185,15 +192,46 @@ pub fn parse_entry(value: &str) -> Result<KeyEntry, EntryError> {
     Ok(entry)
 }
 
+/// Whether an entry's key is written as its digest (`sha256:<hex>`, in any spelling that
+/// [`parse_entry`] accepts) rather than as the key itself. Says nothing of whether the entry is
+/// valid.
+///
+/// ```
+/// use rocket_api_key_runtime::is_digest_entry;
+///
+/// assert!(is_digest_entry("SHA256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08;scopes=x"));
+/// assert!(!is_digest_entry("0123456789abcdef0123;scopes=x"));
+/// ```
+pub fn is_digest_entry(value: &str) -> bool {
+    let key = value.split(';').next().unwrap_or_default().trim();
+    matches!(digest_hex(key), Ok(Some(_)))
+}
+
+/// The hex digits of a key written as a digest. The tag is `sha256` in any case, followed by `:`
+/// or `=` (operators write `SHA256:`, and `=` separates everything else in the configuration).
+/// Any other key starting with `sha256` is an error: read as a plaintext key, a misspelt digest
+/// would let whoever can read the configuration authenticate with the entry's own text.
+fn digest_hex(key: &str) -> Result<Option<&str>, EntryError> {
+    const TAG: &str = "sha256";
+    match key.get(..TAG.len()) {
+        Some(tag) if tag.eq_ignore_ascii_case(TAG) => match key.as_bytes().get(TAG.len()) {
+            Some(b':' | b'=') => Ok(key.get(TAG.len() + 1..)),
+            _ => Err(EntryError::MisspeltDigest),
+        },
+        _ => Ok(None),
+    }
+}
+
 fn parse_key(key: &str) -> Result<KeyDigest, EntryError> {
     if key.is_empty() {
         return Err(EntryError::EmptyKey);
     }
-    if let Some(hex) = key.strip_prefix("sha256:") {
-        return KeyDigest::from_hex(hex).ok_or(EntryError::BadDigest);
-    }
+    // First, so that no message about a digest can quote a key with spaces in it.
     if !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(EntryError::KeyCharacters);
+    }
+    if let Some(hex) = digest_hex(key)? {
+        return KeyDigest::from_hex(hex).ok_or(EntryError::BadDigest);
     }
     if key.len() < MIN_PLAINTEXT_KEY_LEN {
         return Err(EntryError::KeyTooShort);
@@ -312,6 +350,53 @@ mod tests {
         assert!(e.digest.ct_eq(&KeyDigest::of(KEY.as_bytes())));
         let upper = format!("sha256:{}", entry[7..].to_uppercase());
         assert!(parse_entry(&upper).unwrap().digest.ct_eq(&e.digest));
+    }
+
+    #[test]
+    fn digest_tag_in_any_case_with_colon_or_equals() {
+        let digest = KeyDigest::of(KEY.as_bytes());
+        let hex = &digest.to_entry()[7..];
+        for tag in ["sha256:", "SHA256:", "Sha256:", "sha256=", "SHA256="] {
+            for hex in [hex.to_owned(), hex.to_uppercase()] {
+                let entry = format!("{tag}{hex};scopes=admin");
+                assert!(is_digest_entry(&entry), "{entry}");
+                let e = parse_entry(&entry).unwrap();
+                assert!(
+                    e.digest.ct_eq(&digest),
+                    "{tag}{hex} is the digest, not a key"
+                );
+                assert_eq!(e.scopes, ["admin"]);
+            }
+        }
+    }
+
+    #[test]
+    fn misspelt_digests_are_never_plaintext_keys() {
+        let hex = &KeyDigest::of(KEY.as_bytes()).to_entry()[7..];
+        for tag in [
+            "sha256-", "SHA256", "sha256_", "Sha256.", "sha256;", "sHa256/",
+        ] {
+            let entry = format!("{tag}{hex}");
+            assert!(!is_digest_entry(&entry), "{entry}");
+            let e = err(&entry);
+            assert_eq!(e, EntryError::MisspeltDigest, "{entry}");
+            assert!(!e.to_string().contains(&hex[..16]), "{e}");
+        }
+        // Not a key either way: a space or a non-ASCII character is never in a key.
+        assert_eq!(err(&format!("sha256 {hex}")), EntryError::KeyCharacters);
+        assert_eq!(
+            err(&format!("sha256\u{e9}{hex}")),
+            EntryError::KeyCharacters
+        );
+        assert_eq!(err("sha256"), EntryError::MisspeltDigest);
+        assert_eq!(
+            err("SHA256xxxxxxxxxxxxxxxxxxxxxxxx"),
+            EntryError::MisspeltDigest
+        );
+        assert_eq!(err(&format!("SHA256:{}", &hex[1..])), EntryError::BadDigest);
+        assert_eq!(err("sha256="), EntryError::BadDigest);
+        // A key that merely contains the word is a key.
+        assert!(parse_entry("my-sha256-key-0123456789").is_ok());
     }
 
     #[test]

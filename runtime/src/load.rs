@@ -328,6 +328,41 @@ mod tests {
     }
 
     #[test]
+    fn misspelt_digests_are_errors_naming_where_they_are() {
+        let hex = &crate::digest::KeyDigest::of(A.as_bytes()).to_entry()[7..];
+        let dir = std::env::temp_dir().join(format!("rak-load-misspelt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys");
+        std::fs::write(
+            &path,
+            format!("good=sha256={hex}\nbad=SHA256-{hex};scopes=admin\n"),
+        )
+        .unwrap();
+        let mut l = Loader::default();
+        l.env("API_KEY_", vars(&[("API_KEY_X", &format!("Sha256_{hex}"))]));
+        l.file(&path);
+        let m = messages(&l);
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(
+            m[0].starts_with(
+                "environment variable `API_KEY_X`: the key starts with `sha256` but is not"
+            ),
+            "{m:?}"
+        );
+        assert!(
+            m[1].starts_with(&format!(
+                "{}:2: the key starts with `sha256`",
+                path.display()
+            )),
+            "{m:?}"
+        );
+        assert!(m.iter().all(|m| !m.contains(&hex[..8])), "{m:?}");
+        let names: Vec<&str> = l.loaded.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["good"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn env_errors_name_the_variable() {
         let mut l = Loader::default();
         l.env(
