@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN};
+use crate::load::{shadowed_var, KEYS_FILE_VAR};
 use crate::rate::RateSpec;
 
 /// How the API-key layer behaves. Every field has a default.
@@ -187,6 +188,19 @@ impl Config {
                 self.env_prefix
             ));
         }
+        if let Some(var) = shadowed_var(&self.env_prefix) {
+            let what = if var == KEYS_FILE_VAR {
+                "the keys file's path"
+            } else {
+                "the key `default`"
+            };
+            return Err(format!(
+                "`api_keys.env_prefix` = {:?} would read `{var}`, which holds {what}, as another key; \
+                 choose a prefix that neither `API_KEYS_FILE` nor `API_KEY` starts with, such as \
+                 \"API_KEY_\" (the default) or \"ORDERS_KEY_\"",
+                self.env_prefix
+            ));
+        }
         if !self.reload_interval.is_zero() && self.reload_interval < Duration::from_secs(1) {
             return Err(
                 "`api_keys.reload_interval` must be at least 1s, or 0 to turn polling off".into(),
@@ -254,4 +268,34 @@ pub enum LogLevel {
     Info,
     /// `WARN`.
     Warn,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_that_covers_the_keys_file_variable_is_refused() {
+        for prefix in ["API_", "API_KEYS_", "API_KEYS_FILE_"] {
+            let config = Config {
+                env_prefix: prefix.into(),
+                ..Config::default()
+            };
+            let message = config.validate().unwrap_err();
+            assert!(
+                message.starts_with(&format!(
+                    "`api_keys.env_prefix` = \"{prefix}\" would read `API_KEYS_FILE`, which holds the keys file's path, as another key;"
+                )),
+                "{message}"
+            );
+            assert!(message.contains("such as \"API_KEY_\""), "{message}");
+        }
+        for prefix in ["API_KEY_", "BILLING_KEY_", "APIKEY_", "API_KEYSET_"] {
+            let config = Config {
+                env_prefix: prefix.into(),
+                ..Config::default()
+            };
+            assert_eq!(config.validate(), Ok(()), "{prefix}");
+        }
+    }
 }

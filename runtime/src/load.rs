@@ -16,6 +16,13 @@ use crate::entry::{parse_entry, EntryError, KeyEntry};
 /// The environment variable naming the keys file, unless `keys_file` is configured.
 pub const KEYS_FILE_VAR: &str = "API_KEYS_FILE";
 
+/// The single-key variable of the default prefix `API_KEY_`.
+const DEFAULT_SINGLE_VAR: &str = "API_KEY";
+
+/// Variables with a meaning of their own, which the scan of a prefix that covers them must not
+/// read as keys of another name.
+const RESERVED_VARS: [&str; 2] = [KEYS_FILE_VAR, DEFAULT_SINGLE_VAR];
+
 /// Where an entry came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -141,21 +148,20 @@ pub(crate) struct Loader {
 impl Loader {
     /// Entries from environment variables `<prefix><NAME>` and `<prefix without _>` (`default`).
     pub fn env(&mut self, prefix: &str, vars: impl IntoIterator<Item = (OsString, OsString)>) {
-        let single = prefix.trim_end_matches('_');
         for (var, value) in vars {
             let var_lossy = var.to_string_lossy();
-            let name = if var_lossy == single {
-                "default".to_owned()
-            } else if let Some(name) = var_lossy.strip_prefix(prefix) {
-                let source = Source::Env(var_lossy.clone().into_owned());
-                let upper = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_';
-                if var.to_str().is_none() || name.is_empty() || !name.bytes().all(upper) {
-                    self.errors.push(LoadError::Name(source));
-                    continue;
+            let name = match env_role(prefix, &var_lossy) {
+                EnvRole::Other => continue,
+                EnvRole::Single => "default".to_owned(),
+                EnvRole::Named(name) => {
+                    let upper = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_';
+                    if var.to_str().is_none() || name.is_empty() || !name.bytes().all(upper) {
+                        let source = Source::Env(var_lossy.to_string());
+                        self.errors.push(LoadError::Name(source));
+                        continue;
+                    }
+                    name.to_ascii_lowercase()
                 }
-                name.to_ascii_lowercase()
-            } else {
-                continue;
             };
             let source = Source::Env(var_lossy.into_owned());
             match value.into_string() {
@@ -295,6 +301,57 @@ impl Loader {
     }
 }
 
+/// How the environment scan reads a variable under a prefix.
+#[derive(Debug, PartialEq, Eq)]
+enum EnvRole<'a> {
+    /// `<prefix without its final _>`: the key `default`.
+    Single,
+    /// `<prefix><NAME>`: the key `<name>`.
+    Named(&'a str),
+    /// Not read.
+    Other,
+}
+
+/// How the scan reads `var` under `prefix`, never taking a variable of its own meaning for a key.
+fn env_role<'a>(prefix: &str, var: &'a str) -> EnvRole<'a> {
+    let role = prefix_role(prefix, var);
+    if shadows(var, &role) {
+        EnvRole::Other
+    } else {
+        role
+    }
+}
+
+fn prefix_role<'a>(prefix: &str, var: &'a str) -> EnvRole<'a> {
+    if var == prefix.trim_end_matches('_') {
+        EnvRole::Single
+    } else if let Some(name) = var.strip_prefix(prefix) {
+        EnvRole::Named(name)
+    } else {
+        EnvRole::Other
+    }
+}
+
+/// Whether reading `var` as `role` would take a variable of its own meaning for a key:
+/// `API_KEYS_FILE` holds a path, never a key, and `API_KEY` is the key `default` of the default
+/// prefix, never a key of another name. Read as a key, the path would be a key without scopes,
+/// accepted by every route that requires none.
+fn shadows(var: &str, role: &EnvRole<'_>) -> bool {
+    match role {
+        EnvRole::Other => false,
+        EnvRole::Single => var == KEYS_FILE_VAR,
+        EnvRole::Named(_) => RESERVED_VARS.contains(&var),
+    }
+}
+
+/// The variable of its own meaning that the scan of `prefix` would read as a key, were it not
+/// skipped: such a prefix is a configuration error, since it cannot work as written.
+pub(crate) fn shadowed_var(prefix: &str) -> Option<&'static str> {
+    RESERVED_VARS
+        .into_iter()
+        .find(|var| shadows(var, &prefix_role(prefix, var)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +382,40 @@ mod tests {
         assert!(l.errors.is_empty(), "{:?}", messages(&l));
         let names: Vec<&str> = l.loaded.iter().map(|k| k.name.as_str()).collect();
         assert_eq!(names, ["default", "orders_2"]);
+    }
+
+    #[test]
+    fn env_prefix_never_reads_the_keys_file_variable_or_api_key_as_keys() {
+        // Both values are valid plaintext keys: read as entries, they would load.
+        let env = || {
+            vars(&[
+                ("API_KEYS_FILE", "/etc/orders/api-keys"),
+                ("API_KEY", A),
+                ("API_KEY_ORDERS", B),
+                ("API", "cccccccccccccccccccccccc"),
+                ("API_KEYS_REPORTS", "dddddddddddddddddddddddd"),
+            ])
+        };
+        let names = |prefix: &str| {
+            let mut l = Loader::default();
+            l.env(prefix, env());
+            assert!(l.errors.is_empty(), "{prefix}: {:?}", messages(&l));
+            let mut names: Vec<String> = l.loaded.into_iter().map(|k| k.name).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names("API_KEY_"), ["default", "orders"]);
+        assert_eq!(names("API_"), ["default", "key_orders", "keys_reports"]);
+        assert_eq!(names("API_KEYS_"), ["reports"]);
+        assert_eq!(names("API_KEYS_FILE_"), Vec::<String>::new());
+
+        // Such prefixes are refused by `Config::validate`, through this.
+        assert_eq!(shadowed_var("API_"), Some(KEYS_FILE_VAR));
+        assert_eq!(shadowed_var("API_KEYS_"), Some(KEYS_FILE_VAR));
+        assert_eq!(shadowed_var("API_KEYS_FILE_"), Some(KEYS_FILE_VAR));
+        for fine in ["API_KEY_", "BILLING_KEY_", "API_KEYS_FILES_", "APIS_"] {
+            assert_eq!(shadowed_var(fine), None, "{fine}");
+        }
     }
 
     #[test]
