@@ -170,3 +170,35 @@ fn sighup_reloads() {
     assert_eq!(status(ALPHA), 200);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_half_written_keys_file_waits_for_the_next_poll() {
+    let dir = std::env::temp_dir().join(format!("rak-reload-half-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("keys");
+    write_keys(&file, &format!("alpha={ALPHA}\n"));
+    let keys = ApiKeys::builder()
+        .from_env(false)
+        .keys_file(&file)
+        .reload_interval(Duration::from_secs(1))
+        .reload_on_sighup(false);
+    let server = Server::start(
+        rocket::build()
+            .attach(keys.fairing())
+            .mount("/", routes![any]),
+    );
+    let client = agent();
+    let status = |key: &str| get(&client, &format!("{}/any", server.base), Some(key)).0;
+
+    // Written in place, and the writer stops before the final newline.
+    std::fs::write(&file, format!("alpha={ALPHA}\nbeta={BETA}")).unwrap();
+    let error = server.keys.reload().unwrap_err().to_string();
+    assert!(error.contains("may be half-written"), "{error}");
+    assert_eq!(status(BETA), 401, "the line was trusted at once");
+    assert_eq!(status(ALPHA), 200, "the running keys stay");
+    // The file does not change again; the poller reads it once it has settled.
+    eventually("beta to be accepted once the file settled", || {
+        status(BETA) == 200
+    });
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -6,8 +6,10 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
+use std::fs::{File, Metadata};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use zeroize::Zeroizing;
 
@@ -22,6 +24,12 @@ const DEFAULT_SINGLE_VAR: &str = "API_KEY";
 /// Variables with a meaning of their own, which the scan of a prefix that covers them must not
 /// read as keys of another name.
 const RESERVED_VARS: [&str; 2] = [KEYS_FILE_VAR, DEFAULT_SINGLE_VAR];
+
+/// Readings of a keys file that keeps changing while it is read, before the load fails.
+const READ_ATTEMPTS: u32 = 4;
+
+/// The pause between two readings: time for a writer to finish.
+const RETRY_PAUSE: Duration = Duration::from_millis(25);
 
 /// Where an entry came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +70,12 @@ pub enum LoadError {
     FileSyntax(Source),
     /// The keys file cannot be read.
     File(PathBuf, std::io::Error),
+    /// The keys file changed during every reading of it, so each could have been torn.
+    FileChanging(PathBuf),
+    /// The keys file's last line has no final newline and the file changed moments ago, so the
+    /// line may be half-written (`/16` cut to `/1`). The path, and how long until a file left
+    /// unchanged is trusted as it is; a reload is attempted again at the next poll.
+    FileUnsettled(PathBuf, Duration),
     /// The runtime configuration (`api_keys` table) is invalid.
     Config(String),
 }
@@ -90,8 +104,29 @@ impl fmt::Display for LoadError {
                 "{source}: expected `name=entry`, a blank line or a `#` comment"
             ),
             LoadError::File(path, e) => write!(f, "cannot read keys file {}: {e}", path.display()),
+            LoadError::FileChanging(path) => write!(
+                f,
+                "keys file {} changed while it was read, {READ_ATTEMPTS} times in a row; write it atomically (write a copy, then `mv` it over the original)",
+                path.display()
+            ),
+            LoadError::FileUnsettled(path, _) => write!(
+                f,
+                "keys file {} may be half-written: its last line has no final newline and the file changed moments ago (left unchanged for a poll interval, it is read as it is); end the file with a newline, or write it atomically (write a copy, then `mv` it over the original)",
+                path.display()
+            ),
             LoadError::Config(message) => f.write_str(message),
         }
+    }
+}
+
+impl LoadError {
+    /// Whether the error is about this moment, not about what the file says: a later reading of
+    /// the same file may succeed, so the poller must try again even if the file does not change.
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            LoadError::FileChanging(_) | LoadError::FileUnsettled(..)
+        )
     }
 }
 
@@ -129,6 +164,47 @@ pub(crate) struct Loaded {
     pub name: String,
     pub source: Source,
     pub entry: KeyEntry,
+}
+
+/// What the keys file must be to be read: the rules the configuration sets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FileRules {
+    /// How long after its last change a file whose last line has no final newline is not
+    /// trusted: the line may still be being written.
+    pub settle: Duration,
+}
+
+/// What tells one version of a file from another without reading it: its identity, size and
+/// modification time. On Unix the inode's change time too, which no one can set back (`touch`
+/// can set the modification time to anything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    id: [i64; 4],
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl FileStamp {
+    pub fn of(meta: &Metadata) -> Self {
+        #[cfg(unix)]
+        let id = {
+            use std::os::unix::fs::MetadataExt;
+            // Reinterpreted, not converted: only equality matters.
+            [
+                meta.dev() as i64,
+                meta.ino() as i64,
+                meta.ctime(),
+                meta.ctime_nsec(),
+            ]
+        };
+        #[cfg(not(unix))]
+        let id = [0; 4];
+        FileStamp {
+            id,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
 }
 
 /// Collects entries and errors from all sources.
@@ -175,17 +251,45 @@ impl Loader {
     ///
     /// Read in chunks into one buffer that is wiped when dropped or outgrown, so a large file is
     /// never held whole beside the keys parsed from it (and no copy of a key is left behind, as
-    /// `BufReader` would). Reading one open file is as consistent as reading it whole: a file
-    /// replaced meanwhile (`mv`) is not the one being read.
-    pub fn file(&mut self, path: &Path) {
+    /// `BufReader` would).
+    ///
+    /// What loads is one version of the file. A file replaced meanwhile (`mv`) is not the one
+    /// being read; one written in place while it is read shows it in its size or modification
+    /// time, through the open handle or the path, and is read again (a few times, then the load
+    /// fails). A last line without a final newline in a file that changed less than
+    /// `rules.settle` ago may be half-written (`/16` cut to `/1`) and is not trusted yet.
+    pub fn file(&mut self, path: &Path, rules: FileRules) {
+        // What a reading adds is taken back if the reading does not count.
+        let mark = (self.loaded.len(), self.errors.len());
+        for attempt in 1..=READ_ATTEMPTS {
+            match self.read_file(path, rules) {
+                Ok(true) => return,
+                Ok(false) => {
+                    self.rollback(mark);
+                    if attempt < READ_ATTEMPTS {
+                        std::thread::sleep(RETRY_PAUSE);
+                    }
+                }
+                Err(e) => {
+                    // Entries of a file that cannot be read whole are noise beside the reason.
+                    self.rollback(mark);
+                    return self.errors.push(e);
+                }
+            }
+        }
+        self.errors.push(LoadError::FileChanging(path.to_owned()));
+    }
+
+    /// One reading of the keys file into the loader: `Ok(false)` when the file changed meanwhile
+    /// (what was read may be torn).
+    fn read_file(&mut self, path: &Path, rules: FileRules) -> Result<bool, LoadError> {
         let fail = |e| LoadError::File(path.to_owned(), e);
-        let mut file = match std::fs::File::open(path) {
-            Ok(file) => file,
-            Err(e) => return self.errors.push(fail(e)),
-        };
+        let mut file = File::open(path).map_err(fail)?;
+        // The open handle's metadata, not the path's, which may name another file by now.
+        let before = file.metadata().map_err(fail)?;
         let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
-        let (mut filled, mut line_no) = (0, 0);
-        loop {
+        let (mut filled, mut line_no, mut total) = (0, 0, 0u64);
+        let unterminated = loop {
             if filled == buf.len() {
                 // A line longer than the buffer: grow it, wiping the old one.
                 let mut bigger = Zeroizing::new(vec![0u8; buf.len() * 2]);
@@ -195,8 +299,9 @@ impl Loader {
             let n = match file.read(&mut buf[filled..]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return self.errors.push(fail(e)),
+                Err(e) => return Err(fail(e)),
             };
+            total += n as u64;
             let end = filled + n;
             let mut start = 0;
             while let Some(len) = buf[start..end].iter().position(|&b| b == b'\n') {
@@ -205,14 +310,50 @@ impl Loader {
                 start += len + 1;
             }
             if n == 0 {
-                if start < end {
-                    self.file_line(path, line_no + 1, &buf[start..end]);
+                let tail = &buf[start..end];
+                if !tail.is_empty() {
+                    self.file_line(path, line_no + 1, tail);
                 }
-                return;
+                break tail.iter().any(|b| !b.is_ascii_whitespace());
             }
             buf.copy_within(start..end, 0);
             filled = end - start;
+        };
+
+        let stamp = FileStamp::of(&before);
+        let after = file.metadata().map_err(fail)?;
+        let same_at_path = std::fs::metadata(path).is_ok_and(|m| FileStamp::of(&m) == stamp);
+        if FileStamp::of(&after) != stamp || !same_at_path || total != before.len() {
+            return Ok(false);
         }
+        if unterminated {
+            // A modification time in the future (a clock set back) counts as just now.
+            let age = before
+                .modified()
+                .ok()
+                .and_then(|at| SystemTime::now().duration_since(at).ok())
+                .unwrap_or_default();
+            if age < rules.settle {
+                return Err(LoadError::FileUnsettled(
+                    path.to_owned(),
+                    rules.settle - age,
+                ));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Forgets what was loaded since `mark`: a reading of the keys file that does not count.
+    fn rollback(&mut self, (loaded, errors): (usize, usize)) {
+        for gone in self.loaded.drain(loaded..) {
+            self.by_name.remove(&gone.name);
+            let prefix = gone.entry.digest.prefix();
+            if self.by_prefix.get(&prefix).is_some_and(|&i| i >= loaded) {
+                self.by_prefix.remove(&prefix);
+            }
+        }
+        self.same_prefix.retain(|&i| i < loaded);
+        self.errors.truncate(errors);
     }
 
     fn file_line(&mut self, path: &Path, line_no: usize, line: &[u8]) {
@@ -367,6 +508,38 @@ mod tests {
         l.errors.iter().map(|e| e.to_string()).collect()
     }
 
+    /// Rules under which every file is settled, and one with an hour's settle window.
+    const SETTLED: FileRules = FileRules {
+        settle: Duration::ZERO,
+    };
+    const FRESH: FileRules = FileRules {
+        settle: Duration::from_secs(3600),
+    };
+
+    /// A directory of its own for a test's files, removed with it.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("rak-load-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, contents).unwrap();
+            path
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
     #[test]
     fn env_names_and_default() {
         let mut l = Loader::default();
@@ -421,17 +594,14 @@ mod tests {
     #[test]
     fn misspelt_digests_are_errors_naming_where_they_are() {
         let hex = &crate::digest::KeyDigest::of(A.as_bytes()).to_entry()[7..];
-        let dir = std::env::temp_dir().join(format!("rak-load-misspelt-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("keys");
-        std::fs::write(
-            &path,
+        let dir = TempDir::new("misspelt");
+        let path = dir.write(
+            "keys",
             format!("good=sha256={hex}\nbad=SHA256-{hex};scopes=admin\n"),
-        )
-        .unwrap();
+        );
         let mut l = Loader::default();
         l.env("API_KEY_", vars(&[("API_KEY_X", &format!("Sha256_{hex}"))]));
-        l.file(&path);
+        l.file(&path, SETTLED);
         let m = messages(&l);
         assert_eq!(m.len(), 2, "{m:?}");
         assert!(
@@ -450,7 +620,6 @@ mod tests {
         assert!(m.iter().all(|m| !m.contains(&hex[..8])), "{m:?}");
         let names: Vec<&str> = l.loaded.iter().map(|k| k.name.as_str()).collect();
         assert_eq!(names, ["good"]);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -517,7 +686,7 @@ mod tests {
         )
         .unwrap();
         let mut l = Loader::default();
-        l.file(&path);
+        l.file(&path, SETTLED);
         let p = path.display();
         assert_eq!(
             messages(&l),
@@ -548,7 +717,7 @@ mod tests {
         text.push_str(&format!("bad\nlast={B}"));
         std::fs::write(&path, text).unwrap();
         let mut l = Loader::default();
-        l.file(&path);
+        l.file(&path, SETTLED);
         assert_eq!(
             messages(&l),
             [format!(
@@ -565,7 +734,228 @@ mod tests {
     #[test]
     fn missing_file() {
         let mut l = Loader::default();
-        l.file(Path::new("/nonexistent/keys"));
+        l.file(Path::new("/nonexistent/keys"), SETTLED);
         assert!(messages(&l)[0].starts_with("cannot read keys file /nonexistent/keys: "));
+    }
+
+    #[test]
+    fn an_unterminated_last_line_is_trusted_only_once_settled() {
+        let dir = TempDir::new("unterminated");
+        // `ips=10.0.0.0/16` while its writer is still at `/1`.
+        let path = dir.write("keys", format!("a={A}\nb={B};ips=10.0.0.0/1"));
+        let mut l = Loader::default();
+        l.file(&path, FRESH);
+        assert!(l.loaded.is_empty());
+        assert!(
+            matches!(&l.errors[..], [LoadError::FileUnsettled(p, wait)]
+                if *p == path && *wait > Duration::from_secs(3500)),
+            "{:?}",
+            messages(&l)
+        );
+        assert!(
+            messages(&l)[0].contains("may be half-written"),
+            "{:?}",
+            messages(&l)
+        );
+
+        // The same line, ended: trusted at once.
+        std::fs::write(&path, format!("a={A}\nb={B};ips=10.0.0.0/16\n")).unwrap();
+        let mut l = Loader::default();
+        l.file(&path, FRESH);
+        assert!(l.errors.is_empty(), "{:?}", messages(&l));
+        assert_eq!(l.loaded[1].entry.ips[0].to_string(), "10.0.0.0/16");
+
+        // A file without a final newline that has not changed for the window loads as before;
+        // trailing blanks are no unterminated line.
+        std::fs::write(&path, format!("a={A}\nb={B};ips=10.0.0.0/1")).unwrap();
+        let file = File::options().write(true).open(&path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
+        let mut l = Loader::default();
+        l.file(&path, FRESH);
+        assert!(l.errors.is_empty(), "{:?}", messages(&l));
+        assert_eq!(l.loaded.len(), 2);
+        std::fs::write(&path, format!("a={A}\n  \t")).unwrap();
+        let mut l = Loader::default();
+        l.file(&path, FRESH);
+        assert!(l.errors.is_empty(), "{:?}", messages(&l));
+    }
+
+    /// The reading position of this process's open handle on `path`, if it has one.
+    #[cfg(target_os = "linux")]
+    fn read_position(path: &Path) -> Option<u64> {
+        std::fs::read_dir("/proc/self/fd")
+            .ok()?
+            .flatten()
+            .find_map(|fd| {
+                if std::fs::read_link(fd.path()).ok()? != path {
+                    return None;
+                }
+                let info = std::fs::read_to_string(format!(
+                    "/proc/self/fdinfo/{}",
+                    fd.file_name().to_str()?
+                ))
+                .ok()?;
+                info.lines()
+                    .find_map(|l| l.strip_prefix("pos:"))
+                    .and_then(|p| p.trim().parse().ok())
+            })
+    }
+
+    /// Loads `path` while `change` runs once the reading of `opened` (the file `path` leads to)
+    /// is past its first read and before its last.
+    #[cfg(target_os = "linux")]
+    fn load_while_changed(
+        path: &Path,
+        opened: &Path,
+        len: u64,
+        change: impl Fn() + Sync,
+    ) -> Loader {
+        let mut l = Loader::default();
+        let changed = std::thread::scope(|scope| {
+            let writer = scope.spawn(|| {
+                let started = std::time::Instant::now();
+                while started.elapsed() < Duration::from_secs(10) {
+                    if read_position(opened).is_some_and(|pos| pos > 0 && pos < len) {
+                        change();
+                        return true;
+                    }
+                    std::thread::yield_now();
+                }
+                false
+            });
+            l.file(path, SETTLED);
+            writer.join().unwrap()
+        });
+        assert!(changed, "the writer never met the read in progress");
+        l
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_changed_between_two_reads_is_read_again() {
+        use std::io::Write;
+
+        // Two versions of the same length, several reads long.
+        let version = |scope: &str| -> String {
+            (0..3000)
+                .map(|i| format!("k{i}=key-number-{i:08}-padding;scopes={scope}\n"))
+                .collect()
+        };
+        let (a, b) = (version("a"), version("b"));
+        let len = a.len() as u64;
+        // Long unchanged, so that only the change during the read tells the versions apart.
+        let write_old = |path: &Path| {
+            std::fs::write(path, &a).unwrap();
+            let file = File::options().write(true).open(path).unwrap();
+            file.set_modified(SystemTime::now() - Duration::from_secs(3600))
+                .unwrap();
+        };
+        let only_b = |how: &str, l: &Loader| {
+            assert!(l.errors.is_empty(), "{how}: {:?}", messages(l));
+            assert_eq!(l.loaded.len(), 3000);
+            let other = l.loaded.iter().filter(|k| k.entry.scopes != ["b"]).count();
+            assert_eq!(other, 0, "{how}: lines of the earlier version were loaded");
+        };
+        let dir = TempDir::new("changed");
+
+        // Written over, in place and at the same length: seen through the open handle.
+        let path = dir.0.join("in-place");
+        write_old(&path);
+        let l = load_while_changed(&path, &path, len, || {
+            let mut file = File::options().write(true).open(&path).unwrap();
+            file.write_all(b.as_bytes()).unwrap();
+        });
+        only_b("in place", &l);
+
+        // Replaced by `mv`.
+        let path = dir.0.join("moved");
+        write_old(&path);
+        let l = load_while_changed(&path, &path, len, || {
+            std::fs::write(dir.0.join("moved.tmp"), &b).unwrap();
+            std::fs::rename(dir.0.join("moved.tmp"), &path).unwrap();
+        });
+        only_b("by `mv`", &l);
+
+        // A link swapped to a new file, as Kubernetes updates a mounted secret: the file being
+        // read is untouched, only the path tells.
+        let (old, new, path) = (dir.0.join("old"), dir.0.join("new"), dir.0.join("linked"));
+        write_old(&old);
+        std::os::unix::fs::symlink(&old, &path).unwrap();
+        let l = load_while_changed(&path, &old, len, || {
+            std::fs::write(&new, &b).unwrap();
+            std::os::unix::fs::symlink(&new, dir.0.join("linked.tmp")).unwrap();
+            std::fs::rename(dir.0.join("linked.tmp"), &path).unwrap();
+        });
+        only_b("by a swapped link", &l);
+    }
+
+    #[test]
+    fn a_file_written_in_place_while_read_never_loads_torn() {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+        use std::sync::Arc;
+
+        let dir = TempDir::new("torn");
+        // Large enough to take several reads, ending with the line a torn read would widen.
+        let mut head = String::new();
+        for i in 0..4000 {
+            let key = crate::digest::KeyDigest::of(format!("key-{i}").as_bytes()).to_entry();
+            head.push_str(&format!("k{i}={key};scopes=read\n"));
+        }
+        head.push_str(&format!("last={A};ips=10.0.0.0/1"));
+        let path = dir.write("keys", format!("{head}6\n"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (path, stop, head) = (path.clone(), stop.clone(), head.clone());
+            std::thread::spawn(move || {
+                while !stop.load(SeqCst) {
+                    // In place, in two writes, as an editor or `echo >` may do.
+                    let mut file = File::options()
+                        .write(true)
+                        .truncate(true)
+                        .open(&path)
+                        .unwrap();
+                    file.write_all(head.as_bytes()).unwrap();
+                    std::thread::sleep(Duration::from_millis(2));
+                    file.write_all(b"6\n").unwrap();
+                    drop(file);
+                    std::thread::sleep(Duration::from_millis(15));
+                }
+            })
+        };
+        let started = std::time::Instant::now();
+        let (mut whole, mut emptied, mut refused) = (0, 0, 0);
+        while started.elapsed() < Duration::from_millis(1500) {
+            let mut l = Loader::default();
+            l.file(&path, FRESH);
+            if l.errors.is_empty() && l.loaded.is_empty() {
+                // The file as it is between truncation and the first write: a real version of
+                // it, which revokes rather than widens.
+                emptied += 1;
+            } else if l.errors.is_empty() {
+                assert_eq!(l.loaded.len(), 4001, "a torn file loaded");
+                let last = &l.loaded[4000].entry;
+                assert_eq!(last.ips[0].to_string(), "10.0.0.0/16", "a torn line loaded");
+                whole += 1;
+            } else {
+                assert!(
+                    l.errors.iter().all(LoadError::is_transient) && l.loaded.is_empty(),
+                    "{:?}",
+                    messages(&l)
+                );
+                refused += 1;
+            }
+        }
+        stop.store(true, SeqCst);
+        writer.join().unwrap();
+        // Once the writer is done, the file loads.
+        let mut l = Loader::default();
+        l.file(&path, FRESH);
+        assert!(l.errors.is_empty(), "{:?}", messages(&l));
+        assert_eq!(l.loaded.len(), 4001);
+        eprintln!(
+            "while the file was written: {whole} whole loads, {emptied} empty, {refused} refused"
+        );
     }
 }

@@ -3,12 +3,12 @@
 
 use std::fmt;
 use std::sync::TryLockError;
-use std::time::SystemTime;
 
 use rocket::Shutdown;
 use time::OffsetDateTime;
 
-use crate::load::{LoadErrors, Loader};
+use crate::config::Config;
+use crate::load::{FileRules, FileStamp, LoadErrors, Loader};
 use crate::log::TARGET;
 use crate::store::ApiKeys;
 use crate::table::{KeyStore, Slot};
@@ -92,7 +92,7 @@ impl ApiKeys {
             // Noted before reading: a write that lands during the read is seen at the next poll.
             // Noted even if the load fails, so a broken file is reported once, not every poll.
             *loaded_state = Some(file_state(path));
-            loader.file(path);
+            loader.file(path, file_rules(config));
         }
         for entry in &shared.code_keys {
             loader.push(entry.clone());
@@ -101,6 +101,11 @@ impl ApiKeys {
         // built, which lowers the peak memory of loading a large keys file.
         let (loaded, errors) = loader.into_parts();
         if !errors.is_empty() {
+            if errors.iter().any(|e| e.is_transient()) {
+                // No state noted: the file may not change again, and the poller must still read
+                // it again, once it has settled.
+                *loaded_state = None;
+            }
             return Err(LoadErrors(errors));
         }
         let old = shared.store.load_full();
@@ -172,18 +177,26 @@ impl ApiKeys {
     }
 }
 
-/// What the poller compares with the state at the last load: the file's identity, size and
-/// modification time (`None` when it cannot be read, so a file that disappears and comes back
-/// is noticed).
-pub(crate) type FileState = Option<(u64, u64, SystemTime)>;
+/// What the poller compares with the state at the last load: the file's [stamp](FileStamp)
+/// (`None` when it cannot be read, so a file that disappears and comes back is noticed).
+pub(crate) type FileState = Option<FileStamp>;
 
 fn file_state(path: &std::path::Path) -> FileState {
-    let meta = std::fs::metadata(path).ok()?;
-    #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
-    #[cfg(not(unix))]
-    let inode = 0;
-    Some((inode, meta.len(), meta.modified().ok()?))
+    std::fs::metadata(path)
+        .ok()
+        .map(|meta| FileStamp::of(&meta))
+}
+
+/// The keys file's rules. A file whose last line has no final newline is trusted once unchanged
+/// for a poll interval: the poll after the one that deferred it finds it settled. With polling
+/// off, for the default interval.
+fn file_rules(config: &Config) -> FileRules {
+    let settle = if config.reload_interval.is_zero() {
+        Config::default().reload_interval
+    } else {
+        config.reload_interval
+    };
+    FileRules { settle }
 }
 
 /// The watcher started at liftoff; ends with the server.
@@ -384,5 +397,46 @@ mod tests {
         keys.reload().unwrap();
         let counts = keys.usage().key("a").unwrap().clone();
         assert_eq!((counts.accepted, counts.rejected["ip"]), (6, 1));
+    }
+
+    #[test]
+    fn a_half_written_keys_file_is_deferred_and_read_again_at_the_next_poll() {
+        let file = KeysFile::new("reload-unsettled");
+        file.write("a=aaaaaaaaaaaaaaaaaaaa\n");
+        let keys = ApiKeys::builder()
+            .from_env(false)
+            .keys_file(&file.path)
+            .reload_interval(std::time::Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let poller_would_reload = || {
+            let loaded = *keys.shared().reload_lock.lock().unwrap();
+            loaded != Some(file_state(&file.path))
+        };
+        assert!(!poller_would_reload());
+
+        // Written in place, the writer not yet past `/1` of `/16`.
+        file.write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;ips=10.0.0.0/1");
+        let errors = keys.reload().unwrap_err();
+        assert!(
+            matches!(&errors.0[..], [crate::LoadError::FileUnsettled(..)]),
+            "{errors}"
+        );
+        assert_eq!(keys.names(), ["a"]);
+        assert!(poller_would_reload(), "a deferred reload must be retried");
+        assert!(poller_would_reload(), "even if the file does not change");
+
+        // The writer finishes; the next poll loads the whole line.
+        file.write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;ips=10.0.0.0/16\n");
+        assert_eq!(keys.reload().unwrap().added, ["b"]);
+        let outside = keys.verify("bbbbbbbbbbbbbbbbbbbb", Some([10, 128, 0, 1].into()));
+        assert_eq!(outside.unwrap_err(), crate::Reason::Ip);
+        assert!(!poller_would_reload());
+
+        // Left unterminated, but unchanged for the poll interval: trusted.
+        file.write("a=aaaaaaaaaaaaaaaaaaaa");
+        assert!(keys.reload().is_err());
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(keys.reload().unwrap().removed, ["b"]);
     }
 }
