@@ -23,6 +23,7 @@ use crate::rate::RateSpec;
 /// env_prefix = "API_KEY_"     # API_KEY_<NAME>=<entry>; `API_KEY` alone is the key `default`
 /// from_env = true             # read keys from the environment at all
 /// # keys_file = "/etc/orders/api-keys" # default: $API_KEYS_FILE, if set
+/// keys_file_max_size = 67108864  # bytes (64 MiB); a larger keys file is refused
 /// accept_bearer = false       # also accept `Authorization: Bearer <key>`
 /// accepted_log_level = "debug"  # level of the event for each accepted request, or "off"
 /// rejected_log_limit = 100    # `request rejected` events per second, the rest summarised; 0: all
@@ -54,6 +55,10 @@ pub struct Config {
     /// The keys file. Default: the path in `API_KEYS_FILE`, when that variable is set and
     /// `from_env` is on.
     pub keys_file: Option<PathBuf>,
+    /// The largest keys file read, in bytes; a larger one is a load error, even if it grows
+    /// while it is read. Bounds the memory a wrong path (a log, a disk image) can take.
+    /// Default 64 MiB.
+    pub keys_file_max_size: u64,
     /// Whether `Authorization: Bearer <key>` is accepted as well. Default `false`.
     pub accept_bearer: bool,
     /// Level of the event logged for each accepted request. Default `debug`.
@@ -142,6 +147,7 @@ impl Default for Config {
             env_prefix: "API_KEY_".into(),
             from_env: true,
             keys_file: None,
+            keys_file_max_size: 64 << 20,
             accept_bearer: false,
             accepted_log_level: LogLevel::Debug,
             rejected_log_limit: 100,
@@ -200,6 +206,9 @@ impl Config {
                  \"API_KEY_\" (the default) or \"ORDERS_KEY_\"",
                 self.env_prefix
             ));
+        }
+        if self.keys_file_max_size == 0 {
+            return Err("`api_keys.keys_file_max_size` must be at least 1 byte".into());
         }
         if !self.reload_interval.is_zero() && self.reload_interval < Duration::from_secs(1) {
             return Err(
@@ -272,7 +281,44 @@ pub enum LogLevel {
 
 #[cfg(test)]
 mod tests {
+    use rocket::figment::providers::{Format, Toml};
+    use rocket::figment::Figment;
+
     use super::*;
+
+    /// The TOML block of `Config`'s documentation, as written there.
+    fn documented_block() -> String {
+        let source = include_str!("config.rs");
+        let start = source.find("/// ```toml\n").expect("the block") + "/// ```toml\n".len();
+        let end = start + source[start..].find("/// ```\n").expect("its end");
+        source[start..end]
+            .lines()
+            .map(|line| line.trim_start().trim_start_matches("///").trim_start())
+            .map(|line| format!("{line}\n"))
+            .collect()
+    }
+
+    fn extract(toml: &str) -> Config {
+        Figment::from(Toml::string(toml).nested())
+            .select("default")
+            .focus("api_keys")
+            .extract()
+            .unwrap_or_else(|e| panic!("the documented block does not parse: {e}\n{toml}"))
+    }
+
+    #[test]
+    fn the_documented_block_shows_the_defaults() {
+        let block = documented_block();
+        assert!(block.contains("keys_file_max_size = 67108864"), "{block}");
+        assert_eq!(extract(&block), Config::default());
+        // The commented settings are real fields too.
+        let uncommented: String = block
+            .lines()
+            .map(|line| line.strip_prefix("# ").unwrap_or(line))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert!(extract(&uncommented).keys_file.is_some());
+    }
 
     #[test]
     fn a_prefix_that_covers_the_keys_file_variable_is_refused() {

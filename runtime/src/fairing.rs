@@ -92,9 +92,16 @@ impl ApiKeysBuilder {
         self
     }
 
-    /// The keys file, instead of `$API_KEYS_FILE`.
+    /// The keys file, instead of `$API_KEYS_FILE`: a regular file of at most
+    /// [`keys_file_max_size`](Self::keys_file_max_size) bytes.
     pub fn keys_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.keys_file = Some(path.into());
+        self
+    }
+
+    /// The largest keys file read, in bytes (default 64 MiB); a larger one is a load error.
+    pub fn keys_file_max_size(mut self, bytes: u64) -> Self {
+        self.config.keys_file_max_size = bytes;
         self
     }
 

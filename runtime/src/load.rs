@@ -70,6 +70,11 @@ pub enum LoadError {
     FileSyntax(Source),
     /// The keys file cannot be read.
     File(PathBuf, std::io::Error),
+    /// The keys file is not a regular file (the path, and what it is instead): a FIFO would
+    /// block the load, and a device could be read without end.
+    NotRegularFile(PathBuf, &'static str),
+    /// The keys file is larger than `keys_file_max_size` (the path and that limit, in bytes).
+    FileTooLarge(PathBuf, u64),
     /// The keys file changed during every reading of it, so each could have been torn.
     FileChanging(PathBuf),
     /// The keys file's last line has no final newline and the file changed moments ago, so the
@@ -104,6 +109,16 @@ impl fmt::Display for LoadError {
                 "{source}: expected `name=entry`, a blank line or a `#` comment"
             ),
             LoadError::File(path, e) => write!(f, "cannot read keys file {}: {e}", path.display()),
+            LoadError::NotRegularFile(path, kind) => write!(
+                f,
+                "cannot read keys file {}: it is {kind}; the keys file must be a regular file",
+                path.display()
+            ),
+            LoadError::FileTooLarge(path, max) => write!(
+                f,
+                "keys file {} is larger than `api_keys.keys_file_max_size` ({max} bytes); raise the limit if the file is meant to be this large",
+                path.display()
+            ),
             LoadError::FileChanging(path) => write!(
                 f,
                 "keys file {} changed while it was read, {READ_ATTEMPTS} times in a row; write it atomically (write a copy, then `mv` it over the original)",
@@ -169,6 +184,8 @@ pub(crate) struct Loaded {
 /// What the keys file must be to be read: the rules the configuration sets.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FileRules {
+    /// The largest file read, in bytes.
+    pub max_size: u64,
     /// How long after its last change a file whose last line has no final newline is not
     /// trusted: the line may still be being written.
     pub settle: Duration,
@@ -284,9 +301,16 @@ impl Loader {
     /// (what was read may be torn).
     fn read_file(&mut self, path: &Path, rules: FileRules) -> Result<bool, LoadError> {
         let fail = |e| LoadError::File(path.to_owned(), e);
-        let mut file = File::open(path).map_err(fail)?;
+        let mut file = open(path).map_err(fail)?;
         // The open handle's metadata, not the path's, which may name another file by now.
         let before = file.metadata().map_err(fail)?;
+        if !before.is_file() {
+            return Err(LoadError::NotRegularFile(path.to_owned(), kind(&before)));
+        }
+        let too_large = || LoadError::FileTooLarge(path.to_owned(), rules.max_size);
+        if before.len() > rules.max_size {
+            return Err(too_large());
+        }
         let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
         let (mut filled, mut line_no, mut total) = (0, 0, 0u64);
         let unterminated = loop {
@@ -301,7 +325,11 @@ impl Loader {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(fail(e)),
             };
+            // Counted as it is read: the file may have grown since its size was checked.
             total += n as u64;
+            if total > rules.max_size {
+                return Err(too_large());
+            }
             let end = filled + n;
             let mut start = 0;
             while let Some(len) = buf[start..end].iter().position(|&b| b == b'\n') {
@@ -493,6 +521,43 @@ pub(crate) fn shadowed_var(prefix: &str) -> Option<&'static str> {
         .find(|var| shadows(var, &prefix_role(prefix, var)))
 }
 
+/// Opens the keys file for reading without waiting: opening a FIFO would otherwise block until
+/// a writer comes, hanging ignition, or a reload with the reload lock held, which stops every
+/// later reload.
+fn open(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    options.open(path)
+}
+
+/// What a file that is not a regular file is, for the error message.
+fn kind(meta: &Metadata) -> &'static str {
+    let file_type = meta.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a directory"
+    } else {
+        "something other than a file"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,9 +575,11 @@ mod tests {
 
     /// Rules under which every file is settled, and one with an hour's settle window.
     const SETTLED: FileRules = FileRules {
+        max_size: 64 << 20,
         settle: Duration::ZERO,
     };
     const FRESH: FileRules = FileRules {
+        max_size: 64 << 20,
         settle: Duration::from_secs(3600),
     };
 
@@ -538,6 +605,20 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+
+    /// Loads a keys file on another thread: a load that blocks fails the test instead of
+    /// hanging it.
+    fn load_file_within(path: &Path, rules: FileRules, limit: std::time::Duration) -> Loader {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = path.to_owned();
+        std::thread::spawn(move || {
+            let mut l = Loader::default();
+            l.file(&path, rules);
+            let _ = tx.send(l);
+        });
+        rx.recv_timeout(limit)
+            .expect("loading the keys file blocked")
     }
 
     #[test]
@@ -956,6 +1037,69 @@ mod tests {
         assert_eq!(l.loaded.len(), 4001);
         eprintln!(
             "while the file was written: {whole} whole loads, {emptied} empty, {refused} refused"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifos_devices_and_directories_are_refused_without_blocking() {
+        let dir = TempDir::new("kinds");
+        let fifo = dir.0.join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let limit = Duration::from_secs(10);
+        for (path, kind) in [
+            (fifo.as_path(), "a FIFO"),
+            (Path::new("/dev/zero"), "a character device"),
+            (dir.0.as_path(), "a directory"),
+        ] {
+            // A small cap as well, so a regression reading /dev/zero stops at it.
+            let rules = FileRules {
+                max_size: 1 << 20,
+                ..SETTLED
+            };
+            let l = load_file_within(path, rules, limit);
+            assert_eq!(
+                messages(&l),
+                [format!(
+                    "cannot read keys file {}: it is {kind}; the keys file must be a regular file",
+                    path.display()
+                )]
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_over_the_size_limit_is_refused() {
+        let dir = TempDir::new("size");
+        let text = format!("a={A}\nb={B}\n");
+        let path = dir.write("keys", &text);
+        let exact = FileRules {
+            max_size: text.len() as u64,
+            ..SETTLED
+        };
+        let mut l = Loader::default();
+        l.file(&path, exact);
+        assert!(l.errors.is_empty(), "{:?}", messages(&l));
+        assert_eq!(l.loaded.len(), 2);
+
+        let under = FileRules {
+            max_size: text.len() as u64 - 1,
+            ..SETTLED
+        };
+        let mut l = Loader::default();
+        l.file(&path, under);
+        assert!(l.loaded.is_empty());
+        assert_eq!(
+            messages(&l),
+            [format!(
+                "keys file {} is larger than `api_keys.keys_file_max_size` ({} bytes); raise the limit if the file is meant to be this large",
+                path.display(),
+                text.len() - 1
+            )]
         );
     }
 }

@@ -196,7 +196,10 @@ fn file_rules(config: &Config) -> FileRules {
     } else {
         config.reload_interval
     };
-    FileRules { settle }
+    FileRules {
+        max_size: config.keys_file_max_size,
+        settle,
+    }
 }
 
 /// The watcher started at liftoff; ends with the server.
@@ -397,6 +400,62 @@ mod tests {
         keys.reload().unwrap();
         let counts = keys.usage().key("a").unwrap().clone();
         assert_eq!((counts.accepted, counts.rejected["ip"]), (6, 1));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_keys_file_that_is_no_regular_file_fails_the_reload_and_keeps_the_keys() {
+        let file = KeysFile::new("reload-kinds");
+        file.write("a=aaaaaaaaaaaaaaaaaaaa\n");
+        let keys = ApiKeys::builder()
+            .from_env(false)
+            .keys_file(&file.path)
+            .keys_file_max_size(1024)
+            .build()
+            .unwrap();
+        let replace = |make: &dyn Fn(&std::path::Path)| {
+            let _ = std::fs::remove_file(&file.path);
+            let _ = std::fs::remove_dir(&file.path);
+            make(&file.path);
+        };
+        let fifo = |p: &std::path::Path| {
+            let made = std::process::Command::new("mkfifo")
+                .arg(p)
+                .status()
+                .unwrap();
+            assert!(made.success());
+        };
+        let directory = |p: &std::path::Path| std::fs::create_dir(p).unwrap();
+        let oversized = |p: &std::path::Path| {
+            std::fs::write(
+                p,
+                format!("b=bbbbbbbbbbbbbbbbbbbb\n#{}\n", "x".repeat(1024)),
+            )
+            .unwrap()
+        };
+        for (make, expected) in [
+            (&fifo as &dyn Fn(&std::path::Path), "it is a FIFO"),
+            (&directory, "it is a directory"),
+            (
+                &oversized,
+                "is larger than `api_keys.keys_file_max_size` (1024 bytes)",
+            ),
+        ] {
+            replace(make);
+            // On another thread, so a reload that blocks fails the test instead of hanging it.
+            let (tx, rx) = std::sync::mpsc::channel();
+            let reloading = keys.clone();
+            std::thread::spawn(move || tx.send(reloading.reload().map_err(|e| e.to_string())));
+            let outcome = rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("the reload blocked");
+            let message = outcome.unwrap_err();
+            assert!(message.contains(expected), "{message}");
+            assert_eq!(keys.names(), ["a"]);
+        }
+        // No reload was left holding the lock: the next one works.
+        replace(&|p: &std::path::Path| std::fs::write(p, "c=cccccccccccccccccccc\n").unwrap());
+        assert_eq!(keys.reload().unwrap().added, ["c"]);
     }
 
     #[test]

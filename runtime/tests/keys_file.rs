@@ -1,5 +1,5 @@
-//! The keys file as it may really be: half-written while it is read. Logs are captured by a
-//! global subscriber, so this binary is the only one to see these events.
+//! The keys file as it may really be: a FIFO, a device, a directory, too large, half-written.
+//! Logs are captured by a global subscriber, so this binary is the only one to see these events.
 
 mod common;
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rocket_api_key_runtime::{ApiKeys, ApiKeysBuilder};
 
-use common::Captured;
+use common::{app, ignition_error, Captured};
 
 const KEY: &str = "file-key-0123456789abcdef";
 
@@ -44,6 +44,71 @@ impl Drop for Dir {
 
 fn builder(path: &Path) -> ApiKeysBuilder {
     ApiKeys::builder().from_env(false).keys_file(path)
+}
+
+/// `build()` on another thread: a load that blocks fails the test instead of hanging it.
+fn build_within(builder: ApiKeysBuilder, limit: Duration) -> Result<ApiKeys, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(builder.build().map_err(|e| e.to_string())));
+    rx.recv_timeout(limit)
+        .expect("loading the keys file blocked")
+}
+
+#[cfg(unix)]
+#[test]
+fn keys_files_that_are_no_regular_files_stop_the_start() {
+    let dir = Dir::new("kinds");
+    let fifo = dir.path("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (path, kind) in [
+        (fifo.as_path(), "a FIFO"),
+        (Path::new("/dev/zero"), "a character device"),
+        (dir.0.as_path(), "a directory"),
+    ] {
+        // A small cap too, so that a regression reading /dev/zero stops rather than exhausts
+        // the machine's memory.
+        let keys = builder(path).keys_file_max_size(1 << 20);
+        let error = build_within(keys.clone(), Duration::from_secs(10)).unwrap_err();
+        assert_eq!(
+            error,
+            format!(
+                "cannot read keys file {}: it is {kind}; the keys file must be a regular file",
+                path.display()
+            )
+        );
+        assert!(ignition_error(app(keys)).is_some(), "{kind}");
+    }
+}
+
+#[test]
+fn a_keys_file_over_its_size_limit_stops_the_start() {
+    let dir = Dir::new("size");
+    let file = dir.path("keys");
+    std::fs::write(&file, format!("a={KEY}\n# {}\n", "x".repeat(4096))).unwrap();
+    let error = builder(&file)
+        .keys_file_max_size(4096)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.ends_with("is larger than `api_keys.keys_file_max_size` (4096 bytes); raise the limit if the file is meant to be this large"),
+        "{error}"
+    );
+    assert!(ignition_error(app(builder(&file).keys_file_max_size(4096))).is_some());
+    // The limit is configuration like any other.
+    let figment = rocket::Config::figment().merge(("api_keys.keys_file_max_size", 1 << 20));
+    assert_eq!(
+        builder(&file)
+            .keys_file_max_size(4096)
+            .load(&figment)
+            .unwrap()
+            .names(),
+        ["a"]
+    );
 }
 
 #[test]
