@@ -31,6 +31,9 @@ const READ_ATTEMPTS: u32 = 4;
 /// The pause between two readings: time for a writer to finish.
 const RETRY_PAUSE: Duration = Duration::from_millis(25);
 
+/// The UTF-8 byte-order mark that some editors write at the start of a file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Where an entry came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -313,6 +316,7 @@ impl Loader {
         }
         let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
         let (mut filled, mut line_no, mut total) = (0, 0, 0u64);
+        let mut at_start = true;
         let unterminated = loop {
             if filled == buf.len() {
                 // A line longer than the buffer: grow it, wiping the old one.
@@ -332,6 +336,18 @@ impl Loader {
             }
             let end = filled + n;
             let mut start = 0;
+            if at_start {
+                // A read that stopped inside a mark: read on before deciding.
+                if n != 0 && end < BOM.len() && BOM.starts_with(&buf[..end]) {
+                    filled = end;
+                    continue;
+                }
+                // Only at the very start of the file: anywhere else it is part of a line.
+                if buf[..end].starts_with(BOM) {
+                    start = BOM.len();
+                }
+                at_start = false;
+            }
             while let Some(len) = buf[start..end].iter().position(|&b| b == b'\n') {
                 line_no += 1;
                 self.file_line(path, line_no, &buf[start..start + len]);
@@ -817,6 +833,39 @@ mod tests {
         let mut l = Loader::default();
         l.file(Path::new("/nonexistent/keys"), SETTLED);
         assert!(messages(&l)[0].starts_with("cannot read keys file /nonexistent/keys: "));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_at_the_start_only() {
+        let dir = TempDir::new("bom");
+        let path = dir.write("keys", format!("\u{feff}a={A}\n\u{feff}b={B}\n"));
+        let mut l = Loader::default();
+        l.file(&path, SETTLED);
+        assert_eq!(
+            messages(&l),
+            [format!(
+                "{}:2: a key name is letters, digits and `_`",
+                path.display()
+            )]
+        );
+        assert_eq!(l.loaded.len(), 1);
+        assert_eq!(l.loaded[0].name, "a");
+        assert_eq!(l.loaded[0].source, Source::File(path.clone(), 1));
+
+        // A comment first, and a file that is nothing but the mark.
+        let path = dir.write("comment", format!("\u{feff}# keys\na={A}"));
+        let mut l = Loader::default();
+        l.file(&path, SETTLED);
+        assert!(l.errors.is_empty(), "{:?}", messages(&l));
+        assert_eq!(l.loaded.len(), 1);
+        let path = dir.write("empty", "\u{feff}");
+        let mut l = Loader::default();
+        l.file(&path, SETTLED);
+        assert!(
+            l.errors.is_empty() && l.loaded.is_empty(),
+            "{:?}",
+            messages(&l)
+        );
     }
 
     #[test]

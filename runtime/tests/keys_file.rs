@@ -1,5 +1,6 @@
-//! The keys file as it may really be: a FIFO, a device, a directory, too large, half-written.
-//! Logs are captured by a global subscriber, so this binary is the only one to see these events.
+//! The keys file as it may really be: a FIFO, a device, a directory, too large, half-written,
+//! saved with a byte-order mark. Logs are captured by a global subscriber, so this binary is the
+//! only one to see these events.
 
 mod common;
 
@@ -109,6 +110,15 @@ fn a_keys_file_over_its_size_limit_stops_the_start() {
             .names(),
         ["a"]
     );
+}
+
+#[test]
+fn a_keys_file_saved_with_a_byte_order_mark_loads() {
+    let dir = Dir::new("bom");
+    let file = dir.path("keys");
+    std::fs::write(&file, format!("\u{feff}a={KEY};scopes=read\n")).unwrap();
+    let keys = builder(&file).build().unwrap();
+    assert_eq!(keys.verify(KEY, None).unwrap().scopes(), ["read"]);
 }
 
 #[test]
