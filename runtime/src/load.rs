@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use zeroize::Zeroizing;
 
-use crate::entry::{parse_entry, EntryError, KeyEntry};
+use crate::entry::{is_digest_entry, parse_entry, EntryError, KeyEntry};
 
 /// The environment variable naming the keys file, unless `keys_file` is configured.
 pub const KEYS_FILE_VAR: &str = "API_KEYS_FILE";
@@ -194,6 +194,16 @@ pub(crate) struct FileRules {
     pub settle: Duration,
 }
 
+/// A keys file that others may read or write: loaded, but worth a warning. Both carry the path
+/// and the file's mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FileWarning {
+    /// Group or others may write it, so they could add a key of their own.
+    Writable(PathBuf, u32),
+    /// It holds plaintext keys, and group or others may read them.
+    Readable(PathBuf, u32),
+}
+
 /// What tells one version of a file from another without reading it: its identity, size and
 /// modification time. On Unix the inode's change time too, which no one can set back (`touch`
 /// can set the modification time to anything).
@@ -232,6 +242,8 @@ impl FileStamp {
 pub(crate) struct Loader {
     pub loaded: Vec<Loaded>,
     pub errors: Vec<LoadError>,
+    /// About the keys file, logged by whoever runs the load.
+    pub warnings: Vec<FileWarning>,
     // Indexes for the duplicate checks, so a large keys file loads in linear time.
     by_name: HashMap<String, usize>,
     /// Digest prefix → the first entry with it.
@@ -283,8 +295,8 @@ impl Loader {
         let mark = (self.loaded.len(), self.errors.len());
         for attempt in 1..=READ_ATTEMPTS {
             match self.read_file(path, rules) {
-                Ok(true) => return,
-                Ok(false) => {
+                Ok(Some(warnings)) => return self.warnings.extend(warnings),
+                Ok(None) => {
                     self.rollback(mark);
                     if attempt < READ_ATTEMPTS {
                         std::thread::sleep(RETRY_PAUSE);
@@ -300,9 +312,13 @@ impl Loader {
         self.errors.push(LoadError::FileChanging(path.to_owned()));
     }
 
-    /// One reading of the keys file into the loader: `Ok(false)` when the file changed meanwhile
-    /// (what was read may be torn).
-    fn read_file(&mut self, path: &Path, rules: FileRules) -> Result<bool, LoadError> {
+    /// One reading of the keys file into the loader: `Ok(None)` when the file changed meanwhile
+    /// (what was read may be torn), else the warnings about the file.
+    fn read_file(
+        &mut self,
+        path: &Path,
+        rules: FileRules,
+    ) -> Result<Option<Vec<FileWarning>>, LoadError> {
         let fail = |e| LoadError::File(path.to_owned(), e);
         let mut file = open(path).map_err(fail)?;
         // The open handle's metadata, not the path's, which may name another file by now.
@@ -316,7 +332,7 @@ impl Loader {
         }
         let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
         let (mut filled, mut line_no, mut total) = (0, 0, 0u64);
-        let mut at_start = true;
+        let (mut at_start, mut plaintext) = (true, false);
         let unterminated = loop {
             if filled == buf.len() {
                 // A line longer than the buffer: grow it, wiping the old one.
@@ -350,13 +366,13 @@ impl Loader {
             }
             while let Some(len) = buf[start..end].iter().position(|&b| b == b'\n') {
                 line_no += 1;
-                self.file_line(path, line_no, &buf[start..start + len]);
+                plaintext |= self.file_line(path, line_no, &buf[start..start + len]);
                 start += len + 1;
             }
             if n == 0 {
                 let tail = &buf[start..end];
                 if !tail.is_empty() {
-                    self.file_line(path, line_no + 1, tail);
+                    plaintext |= self.file_line(path, line_no + 1, tail);
                 }
                 break tail.iter().any(|b| !b.is_ascii_whitespace());
             }
@@ -368,7 +384,7 @@ impl Loader {
         let after = file.metadata().map_err(fail)?;
         let same_at_path = std::fs::metadata(path).is_ok_and(|m| FileStamp::of(&m) == stamp);
         if FileStamp::of(&after) != stamp || !same_at_path || total != before.len() {
-            return Ok(false);
+            return Ok(None);
         }
         if unterminated {
             // A modification time in the future (a clock set back) counts as just now.
@@ -384,7 +400,7 @@ impl Loader {
                 ));
             }
         }
-        Ok(true)
+        Ok(Some(permission_warnings(path, &before, plaintext)))
     }
 
     /// Forgets what was loaded since `mark`: a reading of the keys file that does not count.
@@ -400,19 +416,24 @@ impl Loader {
         self.errors.truncate(errors);
     }
 
-    fn file_line(&mut self, path: &Path, line_no: usize, line: &[u8]) {
+    /// One line of the keys file; whether it holds a key in plaintext (rather than its digest).
+    fn file_line(&mut self, path: &Path, line_no: usize, line: &[u8]) -> bool {
         let source = || Source::File(path.to_owned(), line_no);
         let Ok(line) = std::str::from_utf8(line) else {
-            return self.errors.push(LoadError::NotUnicode(source()));
+            self.errors.push(LoadError::NotUnicode(source()));
+            // Not known to be a digest: a secret is assumed.
+            return true;
         };
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
-            return;
+            return false;
         }
         let Some((name, value)) = line.split_once('=') else {
-            return self.errors.push(LoadError::FileSyntax(source()));
+            self.errors.push(LoadError::FileSyntax(source()));
+            return true;
         };
         self.named_entry(name.trim(), source(), value);
+        !is_digest_entry(value)
     }
 
     /// An entry given in code (or in a file line), after checking its name.
@@ -572,6 +593,27 @@ fn kind(meta: &Metadata) -> &'static str {
     } else {
         "something other than a file"
     }
+}
+
+/// Warnings about who else may use the keys file, judged as ssh judges a private key: writable
+/// by group or others, anyone of them can add a key; readable, anyone can take a plaintext one.
+#[cfg(unix)]
+fn permission_warnings(path: &Path, meta: &Metadata, plaintext: bool) -> Vec<FileWarning> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o7777;
+    let mut warnings = Vec::new();
+    if mode & 0o022 != 0 {
+        warnings.push(FileWarning::Writable(path.to_owned(), mode));
+    }
+    if plaintext && mode & 0o044 != 0 {
+        warnings.push(FileWarning::Readable(path.to_owned(), mode));
+    }
+    warnings
+}
+
+#[cfg(not(unix))]
+fn permission_warnings(_: &Path, _: &Metadata, _: bool) -> Vec<FileWarning> {
+    Vec::new()
 }
 
 #[cfg(test)]
@@ -1150,5 +1192,35 @@ mod tests {
                 text.len() - 1
             )]
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn permissions_that_let_others_in_are_reported() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new("modes");
+        let hashed = crate::digest::KeyDigest::of(A.as_bytes()).to_entry();
+        let plain = dir.write("plain", format!("a={A}\n"));
+        let digests = dir.write("digests", format!("a={hashed}\n"));
+        let warnings = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let mut l = Loader::default();
+            l.file(path, SETTLED);
+            assert!(l.errors.is_empty(), "{:?}", messages(&l));
+            l.warnings
+        };
+        let w = |p: &Path, m| FileWarning::Writable(p.to_owned(), m);
+        let r = |p: &Path, m| FileWarning::Readable(p.to_owned(), m);
+        assert_eq!(warnings(&plain, 0o600), []);
+        assert_eq!(warnings(&plain, 0o400), []);
+        assert_eq!(warnings(&plain, 0o640), [r(&plain, 0o640)]);
+        assert_eq!(warnings(&plain, 0o604), [r(&plain, 0o604)]);
+        assert_eq!(
+            warnings(&plain, 0o666),
+            [w(&plain, 0o666), r(&plain, 0o666)]
+        );
+        assert_eq!(warnings(&digests, 0o644), []);
+        assert_eq!(warnings(&digests, 0o620), [w(&digests, 0o620)]);
+        assert_eq!(warnings(&digests, 0o602), [w(&digests, 0o602)]);
     }
 }

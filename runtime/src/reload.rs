@@ -8,7 +8,7 @@ use rocket::Shutdown;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::load::{FileRules, FileStamp, LoadErrors, Loader};
+use crate::load::{FileRules, FileStamp, FileWarning, LoadErrors, Loader};
 use crate::log::TARGET;
 use crate::store::ApiKeys;
 use crate::table::{KeyStore, Slot};
@@ -96,6 +96,11 @@ impl ApiKeys {
         }
         for entry in &shared.code_keys {
             loader.push(entry.clone());
+        }
+        // Once per load, so a file left open to others is named at start and at every reload
+        // while it stays so, but not at every poll.
+        for warning in loader.warnings.drain(..) {
+            log_file_warning(&warning);
         }
         // Only the entries go on: the duplicate-check indexes are freed before the store is
         // built, which lowers the peak memory of loading a large keys file.
@@ -199,6 +204,24 @@ fn file_rules(config: &Config) -> FileRules {
     FileRules {
         max_size: config.keys_file_max_size,
         settle,
+    }
+}
+
+fn log_file_warning(warning: &FileWarning) {
+    match warning {
+        FileWarning::Writable(path, mode) => tracing::warn!(
+            target: TARGET,
+            path = ?path,
+            mode = %format!("{mode:o}"),
+            "keys file can be written by group or others, who could add a key; `chmod go-w` it"
+        ),
+        FileWarning::Readable(path, mode) => tracing::warn!(
+            target: TARGET,
+            path = ?path,
+            mode = %format!("{mode:o}"),
+            "keys file holds plaintext keys and can be read by group or others; `chmod go-r` it, \
+             or store `sha256:` entries (`apikey hash`)"
+        ),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The keys file as it may really be: a FIFO, a device, a directory, too large, half-written,
-//! saved with a byte-order mark. Logs are captured by a global subscriber, so this binary is the
-//! only one to see these events.
+//! saved with a byte-order mark, readable by others. Logs are captured by a global subscriber,
+//! so this binary is the only one to see these events.
 
 mod common;
 
@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use rocket_api_key_runtime::{ApiKeys, ApiKeysBuilder};
+use rocket_api_key_runtime::{ApiKeys, ApiKeysBuilder, KeyDigest};
 
 use common::{app, ignition_error, Captured};
 
 const KEY: &str = "file-key-0123456789abcdef";
+const OTHER: &str = "other-key-0123456789abcdef";
 
 static CAPTURED: OnceLock<Captured> = OnceLock::new();
 
@@ -149,5 +150,71 @@ fn a_half_written_keys_file_at_start_is_read_again_once_settled() {
         logs().contains("keys file may be half-written; reading it again once it has settled"),
         "{}",
         logs()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn keys_files_open_to_others_are_named_in_warnings() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = Dir::new("modes");
+    let set_mode = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let warnings_about = |path: &Path| -> Vec<String> {
+        let needle = format!("path={path:?}");
+        logs()
+            .lines()
+            .filter(|line| line.contains(&needle))
+            .map(|line| line.to_owned())
+            .collect()
+    };
+
+    // Plaintext keys, readable by all: a warning at start.
+    let plain = dir.path("plain");
+    std::fs::write(&plain, format!("a={KEY}\n")).unwrap();
+    set_mode(&plain, 0o644);
+    let keys = builder(&plain).build().unwrap();
+    let lines = warnings_about(&plain);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains(" WARN rocket_api_key: keys file holds plaintext keys and can be read by group or others"),
+        "{lines:?}"
+    );
+    assert!(lines[0].ends_with("mode=644"), "{lines:?}");
+    assert!(!logs().contains(KEY));
+
+    // At each reload while it stays so, and once writable by others, that too.
+    set_mode(&plain, 0o666);
+    keys.reload().unwrap();
+    let lines = warnings_about(&plain);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[1].contains("keys file can be written by group or others, who could add a key"),
+        "{lines:?}"
+    );
+    assert!(lines[1].ends_with("mode=666"), "{lines:?}");
+    assert!(lines[2].contains("holds plaintext keys"), "{lines:?}");
+
+    // Fixed: no more warnings.
+    set_mode(&plain, 0o600);
+    keys.reload().unwrap();
+    assert_eq!(warnings_about(&plain).len(), 3);
+
+    // Digests only: readable is fine, writable is not.
+    let hashed = dir.path("hashed");
+    let entry = KeyDigest::of(OTHER.as_bytes()).to_entry();
+    std::fs::write(&hashed, format!("b={entry}\n")).unwrap();
+    set_mode(&hashed, 0o644);
+    builder(&hashed).build().unwrap();
+    assert_eq!(warnings_about(&hashed).len(), 0);
+    set_mode(&hashed, 0o664);
+    builder(&hashed).build().unwrap();
+    let lines = warnings_about(&hashed);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("can be written by group or others"),
+        "{lines:?}"
     );
 }
