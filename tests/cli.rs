@@ -174,8 +174,6 @@ fn usage_errors_exit_2_without_echoing_keys() {
             None,
             "not from the command line",
         ),
-        (&["hash"], Some("short-secret"), "not a usable key"),
-        (&["hash"], Some("sha256:abc"), "already a `sha256:` entry"),
     ];
     for (args, stdin, expected) in cases {
         let out = apikey(args, *stdin);
@@ -188,4 +186,72 @@ fn usage_errors_exit_2_without_echoing_keys() {
         );
     }
     assert!(stdout(&apikey(&["--help"], None)).contains("USAGE:"));
+}
+
+const EXISTING: &str = "my-existing-key-0123456789";
+
+#[test]
+fn hash_keeps_the_fields_of_an_entry() {
+    let entry = format!(
+        "{EXISTING};scopes=admin,read:orders;expires=2999-01-01T00:00:00Z;ips=10.0.0.0/8, 2001:db8::/32;rate=10/s\n"
+    );
+    let out = stdout(&apikey(&["hash"], Some(&entry)));
+    assert_eq!(
+        out,
+        format!(
+            "{};scopes=admin,read:orders;expires=2999-01-01T00:00:00Z;ips=10.0.0.0/8,2001:db8::/32;rate=10/s\n",
+            KeyDigest::of(EXISTING.as_bytes()).to_entry()
+        )
+    );
+
+    let out = stdout(&apikey(
+        &["hash", "--name", "legacy"],
+        Some(&format!("{EXISTING};scopes=admin;ips=10.0.0.0/8")),
+    ));
+    assert!(!out.contains(EXISTING));
+    let keys = load_line(out.trim());
+    let key = keys.verify(EXISTING, Some([10, 1, 2, 3].into())).unwrap();
+    assert_eq!((key.name(), key.scopes()), ("legacy", vec!["admin"]));
+    assert!(keys.verify(EXISTING, Some([192, 0, 2, 1].into())).is_err());
+}
+
+#[test]
+fn hash_refuses_input_that_does_not_parse_as_a_data_error() {
+    let digest = &KeyDigest::of(EXISTING.as_bytes()).to_entry()[7..];
+    let cases = [
+        (
+            "short-secret".to_owned(),
+            "not a usable key or entry: the key is shorter",
+        ),
+        ("sha256:abc".to_owned(), "already a `sha256:` entry"),
+        (format!("SHA256={digest}"), "already a `sha256:` entry"),
+        (format!("SHA256-{digest}"), "the key starts with `sha256`"),
+        (
+            format!("{EXISTING};scopes=read orders"),
+            "invalid scope \"read orders\"",
+        ),
+        (
+            format!("{EXISTING};ips=nowhere"),
+            "invalid address \"nowhere\"",
+        ),
+        (
+            format!("{EXISTING};{EXISTING}"),
+            "field 1 after the key is not of the form",
+        ),
+        (
+            format!("{EXISTING}\nsecond-line-0123456789"),
+            "a space, a control",
+        ),
+    ];
+    for (input, expected) in &cases {
+        let out = apikey(&["hash"], Some(input));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{input}: {stderr}");
+        assert!(stderr.contains(expected), "{input}: {stderr}");
+        assert!(!stderr.contains("--help"), "not a usage error: {stderr}");
+        assert!(out.stdout.is_empty());
+        for secret in [EXISTING, "short-secret", &digest[..16]] {
+            assert!(!stderr.contains(secret), "{stderr}");
+        }
+    }
 }

@@ -41,6 +41,44 @@ pub struct KeyEntry {
     pub rate: Option<RateSpec>,
 }
 
+impl KeyEntry {
+    /// The entry in the grammar, with the key as its digest: what a configuration holds for it.
+    /// It parses back to the same entry; networks in `ips` are written as networks (`10.1.2.3/8`
+    /// as `10.0.0.0/8`, an address with `/32` or `/128`).
+    ///
+    /// Fails only for an expiry that RFC 3339 cannot express (a year past 9999), which
+    /// [`parse_entry`] never yields.
+    ///
+    /// ```
+    /// use rocket_api_key_runtime::{parse_entry, KeyDigest};
+    ///
+    /// let entry = parse_entry("0123456789abcdef0123;scopes=admin;ips=10.0.0.0/8").unwrap();
+    /// let digest = KeyDigest::of(b"0123456789abcdef0123").to_entry();
+    /// assert_eq!(entry.to_entry().unwrap(), format!("{digest};scopes=admin;ips=10.0.0.0/8"));
+    /// ```
+    pub fn to_entry(&self) -> Result<String, time::error::Format> {
+        let mut entry = self.digest.to_entry();
+        if !self.scopes.is_empty() {
+            entry.push_str(";scopes=");
+            entry.push_str(&self.scopes.join(","));
+        }
+        if let Some(at) = self.expires {
+            entry.push_str(";expires=");
+            entry.push_str(&at.format(&Rfc3339)?);
+        }
+        if !self.ips.is_empty() {
+            let ips: Vec<String> = self.ips.iter().map(IpNet::to_string).collect();
+            entry.push_str(";ips=");
+            entry.push_str(&ips.join(","));
+        }
+        if let Some(rate) = self.rate {
+            entry.push_str(";rate=");
+            entry.push_str(&rate.to_string());
+        }
+        Ok(entry)
+    }
+}
+
 /// What is wrong with an entry. Never contains the key, its digest, or a fragment of either.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -411,6 +449,32 @@ mod tests {
         assert_eq!(ips, ["10.0.0.0/8", "192.168.0.1/32", "::1/128"]);
         let e = parse_entry(&format!("{KEY};rate = 600/m ")).unwrap();
         assert_eq!(e.rate.unwrap().to_string(), "600/m");
+    }
+
+    #[test]
+    fn entries_print_as_they_parse() {
+        let digest = KeyDigest::of(KEY.as_bytes()).to_entry();
+        let cases = [
+            (KEY.to_owned(), digest.clone()),
+            (
+                format!(" {KEY} ; rate = 600/m ; ips = 10.1.2.3/8, ::1 ; expires=2030-01-02T03:04:05.5+01:00 ; scopes = a , b:c "),
+                format!("{digest};scopes=a,b:c;expires=2030-01-02T03:04:05.5+01:00;ips=10.0.0.0/8,::1/128;rate=600/m"),
+            ),
+            (
+                format!("{};expires=2030-01-02T03:04:05Z", digest.to_uppercase().replace("SHA256:", "SHA256=")),
+                format!("{digest};expires=2030-01-02T03:04:05Z"),
+            ),
+        ];
+        for (written, printed) in cases {
+            let entry = parse_entry(&written).unwrap();
+            assert_eq!(entry.to_entry().unwrap(), printed);
+            let again = parse_entry(&printed).unwrap();
+            assert!(again.digest.ct_eq(&entry.digest));
+            assert_eq!(
+                (&again.scopes, again.expires, &again.ips, again.rate),
+                (&entry.scopes, entry.expires, &entry.ips, entry.rate)
+            );
+        }
     }
 
     #[test]

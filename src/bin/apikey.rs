@@ -10,7 +10,8 @@ use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use rocket_api_key::{
-    is_valid_scope, parse_duration, parse_entry, GeneratedKey, KeyDigest, DEFAULT_KEY_PREFIX,
+    is_digest_entry, is_valid_scope, parse_duration, parse_entry, GeneratedKey, KeyEntry,
+    DEFAULT_KEY_PREFIX,
 };
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -27,8 +28,9 @@ USAGE:
 
 new     generates a key from the operating system's CSPRNG and prints it once, with the
         configuration line that holds only its SHA-256 hash.
-hash    turns an existing key into its `sha256:` entry. The key is read from standard input,
-        never from the command line, so it stays out of shell history.
+hash    turns an existing key, or an entry (`<key>;scopes=…;ips=…`), into its `sha256:` entry
+        with the same fields. The key is read from standard input, never from the command
+        line, so it stays out of shell history.
 
 OPTIONS:
     --name <NAME>              the key's name: letters, digits and `_` (API_KEY_<NAME>)
@@ -203,28 +205,9 @@ fn expiry(text: &str) -> Result<OffsetDateTime, Usage> {
         .unwrap_or(at))
 }
 
-/// `API_KEY_<NAME>=sha256:…[;scopes=…][;expires=…]`
-fn config_line(
-    env_prefix: &str,
-    name: &str,
-    digest: &KeyDigest,
-    scopes: &[String],
-    expires: Option<&str>,
-) -> String {
-    let mut line = format!(
-        "{env_prefix}{}={}",
-        name.to_ascii_uppercase(),
-        digest.to_entry()
-    );
-    if !scopes.is_empty() {
-        line.push_str(";scopes=");
-        line.push_str(&scopes.join(","));
-    }
-    if let Some(at) = expires {
-        line.push_str(";expires=");
-        line.push_str(at);
-    }
-    line
+/// `API_KEY_<NAME>=<entry>`
+fn config_line(env_prefix: &str, name: &str, entry: &str) -> String {
+    format!("{env_prefix}{}={entry}", name.to_ascii_uppercase())
 }
 
 fn new(opts: Options) -> Result<(), Failure> {
@@ -241,14 +224,18 @@ fn new(opts: Options) -> Result<(), Failure> {
         .map(|at| at.format(&Rfc3339))
         .transpose()
         .map_err(|e| Failure::Other(e.to_string()))?;
+    let entry = KeyEntry {
+        digest: key.digest(),
+        scopes: opts.scopes.clone(),
+        expires: opts.expires,
+        ips: Vec::new(),
+        rate: None,
+    };
+    let entry = entry
+        .to_entry()
+        .map_err(|e| Failure::Other(e.to_string()))?;
     let env_prefix = opts.env_prefix.as_deref().unwrap_or("API_KEY_");
-    let line = config_line(
-        env_prefix,
-        &name,
-        &key.digest(),
-        &opts.scopes,
-        expires.as_deref(),
-    );
+    let line = config_line(env_prefix, &name, &entry);
 
     let out = if opts.json {
         json!({
@@ -284,29 +271,32 @@ fn new(opts: Options) -> Result<(), Failure> {
 fn hash(opts: Options) -> Result<(), Failure> {
     let mut stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprintln!("Paste the key and press Enter, then Ctrl-D:");
+        eprintln!("Paste the key (or its entry) and press Enter, then Ctrl-D:");
     }
     let mut input = Zeroizing::new(String::new());
     stdin
         .read_to_string(&mut input)
         .map_err(|e| Failure::Other(format!("cannot read standard input: {e}")))?;
-    let key = input.trim();
-    if key.starts_with("sha256:") {
-        return Err(Failure::Usage(
-            "the input is already a `sha256:` entry".into(),
+    let value = input.trim();
+    // Bad input is a data error (1), not a usage error (2): the command was called right.
+    if is_digest_entry(value) {
+        return Err(Failure::Other(
+            "the input is already a `sha256:` entry; it needs no hashing".into(),
         ));
     }
-    let entry = parse_entry(key)
-        .map_err(|e| Failure::Usage(format!("the input is not a usable key: {e}")))?;
+    // The runtime's own grammar, so that the fields carried over are the ones it will load.
+    let entry = parse_entry(value)
+        .map_err(|e| Failure::Other(format!("the input is not a usable key or entry: {e}")))?;
+    let entry = entry
+        .to_entry()
+        .map_err(|e| Failure::Other(e.to_string()))?;
     let line = match &opts.name {
         Some(name) => config_line(
             opts.env_prefix.as_deref().unwrap_or("API_KEY_"),
             name,
-            &entry.digest,
-            &[],
-            None,
+            &entry,
         ),
-        None => entry.digest.to_entry(),
+        None => entry,
     };
     println!("{line}");
     Ok(())
