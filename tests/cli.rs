@@ -7,10 +7,15 @@ use rocket_api_key::{checksum, ApiKeys, Checksum, KeyDigest};
 use serde_json::Value;
 
 fn apikey(args: &[&str], stdin: Option<&str>) -> Output {
+    apikey_into(args, stdin, Stdio::piped())
+}
+
+/// `apikey` with its standard output where the test says: a closed pipe, /dev/full.
+fn apikey_into(args: &[&str], stdin: Option<&str>, stdout: impl Into<Stdio>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_apikey"))
         .args(args)
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -254,4 +259,93 @@ fn hash_refuses_input_that_does_not_parse_as_a_data_error() {
             assert!(!stderr.contains(secret), "{stderr}");
         }
     }
+}
+
+/// A pipe whose reading end is already closed.
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer
+}
+
+/// What a failed `apikey` said: exit code 1, a message, no panic and no key.
+fn failed(out: &Output, expected: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stderr.contains("rak_") && !stderr.contains(EXISTING),
+        "a key on stderr: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn a_closed_output_pipe_is_a_failure_not_a_panic() {
+    let closed = "cannot write to standard output: it was closed before the output was written";
+    let out = apikey_into(&["hash"], Some(EXISTING), closed_pipe());
+    failed(&out, closed);
+    let out = apikey_into(&["--help"], None, closed_pipe());
+    failed(&out, closed);
+    for args in [
+        &["new", "--name", "x"][..],
+        &["new", "--name", "x", "--json"],
+    ] {
+        let out = apikey_into(args, None, closed_pipe());
+        let stderr = failed(&out, "the key was not shown (");
+        assert!(
+            stderr.contains(closed) && stderr.contains("run `apikey new` again"),
+            "{stderr}"
+        );
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_output_is_a_failure() {
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let no_space = "cannot write to standard output: No space left on device";
+    failed(&apikey_into(&["hash"], Some(EXISTING), full()), no_space);
+    failed(&apikey_into(&["--help"], None, full()), no_space);
+    for args in [
+        &["new", "--name", "x"][..],
+        &["new", "--name", "x", "--json"],
+    ] {
+        let stderr = failed(&apikey_into(args, None, full()), "the key was not shown (");
+        assert!(stderr.contains(no_space), "{stderr}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn new_will_not_print_a_key_where_no_one_sees_it() {
+    let nowhere = "standard output is closed or /dev/null, where the key would be lost";
+    failed(
+        &apikey_into(&["new", "--name", "x"], None, Stdio::null()),
+        nowhere,
+    );
+    // Closed outright, by a shell.
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "exec \"$0\" new --name x >&-",
+            env!("CARGO_BIN_EXE_apikey"),
+        ])
+        .output()
+        .unwrap();
+    failed(&out, nowhere);
+    // `hash` loses nothing there: the key is still the operator's.
+    let out = apikey_into(&["hash"], Some(EXISTING), Stdio::null());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
