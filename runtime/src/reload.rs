@@ -80,6 +80,14 @@ impl ApiKeys {
     ///
     /// On any error the running keys are kept unchanged and the errors are returned. The fairing
     /// calls this when the keys file changes and on SIGHUP; call it yourself for other triggers.
+    ///
+    /// A keys file that may still be being written ([`LoadError::FileUnsettled`]) or that kept
+    /// changing while it was read ([`LoadError::FileChanging`]) fails the reload this time; the
+    /// poller reads it again at its next tick even if it does not change. A keys file that group
+    /// or others may write, or read while it holds plaintext keys, is named in a `WARN` event.
+    ///
+    /// [`LoadError::FileUnsettled`]: crate::LoadError::FileUnsettled
+    /// [`LoadError::FileChanging`]: crate::LoadError::FileChanging
     pub fn reload(&self) -> Result<ReloadSummary, LoadErrors> {
         let shared = self.shared();
         let mut loaded_state = shared.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
