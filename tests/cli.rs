@@ -7,10 +7,15 @@ use rocket_api_key::{checksum, ApiKeys, Checksum, KeyDigest};
 use serde_json::Value;
 
 fn apikey(args: &[&str], stdin: Option<&str>) -> Output {
+    apikey_into(args, stdin, Stdio::piped())
+}
+
+/// `apikey` with its standard output where the test says: a closed pipe, /dev/full.
+fn apikey_into(args: &[&str], stdin: Option<&str>, stdout: impl Into<Stdio>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_apikey"))
         .args(args)
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -174,8 +179,6 @@ fn usage_errors_exit_2_without_echoing_keys() {
             None,
             "not from the command line",
         ),
-        (&["hash"], Some("short-secret"), "not a usable key"),
-        (&["hash"], Some("sha256:abc"), "already a `sha256:` entry"),
     ];
     for (args, stdin, expected) in cases {
         let out = apikey(args, *stdin);
@@ -188,4 +191,161 @@ fn usage_errors_exit_2_without_echoing_keys() {
         );
     }
     assert!(stdout(&apikey(&["--help"], None)).contains("USAGE:"));
+}
+
+const EXISTING: &str = "my-existing-key-0123456789";
+
+#[test]
+fn hash_keeps_the_fields_of_an_entry() {
+    let entry = format!(
+        "{EXISTING};scopes=admin,read:orders;expires=2999-01-01T00:00:00Z;ips=10.0.0.0/8, 2001:db8::/32;rate=10/s\n"
+    );
+    let out = stdout(&apikey(&["hash"], Some(&entry)));
+    assert_eq!(
+        out,
+        format!(
+            "{};scopes=admin,read:orders;expires=2999-01-01T00:00:00Z;ips=10.0.0.0/8,2001:db8::/32;rate=10/s\n",
+            KeyDigest::of(EXISTING.as_bytes()).to_entry()
+        )
+    );
+
+    let out = stdout(&apikey(
+        &["hash", "--name", "legacy"],
+        Some(&format!("{EXISTING};scopes=admin;ips=10.0.0.0/8")),
+    ));
+    assert!(!out.contains(EXISTING));
+    let keys = load_line(out.trim());
+    let key = keys.verify(EXISTING, Some([10, 1, 2, 3].into())).unwrap();
+    assert_eq!((key.name(), key.scopes()), ("legacy", vec!["admin"]));
+    assert!(keys.verify(EXISTING, Some([192, 0, 2, 1].into())).is_err());
+}
+
+#[test]
+fn hash_refuses_input_that_does_not_parse_as_a_data_error() {
+    let digest = &KeyDigest::of(EXISTING.as_bytes()).to_entry()[7..];
+    let cases = [
+        (
+            "short-secret".to_owned(),
+            "not a usable key or entry: the key is shorter",
+        ),
+        ("sha256:abc".to_owned(), "already a `sha256:` entry"),
+        (format!("SHA256={digest}"), "already a `sha256:` entry"),
+        (format!("SHA256-{digest}"), "the key starts with `sha256`"),
+        (
+            format!("{EXISTING};scopes=read orders"),
+            "invalid scope \"read orders\"",
+        ),
+        (
+            format!("{EXISTING};ips=nowhere"),
+            "invalid address \"nowhere\"",
+        ),
+        (
+            format!("{EXISTING};{EXISTING}"),
+            "field 1 after the key is not of the form",
+        ),
+        (
+            format!("{EXISTING}\nsecond-line-0123456789"),
+            "a space, a control",
+        ),
+    ];
+    for (input, expected) in &cases {
+        let out = apikey(&["hash"], Some(input));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{input}: {stderr}");
+        assert!(stderr.contains(expected), "{input}: {stderr}");
+        assert!(!stderr.contains("--help"), "not a usage error: {stderr}");
+        assert!(out.stdout.is_empty());
+        for secret in [EXISTING, "short-secret", &digest[..16]] {
+            assert!(!stderr.contains(secret), "{stderr}");
+        }
+    }
+}
+
+/// A pipe whose reading end is already closed.
+fn closed_pipe() -> std::io::PipeWriter {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer
+}
+
+/// What a failed `apikey` said: exit code 1, a message, no panic and no key.
+fn failed(out: &Output, expected: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stderr.contains("rak_") && !stderr.contains(EXISTING),
+        "a key on stderr: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn a_closed_output_pipe_is_a_failure_not_a_panic() {
+    let closed = "cannot write to standard output: it was closed before the output was written";
+    let out = apikey_into(&["hash"], Some(EXISTING), closed_pipe());
+    failed(&out, closed);
+    let out = apikey_into(&["--help"], None, closed_pipe());
+    failed(&out, closed);
+    for args in [
+        &["new", "--name", "x"][..],
+        &["new", "--name", "x", "--json"],
+    ] {
+        let out = apikey_into(args, None, closed_pipe());
+        let stderr = failed(&out, "the key was not shown (");
+        assert!(
+            stderr.contains(closed) && stderr.contains("run `apikey new` again"),
+            "{stderr}"
+        );
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_output_is_a_failure() {
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let no_space = "cannot write to standard output: No space left on device";
+    failed(&apikey_into(&["hash"], Some(EXISTING), full()), no_space);
+    failed(&apikey_into(&["--help"], None, full()), no_space);
+    for args in [
+        &["new", "--name", "x"][..],
+        &["new", "--name", "x", "--json"],
+    ] {
+        let stderr = failed(&apikey_into(args, None, full()), "the key was not shown (");
+        assert!(stderr.contains(no_space), "{stderr}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn new_will_not_print_a_key_where_no_one_sees_it() {
+    let nowhere = "standard output is closed or /dev/null, where the key would be lost";
+    failed(
+        &apikey_into(&["new", "--name", "x"], None, Stdio::null()),
+        nowhere,
+    );
+    // Closed outright, by a shell.
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "exec \"$0\" new --name x >&-",
+            env!("CARGO_BIN_EXE_apikey"),
+        ])
+        .output()
+        .unwrap();
+    failed(&out, nowhere);
+    // `hash` loses nothing there: the key is still the operator's.
+    let out = apikey_into(&["hash"], Some(EXISTING), Stdio::null());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

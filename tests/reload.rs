@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +35,42 @@ fn write_keys(path: &Path, contents: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
+/// A keys file in a directory of its own, removed with it (also when an assertion fails).
+struct KeysFile {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl KeysFile {
+    fn new(tag: &str, contents: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("rak-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys");
+        write_keys(&path, contents);
+        KeysFile { dir, path }
+    }
+
+    /// A server that loads this file, polling it every `reload_interval` (zero: never).
+    fn serve(&self, reload_interval: Duration, reload_on_sighup: bool) -> Server {
+        let keys = ApiKeys::builder()
+            .from_env(false)
+            .keys_file(&self.path)
+            .reload_interval(reload_interval)
+            .reload_on_sighup(reload_on_sighup);
+        Server::start(
+            rocket::build()
+                .attach(keys.fairing())
+                .mount("/", routes![any, read]),
+        )
+    }
+}
+
+impl Drop for KeysFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Polls until `f` holds, for at most 10 s (a liveness bound, not a timing claim).
 fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -49,21 +85,9 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn keys_file_changes_apply_while_requests_flow() {
-    let dir = std::env::temp_dir().join(format!("rak-reload-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("keys");
-    write_keys(&file, &format!("alpha={ALPHA};scopes=read\n"));
-
-    let keys = ApiKeys::builder()
-        .from_env(false)
-        .keys_file(&file)
-        .reload_interval(Duration::from_secs(1))
-        .reload_on_sighup(false);
-    let server = Server::start(
-        rocket::build()
-            .attach(keys.fairing())
-            .mount("/", routes![any, read]),
-    );
+    let keys_file = KeysFile::new("reload", &format!("alpha={ALPHA};scopes=read\n"));
+    let file = &keys_file.path;
+    let server = keys_file.serve(Duration::from_secs(1), false);
     let url = |path: &str| format!("{}{path}", server.base);
 
     // A client hammers the server with ALPHA for as long as ALPHA is meant to be valid.
@@ -96,13 +120,13 @@ fn keys_file_changes_apply_while_requests_flow() {
 
     // Add a key.
     assert_eq!(status("/any", BETA), 401);
-    write_keys(&file, &format!("alpha={ALPHA};scopes=read\nbeta={BETA}\n"));
+    write_keys(file, &format!("alpha={ALPHA};scopes=read\nbeta={BETA}\n"));
     eventually("beta to be accepted", || status("/any", BETA) == 200);
     assert_eq!(server.keys.names(), ["alpha", "beta"]);
 
     // A broken file (one bad line among good ones) changes nothing, however long it stays.
     write_keys(
-        &file,
+        file,
         &format!("alpha={ALPHA};scopes=read\nbeta={BETA}\ngamma={GAMMA};scopes=read all\n"),
     );
     std::thread::sleep(Duration::from_millis(2500));
@@ -111,14 +135,14 @@ fn keys_file_changes_apply_while_requests_flow() {
     assert_eq!(server.keys.names(), ["alpha", "beta"]);
 
     // So does a file that vanishes for a while.
-    std::fs::remove_file(&file).unwrap();
+    std::fs::remove_file(file).unwrap();
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(status("/any", BETA), 200);
 
     // Change a key's scopes and revoke another in one edit.
     let before = server.keys.usage().key("beta").unwrap().accepted;
     alpha_valid.store(false, SeqCst);
-    write_keys(&file, &format!("beta={BETA};scopes=read\ngamma={GAMMA}\n"));
+    write_keys(file, &format!("beta={BETA};scopes=read\ngamma={GAMMA}\n"));
     eventually("alpha to be revoked", || status("/any", ALPHA) == 401);
     assert_eq!(status("/read", BETA), 200);
     assert_eq!(status("/any", GAMMA), 200);
@@ -135,30 +159,19 @@ fn keys_file_changes_apply_while_requests_flow() {
         0,
         "requests with a valid key failed during reloads (of {sent})"
     );
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[cfg(unix)]
 #[test]
 fn sighup_reloads() {
-    let dir = std::env::temp_dir().join(format!("rak-hup-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("keys");
-    write_keys(&file, &format!("alpha={ALPHA}\n"));
+    let keys_file = KeysFile::new("hup", &format!("alpha={ALPHA}\n"));
+    let file = &keys_file.path;
     // Polling off: only the signal can load the change.
-    let keys = ApiKeys::builder()
-        .from_env(false)
-        .keys_file(&file)
-        .reload_interval(Duration::ZERO);
-    let server = Server::start(
-        rocket::build()
-            .attach(keys.fairing())
-            .mount("/", routes![any]),
-    );
+    let server = keys_file.serve(Duration::ZERO, true);
     let client = agent();
     let status = |key: &str| get(&client, &format!("{}/any", server.base), Some(key)).0;
 
-    write_keys(&file, &format!("alpha={ALPHA}\nbeta={BETA}\n"));
+    write_keys(file, &format!("alpha={ALPHA}\nbeta={BETA}\n"));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(status(BETA), 401, "nothing reloads without the signal");
     let killed = std::process::Command::new("kill")
@@ -168,5 +181,24 @@ fn sighup_reloads() {
     assert!(killed.success());
     eventually("beta to be accepted after SIGHUP", || status(BETA) == 200);
     assert_eq!(status(ALPHA), 200);
-    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_half_written_keys_file_waits_for_the_next_poll() {
+    let keys_file = KeysFile::new("reload-half", &format!("alpha={ALPHA}\n"));
+    let file = &keys_file.path;
+    let server = keys_file.serve(Duration::from_secs(1), false);
+    let client = agent();
+    let status = |key: &str| get(&client, &format!("{}/any", server.base), Some(key)).0;
+
+    // Written in place, and the writer stops before the final newline.
+    std::fs::write(file, format!("alpha={ALPHA}\nbeta={BETA}")).unwrap();
+    let error = server.keys.reload().unwrap_err().to_string();
+    assert!(error.contains("may be half-written"), "{error}");
+    assert_eq!(status(BETA), 401, "the line was trusted at once");
+    assert_eq!(status(ALPHA), 200, "the running keys stay");
+    // The file does not change again; the poller reads it once it has settled.
+    eventually("beta to be accepted once the file settled", || {
+        status(BETA) == 200
+    });
 }

@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN};
+use crate::load::{shadowed_var, KEYS_FILE_VAR};
 use crate::query::DEFAULT_REDACTED_PARAMS;
 use crate::rate::RateSpec;
 
@@ -24,6 +25,7 @@ use crate::rate::RateSpec;
 /// env_prefix = "API_KEY_"     # API_KEY_<NAME>=<entry>; `API_KEY` alone is the key `default`
 /// from_env = true             # read keys from the environment at all
 /// # keys_file = "/etc/orders/api-keys" # default: $API_KEYS_FILE, if set
+/// keys_file_max_size = 67108864  # bytes (64 MiB); a larger keys file is refused
 /// accept_bearer = false       # also accept `Authorization: Bearer <key>`
 /// accepted_log_level = "debug"  # level of the event for each accepted request, or "off"
 /// rejected_log_limit = 100    # `request rejected` events per second, the rest summarised; 0: all
@@ -58,6 +60,10 @@ pub struct Config {
     /// The keys file. Default: the path in `API_KEYS_FILE`, when that variable is set and
     /// `from_env` is on.
     pub keys_file: Option<PathBuf>,
+    /// The largest keys file read, in bytes; a larger one is a load error, even if it grows
+    /// while it is read. Bounds the memory a wrong path (a log, a disk image) can take.
+    /// Default 64 MiB.
+    pub keys_file_max_size: u64,
     /// Whether `Authorization: Bearer <key>` is accepted as well. Default `false`.
     pub accept_bearer: bool,
     /// Level of the event logged for each accepted request. Default `debug`.
@@ -197,6 +203,7 @@ impl Default for Config {
             env_prefix: "API_KEY_".into(),
             from_env: true,
             keys_file: None,
+            keys_file_max_size: 64 << 20,
             accept_bearer: false,
             accepted_log_level: LogLevel::Debug,
             rejected_log_limit: 100,
@@ -228,6 +235,7 @@ impl fmt::Debug for Config {
             env_prefix,
             from_env,
             keys_file,
+            keys_file_max_size,
             accept_bearer,
             accepted_log_level,
             rejected_log_limit,
@@ -252,6 +260,7 @@ impl fmt::Debug for Config {
             .field("env_prefix", env_prefix)
             .field("from_env", from_env)
             .field("keys_file", keys_file)
+            .field("keys_file_max_size", keys_file_max_size)
             .field("accept_bearer", accept_bearer)
             .field("accepted_log_level", accepted_log_level)
             .field("rejected_log_limit", rejected_log_limit)
@@ -301,6 +310,22 @@ impl Config {
                 "`api_keys.env_prefix` = {:?} must be upper-case letters, digits and `_`, ending in `_`",
                 self.env_prefix
             ));
+        }
+        if let Some(var) = shadowed_var(&self.env_prefix) {
+            let what = if var == KEYS_FILE_VAR {
+                "the keys file's path"
+            } else {
+                "the key `default`"
+            };
+            return Err(format!(
+                "`api_keys.env_prefix` = {:?} would read `{var}`, which holds {what}, as another key; \
+                 choose a prefix that neither `API_KEYS_FILE` nor `API_KEY` starts with, such as \
+                 \"API_KEY_\" (the default) or \"ORDERS_KEY_\"",
+                self.env_prefix
+            ));
+        }
+        if self.keys_file_max_size == 0 {
+            return Err("`api_keys.keys_file_max_size` must be at least 1 byte".into());
         }
         if !self.reload_interval.is_zero() && self.reload_interval < Duration::from_secs(1) {
             return Err(
@@ -496,6 +521,9 @@ fn percent_decoded(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use rocket::figment::providers::{Format, Toml};
+    use rocket::figment::Figment;
+
     use super::*;
 
     #[test]
@@ -560,5 +588,64 @@ mod tests {
             config.clone().redis_url.as_deref(),
             Some("redis://alice:s3cret@10.0.0.7:6379")
         );
+    }
+
+    /// The TOML block of `Config`'s documentation, as written there.
+    fn documented_block() -> String {
+        let source = include_str!("config.rs");
+        let start = source.find("/// ```toml\n").expect("the block") + "/// ```toml\n".len();
+        let end = start + source[start..].find("/// ```\n").expect("its end");
+        source[start..end]
+            .lines()
+            .map(|line| line.trim_start().trim_start_matches("///").trim_start())
+            .map(|line| format!("{line}\n"))
+            .collect()
+    }
+
+    fn extract(toml: &str) -> Config {
+        Figment::from(Toml::string(toml).nested())
+            .select("default")
+            .focus("api_keys")
+            .extract()
+            .unwrap_or_else(|e| panic!("the documented block does not parse: {e}\n{toml}"))
+    }
+
+    #[test]
+    fn the_documented_block_shows_the_defaults() {
+        let block = documented_block();
+        assert!(block.contains("keys_file_max_size = 67108864"), "{block}");
+        assert_eq!(extract(&block), Config::default());
+        // The commented settings are real fields too.
+        let uncommented: String = block
+            .lines()
+            .map(|line| line.strip_prefix("# ").unwrap_or(line))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert!(extract(&uncommented).keys_file.is_some());
+    }
+
+    #[test]
+    fn a_prefix_that_covers_the_keys_file_variable_is_refused() {
+        for prefix in ["API_", "API_KEYS_", "API_KEYS_FILE_"] {
+            let config = Config {
+                env_prefix: prefix.into(),
+                ..Config::default()
+            };
+            let message = config.validate().unwrap_err();
+            assert!(
+                message.starts_with(&format!(
+                    "`api_keys.env_prefix` = \"{prefix}\" would read `API_KEYS_FILE`, which holds the keys file's path, as another key;"
+                )),
+                "{message}"
+            );
+            assert!(message.contains("such as \"API_KEY_\""), "{message}");
+        }
+        for prefix in ["API_KEY_", "BILLING_KEY_", "APIKEY_", "API_KEYSET_"] {
+            let config = Config {
+                env_prefix: prefix.into(),
+                ..Config::default()
+            };
+            assert_eq!(config.validate(), Ok(()), "{prefix}");
+        }
     }
 }

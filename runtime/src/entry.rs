@@ -4,8 +4,9 @@
 //! <key>[;scopes=<scope>,<scope>…][;expires=<RFC 3339 time>][;ips=<IP or CIDR>,…][;rate=<n>/<s|m|h|d>]
 //! ```
 //!
-//! `<key>` is the secret itself, or `sha256:<64 hex digits>` of it. Errors describe what is wrong
-//! without ever repeating the key, its digest, or text that might be part of either.
+//! `<key>` is the secret itself, or `sha256:<64 hex digits>` of it (`sha256` in any case, then `:`
+//! or `=`). Errors describe what is wrong without ever repeating the key, its digest, or text that
+//! might be part of either.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -40,6 +41,44 @@ pub struct KeyEntry {
     pub rate: Option<RateSpec>,
 }
 
+impl KeyEntry {
+    /// The entry in the grammar, with the key as its digest: what a configuration holds for it.
+    /// It parses back to the same entry; networks in `ips` are written as networks (`10.1.2.3/8`
+    /// as `10.0.0.0/8`, an address with `/32` or `/128`).
+    ///
+    /// Fails only for an expiry that RFC 3339 cannot express (a year past 9999), which
+    /// [`parse_entry`] never yields.
+    ///
+    /// ```
+    /// use rocket_api_key_runtime::{parse_entry, KeyDigest};
+    ///
+    /// let entry = parse_entry("0123456789abcdef0123;scopes=admin;ips=10.0.0.0/8").unwrap();
+    /// let digest = KeyDigest::of(b"0123456789abcdef0123").to_entry();
+    /// assert_eq!(entry.to_entry().unwrap(), format!("{digest};scopes=admin;ips=10.0.0.0/8"));
+    /// ```
+    pub fn to_entry(&self) -> Result<String, time::error::Format> {
+        let mut entry = self.digest.to_entry();
+        if !self.scopes.is_empty() {
+            entry.push_str(";scopes=");
+            entry.push_str(&self.scopes.join(","));
+        }
+        if let Some(at) = self.expires {
+            entry.push_str(";expires=");
+            entry.push_str(&at.format(&Rfc3339)?);
+        }
+        if !self.ips.is_empty() {
+            let ips: Vec<String> = self.ips.iter().map(IpNet::to_string).collect();
+            entry.push_str(";ips=");
+            entry.push_str(&ips.join(","));
+        }
+        if let Some(rate) = self.rate {
+            entry.push_str(";rate=");
+            entry.push_str(&rate.to_string());
+        }
+        Ok(entry)
+    }
+}
+
 /// What is wrong with an entry. Never contains the key, its digest, or a fragment of either.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -54,6 +93,9 @@ pub enum EntryError {
     KeyCharacters,
     /// `sha256:` not followed by exactly 64 hex digits.
     BadDigest,
+    /// A key that starts with `sha256` (any case) without `:` or `=` after it: a misspelt digest,
+    /// never taken for a plaintext key.
+    MisspeltDigest,
     /// A key of the generated shape (`rak_…`) whose checksum is wrong: a typo or a truncation.
     BadChecksum,
     /// A field (1-based position after the key) without `=`.
@@ -90,6 +132,9 @@ impl fmt::Display for EntryError {
                 "the key contains a space, a control or a non-ASCII character; keys are sent in an HTTP header and may use visible ASCII characters other than `;` only",
             ),
             EntryError::BadDigest => f.write_str("`sha256:` must be followed by exactly 64 hex digits"),
+            EntryError::MisspeltDigest => f.write_str(
+                "the key starts with `sha256` but is not `sha256:` and 64 hex digits; write a digest as `sha256:<hex>`, and no key may start with `sha256`",
+            ),
             EntryError::BadChecksum => f.write_str(
                 "the key has the shape of a generated key but its checksum is wrong; check it was copied whole",
             ),
@@ -185,15 +230,46 @@ pub fn parse_entry(value: &str) -> Result<KeyEntry, EntryError> {
     Ok(entry)
 }
 
+/// Whether an entry's key is written as its digest (`sha256:<hex>`, in any spelling that
+/// [`parse_entry`] accepts) rather than as the key itself. Says nothing of whether the entry is
+/// valid.
+///
+/// ```
+/// use rocket_api_key_runtime::is_digest_entry;
+///
+/// assert!(is_digest_entry("SHA256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08;scopes=x"));
+/// assert!(!is_digest_entry("0123456789abcdef0123;scopes=x"));
+/// ```
+pub fn is_digest_entry(value: &str) -> bool {
+    let key = value.split(';').next().unwrap_or_default().trim();
+    matches!(digest_hex(key), Ok(Some(_)))
+}
+
+/// The hex digits of a key written as a digest. The tag is `sha256` in any case, followed by `:`
+/// or `=` (operators write `SHA256:`, and `=` separates everything else in the configuration).
+/// Any other key starting with `sha256` is an error: read as a plaintext key, a misspelt digest
+/// would let whoever can read the configuration authenticate with the entry's own text.
+fn digest_hex(key: &str) -> Result<Option<&str>, EntryError> {
+    const TAG: &str = "sha256";
+    match key.get(..TAG.len()) {
+        Some(tag) if tag.eq_ignore_ascii_case(TAG) => match key.as_bytes().get(TAG.len()) {
+            Some(b':' | b'=') => Ok(key.get(TAG.len() + 1..)),
+            _ => Err(EntryError::MisspeltDigest),
+        },
+        _ => Ok(None),
+    }
+}
+
 fn parse_key(key: &str) -> Result<KeyDigest, EntryError> {
     if key.is_empty() {
         return Err(EntryError::EmptyKey);
     }
-    if let Some(hex) = key.strip_prefix("sha256:") {
-        return KeyDigest::from_hex(hex).ok_or(EntryError::BadDigest);
-    }
+    // First, so that no message about a digest can quote a key with spaces in it.
     if !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(EntryError::KeyCharacters);
+    }
+    if let Some(hex) = digest_hex(key)? {
+        return KeyDigest::from_hex(hex).ok_or(EntryError::BadDigest);
     }
     if key.len() < MIN_PLAINTEXT_KEY_LEN {
         return Err(EntryError::KeyTooShort);
@@ -315,6 +391,53 @@ mod tests {
     }
 
     #[test]
+    fn digest_tag_in_any_case_with_colon_or_equals() {
+        let digest = KeyDigest::of(KEY.as_bytes());
+        let hex = &digest.to_entry()[7..];
+        for tag in ["sha256:", "SHA256:", "Sha256:", "sha256=", "SHA256="] {
+            for hex in [hex.to_owned(), hex.to_uppercase()] {
+                let entry = format!("{tag}{hex};scopes=admin");
+                assert!(is_digest_entry(&entry), "{entry}");
+                let e = parse_entry(&entry).unwrap();
+                assert!(
+                    e.digest.ct_eq(&digest),
+                    "{tag}{hex} is the digest, not a key"
+                );
+                assert_eq!(e.scopes, ["admin"]);
+            }
+        }
+    }
+
+    #[test]
+    fn misspelt_digests_are_never_plaintext_keys() {
+        let hex = &KeyDigest::of(KEY.as_bytes()).to_entry()[7..];
+        for tag in [
+            "sha256-", "SHA256", "sha256_", "Sha256.", "sha256;", "sHa256/",
+        ] {
+            let entry = format!("{tag}{hex}");
+            assert!(!is_digest_entry(&entry), "{entry}");
+            let e = err(&entry);
+            assert_eq!(e, EntryError::MisspeltDigest, "{entry}");
+            assert!(!e.to_string().contains(&hex[..16]), "{e}");
+        }
+        // Not a key either way: a space or a non-ASCII character is never in a key.
+        assert_eq!(err(&format!("sha256 {hex}")), EntryError::KeyCharacters);
+        assert_eq!(
+            err(&format!("sha256\u{e9}{hex}")),
+            EntryError::KeyCharacters
+        );
+        assert_eq!(err("sha256"), EntryError::MisspeltDigest);
+        assert_eq!(
+            err("SHA256xxxxxxxxxxxxxxxxxxxxxxxx"),
+            EntryError::MisspeltDigest
+        );
+        assert_eq!(err(&format!("SHA256:{}", &hex[1..])), EntryError::BadDigest);
+        assert_eq!(err("sha256="), EntryError::BadDigest);
+        // A key that merely contains the word is a key.
+        assert!(parse_entry("my-sha256-key-0123456789").is_ok());
+    }
+
+    #[test]
     fn all_fields_with_spaces() {
         let e = parse_entry(&format!(
             " {KEY} ; scopes = read:orders , admin ; expires=2030-01-02T03:04:05+01:00; ips=10.1.2.3/8, 192.168.0.1 ,::1"
@@ -326,6 +449,32 @@ mod tests {
         assert_eq!(ips, ["10.0.0.0/8", "192.168.0.1/32", "::1/128"]);
         let e = parse_entry(&format!("{KEY};rate = 600/m ")).unwrap();
         assert_eq!(e.rate.unwrap().to_string(), "600/m");
+    }
+
+    #[test]
+    fn entries_print_as_they_parse() {
+        let digest = KeyDigest::of(KEY.as_bytes()).to_entry();
+        let cases = [
+            (KEY.to_owned(), digest.clone()),
+            (
+                format!(" {KEY} ; rate = 600/m ; ips = 10.1.2.3/8, ::1 ; expires=2030-01-02T03:04:05.5+01:00 ; scopes = a , b:c "),
+                format!("{digest};scopes=a,b:c;expires=2030-01-02T03:04:05.5+01:00;ips=10.0.0.0/8,::1/128;rate=600/m"),
+            ),
+            (
+                format!("{};expires=2030-01-02T03:04:05Z", digest.to_uppercase().replace("SHA256:", "SHA256=")),
+                format!("{digest};expires=2030-01-02T03:04:05Z"),
+            ),
+        ];
+        for (written, printed) in cases {
+            let entry = parse_entry(&written).unwrap();
+            assert_eq!(entry.to_entry().unwrap(), printed);
+            let again = parse_entry(&printed).unwrap();
+            assert!(again.digest.ct_eq(&entry.digest));
+            assert_eq!(
+                (&again.scopes, again.expires, &again.ips, again.rate),
+                (&entry.scopes, entry.expires, &entry.ips, entry.rate)
+            );
+        }
     }
 
     #[test]

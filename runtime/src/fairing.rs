@@ -91,9 +91,16 @@ impl ApiKeysBuilder {
         self
     }
 
-    /// The keys file, instead of `$API_KEYS_FILE`.
+    /// The keys file, instead of `$API_KEYS_FILE`: a regular file of at most
+    /// [`keys_file_max_size`](Self::keys_file_max_size) bytes.
     pub fn keys_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.keys_file = Some(path.into());
+        self
+    }
+
+    /// The largest keys file read, in bytes (default 64 MiB); a larger one is a load error.
+    pub fn keys_file_max_size(mut self, bytes: u64) -> Self {
+        self.config.keys_file_max_size = bytes;
         self
     }
 
@@ -253,7 +260,23 @@ fn load(
         code.named_entry(name, Source::Code(name.clone()), entry);
     }
     let keys = ApiKeys::new(config, code.loaded);
-    match keys.reload() {
+    let mut outcome = keys.reload();
+    // A reload defers a keys file that may still be being written to the next poll; at start
+    // there is no later poll and no running key to keep, so the file is given the time it
+    // needs, once, and read again.
+    if let Err(LoadErrors(errors)) = &outcome {
+        if let [LoadError::FileUnsettled(path, wait)] = errors.as_slice() {
+            tracing::warn!(
+                target: TARGET,
+                path = ?path,
+                wait_ms = wait.as_millis(),
+                "keys file may be half-written; reading it again once it has settled"
+            );
+            std::thread::sleep(*wait);
+            outcome = keys.reload();
+        }
+    }
+    match outcome {
         Ok(summary) if code.errors.is_empty() => Ok((keys, summary)),
         Ok(_) => Err(LoadErrors(code.errors)),
         Err(LoadErrors(mut errors)) => {

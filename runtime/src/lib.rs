@@ -33,7 +33,9 @@ mod usage;
 pub use config::{Backend, ClientAddress, Config, LogLevel, UnavailablePolicy};
 pub use digest::{Fingerprint, KeyDigest};
 pub use duration::parse_duration;
-pub use entry::{parse_entry, EntryError, KeyEntry, MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN};
+pub use entry::{
+    is_digest_entry, parse_entry, EntryError, KeyEntry, MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN,
+};
 pub use fairing::{ApiKeysBuilder, ApiKeysFairing};
 pub use guard::Authorized;
 pub use keygen::{checksum, Checksum, GeneratedKey, KeyGenError, DEFAULT_KEY_PREFIX};

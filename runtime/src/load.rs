@@ -6,15 +6,33 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
+use std::fs::{File, Metadata};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use zeroize::Zeroizing;
 
-use crate::entry::{parse_entry, EntryError, KeyEntry};
+use crate::entry::{is_digest_entry, parse_entry, EntryError, KeyEntry};
 
 /// The environment variable naming the keys file, unless `keys_file` is configured.
 pub const KEYS_FILE_VAR: &str = "API_KEYS_FILE";
+
+/// The single-key variable of the default prefix `API_KEY_`.
+const DEFAULT_SINGLE_VAR: &str = "API_KEY";
+
+/// Variables with a meaning of their own, which the scan of a prefix that covers them must not
+/// read as keys of another name.
+const RESERVED_VARS: [&str; 2] = [KEYS_FILE_VAR, DEFAULT_SINGLE_VAR];
+
+/// Readings of a keys file that keeps changing while it is read, before the load fails.
+const READ_ATTEMPTS: u32 = 4;
+
+/// The pause between two readings: time for a writer to finish.
+const RETRY_PAUSE: Duration = Duration::from_millis(25);
+
+/// The UTF-8 byte-order mark that some editors write at the start of a file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Where an entry came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +73,17 @@ pub enum LoadError {
     FileSyntax(Source),
     /// The keys file cannot be read.
     File(PathBuf, std::io::Error),
+    /// The keys file is not a regular file (the path, and what it is instead): a FIFO would
+    /// block the load, and a device could be read without end.
+    NotRegularFile(PathBuf, &'static str),
+    /// The keys file is larger than `keys_file_max_size` (the path and that limit, in bytes).
+    FileTooLarge(PathBuf, u64),
+    /// The keys file changed during every reading of it, so each could have been torn.
+    FileChanging(PathBuf),
+    /// The keys file's last line has no final newline and the file changed moments ago, so the
+    /// line may be half-written (`/16` cut to `/1`). The path, and how long until a file left
+    /// unchanged is trusted as it is; a reload is attempted again at the next poll.
+    FileUnsettled(PathBuf, Duration),
     /// The runtime configuration (`api_keys` table) is invalid.
     Config(String),
 }
@@ -83,8 +112,39 @@ impl fmt::Display for LoadError {
                 "{source}: expected `name=entry`, a blank line or a `#` comment"
             ),
             LoadError::File(path, e) => write!(f, "cannot read keys file {}: {e}", path.display()),
+            LoadError::NotRegularFile(path, kind) => write!(
+                f,
+                "cannot read keys file {}: it is {kind}; the keys file must be a regular file",
+                path.display()
+            ),
+            LoadError::FileTooLarge(path, max) => write!(
+                f,
+                "keys file {} is larger than `api_keys.keys_file_max_size` ({max} bytes); raise the limit if the file is meant to be this large",
+                path.display()
+            ),
+            LoadError::FileChanging(path) => write!(
+                f,
+                "keys file {} changed while it was read, {READ_ATTEMPTS} times in a row; write it atomically (write a copy, then `mv` it over the original)",
+                path.display()
+            ),
+            LoadError::FileUnsettled(path, _) => write!(
+                f,
+                "keys file {} may be half-written: its last line has no final newline and the file changed moments ago (left unchanged for a poll interval, it is read as it is); end the file with a newline, or write it atomically (write a copy, then `mv` it over the original)",
+                path.display()
+            ),
             LoadError::Config(message) => f.write_str(message),
         }
+    }
+}
+
+impl LoadError {
+    /// Whether the error is about this moment, not about what the file says: a later reading of
+    /// the same file may succeed, so the poller must try again even if the file does not change.
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            LoadError::FileChanging(_) | LoadError::FileUnsettled(..)
+        )
     }
 }
 
@@ -124,11 +184,66 @@ pub(crate) struct Loaded {
     pub entry: KeyEntry,
 }
 
+/// What the keys file must be to be read: the rules the configuration sets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FileRules {
+    /// The largest file read, in bytes.
+    pub max_size: u64,
+    /// How long after its last change a file whose last line has no final newline is not
+    /// trusted: the line may still be being written.
+    pub settle: Duration,
+}
+
+/// A keys file that others may read or write: loaded, but worth a warning. Both carry the path
+/// and the file's mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FileWarning {
+    /// Group or others may write it, so they could add a key of their own.
+    Writable(PathBuf, u32),
+    /// It holds plaintext keys, and group or others may read them.
+    Readable(PathBuf, u32),
+}
+
+/// What tells one version of a file from another without reading it: its identity, size and
+/// modification time. On Unix the inode's change time too, which no one can set back (`touch`
+/// can set the modification time to anything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    id: [i64; 4],
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl FileStamp {
+    pub fn of(meta: &Metadata) -> Self {
+        #[cfg(unix)]
+        let id = {
+            use std::os::unix::fs::MetadataExt;
+            // Reinterpreted, not converted: only equality matters.
+            [
+                meta.dev() as i64,
+                meta.ino() as i64,
+                meta.ctime(),
+                meta.ctime_nsec(),
+            ]
+        };
+        #[cfg(not(unix))]
+        let id = [0; 4];
+        FileStamp {
+            id,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+}
+
 /// Collects entries and errors from all sources.
 #[derive(Debug, Default)]
 pub(crate) struct Loader {
     pub loaded: Vec<Loaded>,
     pub errors: Vec<LoadError>,
+    /// About the keys file, logged by whoever runs the load.
+    pub warnings: Vec<FileWarning>,
     // Indexes for the duplicate checks, so a large keys file loads in linear time.
     by_name: HashMap<String, usize>,
     /// Digest prefix → the first entry with it.
@@ -141,21 +256,20 @@ pub(crate) struct Loader {
 impl Loader {
     /// Entries from environment variables `<prefix><NAME>` and `<prefix without _>` (`default`).
     pub fn env(&mut self, prefix: &str, vars: impl IntoIterator<Item = (OsString, OsString)>) {
-        let single = prefix.trim_end_matches('_');
         for (var, value) in vars {
             let var_lossy = var.to_string_lossy();
-            let name = if var_lossy == single {
-                "default".to_owned()
-            } else if let Some(name) = var_lossy.strip_prefix(prefix) {
-                let source = Source::Env(var_lossy.clone().into_owned());
-                let upper = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_';
-                if var.to_str().is_none() || name.is_empty() || !name.bytes().all(upper) {
-                    self.errors.push(LoadError::Name(source));
-                    continue;
+            let name = match env_role(prefix, &var_lossy) {
+                EnvRole::Other => continue,
+                EnvRole::Single => "default".to_owned(),
+                EnvRole::Named(name) => {
+                    let upper = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_';
+                    if var.to_str().is_none() || name.is_empty() || !name.bytes().all(upper) {
+                        let source = Source::Env(var_lossy.to_string());
+                        self.errors.push(LoadError::Name(source));
+                        continue;
+                    }
+                    name.to_ascii_lowercase()
                 }
-                name.to_ascii_lowercase()
-            } else {
-                continue;
             };
             let source = Source::Env(var_lossy.into_owned());
             match value.into_string() {
@@ -169,17 +283,57 @@ impl Loader {
     ///
     /// Read in chunks into one buffer that is wiped when dropped or outgrown, so a large file is
     /// never held whole beside the keys parsed from it (and no copy of a key is left behind, as
-    /// `BufReader` would). Reading one open file is as consistent as reading it whole: a file
-    /// replaced meanwhile (`mv`) is not the one being read.
-    pub fn file(&mut self, path: &Path) {
+    /// `BufReader` would).
+    ///
+    /// What loads is one version of the file. A file replaced meanwhile (`mv`) is not the one
+    /// being read; one written in place while it is read shows it in its size or modification
+    /// time, through the open handle or the path, and is read again (a few times, then the load
+    /// fails). A last line without a final newline in a file that changed less than
+    /// `rules.settle` ago may be half-written (`/16` cut to `/1`) and is not trusted yet.
+    pub fn file(&mut self, path: &Path, rules: FileRules) {
+        // What a reading adds is taken back if the reading does not count.
+        let mark = (self.loaded.len(), self.errors.len());
+        for attempt in 1..=READ_ATTEMPTS {
+            match self.read_file(path, rules) {
+                Ok(Some(warnings)) => return self.warnings.extend(warnings),
+                Ok(None) => {
+                    self.rollback(mark);
+                    if attempt < READ_ATTEMPTS {
+                        std::thread::sleep(RETRY_PAUSE);
+                    }
+                }
+                Err(e) => {
+                    // Entries of a file that cannot be read whole are noise beside the reason.
+                    self.rollback(mark);
+                    return self.errors.push(e);
+                }
+            }
+        }
+        self.errors.push(LoadError::FileChanging(path.to_owned()));
+    }
+
+    /// One reading of the keys file into the loader: `Ok(None)` when the file changed meanwhile
+    /// (what was read may be torn), else the warnings about the file.
+    fn read_file(
+        &mut self,
+        path: &Path,
+        rules: FileRules,
+    ) -> Result<Option<Vec<FileWarning>>, LoadError> {
         let fail = |e| LoadError::File(path.to_owned(), e);
-        let mut file = match std::fs::File::open(path) {
-            Ok(file) => file,
-            Err(e) => return self.errors.push(fail(e)),
-        };
+        let mut file = open(path).map_err(fail)?;
+        // The open handle's metadata, not the path's, which may name another file by now.
+        let before = file.metadata().map_err(fail)?;
+        if !before.is_file() {
+            return Err(LoadError::NotRegularFile(path.to_owned(), kind(&before)));
+        }
+        let too_large = || LoadError::FileTooLarge(path.to_owned(), rules.max_size);
+        if before.len() > rules.max_size {
+            return Err(too_large());
+        }
         let mut buf = Zeroizing::new(vec![0u8; 64 * 1024]);
-        let (mut filled, mut line_no) = (0, 0);
-        loop {
+        let (mut filled, mut line_no, mut total) = (0, 0, 0u64);
+        let (mut at_start, mut plaintext) = (true, false);
+        let unterminated = loop {
             if filled == buf.len() {
                 // A line longer than the buffer: grow it, wiping the old one.
                 let mut bigger = Zeroizing::new(vec![0u8; buf.len() * 2]);
@@ -189,39 +343,97 @@ impl Loader {
             let n = match file.read(&mut buf[filled..]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return self.errors.push(fail(e)),
+                Err(e) => return Err(fail(e)),
             };
+            // Counted as it is read: the file may have grown since its size was checked.
+            total += n as u64;
+            if total > rules.max_size {
+                return Err(too_large());
+            }
             let end = filled + n;
             let mut start = 0;
+            if at_start {
+                // A read that stopped inside a mark: read on before deciding.
+                if n != 0 && end < BOM.len() && BOM.starts_with(&buf[..end]) {
+                    filled = end;
+                    continue;
+                }
+                // Only at the very start of the file: anywhere else it is part of a line.
+                if buf[..end].starts_with(BOM) {
+                    start = BOM.len();
+                }
+                at_start = false;
+            }
             while let Some(len) = buf[start..end].iter().position(|&b| b == b'\n') {
                 line_no += 1;
-                self.file_line(path, line_no, &buf[start..start + len]);
+                plaintext |= self.file_line(path, line_no, &buf[start..start + len]);
                 start += len + 1;
             }
             if n == 0 {
-                if start < end {
-                    self.file_line(path, line_no + 1, &buf[start..end]);
+                let tail = &buf[start..end];
+                if !tail.is_empty() {
+                    plaintext |= self.file_line(path, line_no + 1, tail);
                 }
-                return;
+                break tail.iter().any(|b| !b.is_ascii_whitespace());
             }
             buf.copy_within(start..end, 0);
             filled = end - start;
+        };
+
+        let stamp = FileStamp::of(&before);
+        let after = file.metadata().map_err(fail)?;
+        let same_at_path = std::fs::metadata(path).is_ok_and(|m| FileStamp::of(&m) == stamp);
+        if FileStamp::of(&after) != stamp || !same_at_path || total != before.len() {
+            return Ok(None);
         }
+        if unterminated {
+            // A modification time in the future (a clock set back) counts as just now.
+            let age = before
+                .modified()
+                .ok()
+                .and_then(|at| SystemTime::now().duration_since(at).ok())
+                .unwrap_or_default();
+            if age < rules.settle {
+                return Err(LoadError::FileUnsettled(
+                    path.to_owned(),
+                    rules.settle - age,
+                ));
+            }
+        }
+        Ok(Some(permission_warnings(path, &before, plaintext)))
     }
 
-    fn file_line(&mut self, path: &Path, line_no: usize, line: &[u8]) {
+    /// Forgets what was loaded since `mark`: a reading of the keys file that does not count.
+    fn rollback(&mut self, (loaded, errors): (usize, usize)) {
+        for gone in self.loaded.drain(loaded..) {
+            self.by_name.remove(&gone.name);
+            let prefix = gone.entry.digest.prefix();
+            if self.by_prefix.get(&prefix).is_some_and(|&i| i >= loaded) {
+                self.by_prefix.remove(&prefix);
+            }
+        }
+        self.same_prefix.retain(|&i| i < loaded);
+        self.errors.truncate(errors);
+    }
+
+    /// One line of the keys file; whether it holds a key in plaintext (rather than its digest).
+    fn file_line(&mut self, path: &Path, line_no: usize, line: &[u8]) -> bool {
         let source = || Source::File(path.to_owned(), line_no);
         let Ok(line) = std::str::from_utf8(line) else {
-            return self.errors.push(LoadError::NotUnicode(source()));
+            self.errors.push(LoadError::NotUnicode(source()));
+            // Not known to be a digest: a secret is assumed.
+            return true;
         };
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
-            return;
+            return false;
         }
         let Some((name, value)) = line.split_once('=') else {
-            return self.errors.push(LoadError::FileSyntax(source()));
+            self.errors.push(LoadError::FileSyntax(source()));
+            return true;
         };
         self.named_entry(name.trim(), source(), value);
+        !is_digest_entry(value)
     }
 
     /// An entry given in code (or in a file line), after checking its name.
@@ -295,6 +507,115 @@ impl Loader {
     }
 }
 
+/// How the environment scan reads a variable under a prefix.
+#[derive(Debug, PartialEq, Eq)]
+enum EnvRole<'a> {
+    /// `<prefix without its final _>`: the key `default`.
+    Single,
+    /// `<prefix><NAME>`: the key `<name>`.
+    Named(&'a str),
+    /// Not read.
+    Other,
+}
+
+/// How the scan reads `var` under `prefix`, never taking a variable of its own meaning for a key.
+fn env_role<'a>(prefix: &str, var: &'a str) -> EnvRole<'a> {
+    let role = prefix_role(prefix, var);
+    if shadows(var, &role) {
+        EnvRole::Other
+    } else {
+        role
+    }
+}
+
+fn prefix_role<'a>(prefix: &str, var: &'a str) -> EnvRole<'a> {
+    if var == prefix.trim_end_matches('_') {
+        EnvRole::Single
+    } else if let Some(name) = var.strip_prefix(prefix) {
+        EnvRole::Named(name)
+    } else {
+        EnvRole::Other
+    }
+}
+
+/// Whether reading `var` as `role` would take a variable of its own meaning for a key:
+/// `API_KEYS_FILE` holds a path, never a key, and `API_KEY` is the key `default` of the default
+/// prefix, never a key of another name. Read as a key, the path would be a key without scopes,
+/// accepted by every route that requires none.
+fn shadows(var: &str, role: &EnvRole<'_>) -> bool {
+    match role {
+        EnvRole::Other => false,
+        EnvRole::Single => var == KEYS_FILE_VAR,
+        EnvRole::Named(_) => RESERVED_VARS.contains(&var),
+    }
+}
+
+/// The variable of its own meaning that the scan of `prefix` would read as a key, were it not
+/// skipped: such a prefix is a configuration error, since it cannot work as written.
+pub(crate) fn shadowed_var(prefix: &str) -> Option<&'static str> {
+    RESERVED_VARS
+        .into_iter()
+        .find(|var| shadows(var, &prefix_role(prefix, var)))
+}
+
+/// Opens the keys file for reading without waiting: opening a FIFO would otherwise block until
+/// a writer comes, hanging ignition, or a reload with the reload lock held, which stops every
+/// later reload.
+fn open(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    options.open(path)
+}
+
+/// What a file that is not a regular file is, for the error message.
+fn kind(meta: &Metadata) -> &'static str {
+    let file_type = meta.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() {
+        "a directory"
+    } else {
+        "something other than a file"
+    }
+}
+
+/// Warnings about who else may use the keys file, judged as ssh judges a private key: writable
+/// by group or others, anyone of them can add a key; readable, anyone can take a plaintext one.
+#[cfg(unix)]
+fn permission_warnings(path: &Path, meta: &Metadata, plaintext: bool) -> Vec<FileWarning> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o7777;
+    let mut warnings = Vec::new();
+    if mode & 0o022 != 0 {
+        warnings.push(FileWarning::Writable(path.to_owned(), mode));
+    }
+    if plaintext && mode & 0o044 != 0 {
+        warnings.push(FileWarning::Readable(path.to_owned(), mode));
+    }
+    warnings
+}
+
+#[cfg(not(unix))]
+fn permission_warnings(_: &Path, _: &Metadata, _: bool) -> Vec<FileWarning> {
+    Vec::new()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,6 +629,54 @@ mod tests {
 
     fn messages(l: &Loader) -> Vec<String> {
         l.errors.iter().map(|e| e.to_string()).collect()
+    }
+
+    /// Rules under which every file is settled, and one with an hour's settle window.
+    const SETTLED: FileRules = FileRules {
+        max_size: 64 << 20,
+        settle: Duration::ZERO,
+    };
+    const FRESH: FileRules = FileRules {
+        max_size: 64 << 20,
+        settle: Duration::from_secs(3600),
+    };
+
+    /// A directory of its own for a test's files, removed with it.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("rak-load-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, contents).unwrap();
+            path
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Loads a keys file on another thread: a load that blocks fails the test instead of
+    /// hanging it.
+    fn load_file_within(path: &Path, rules: FileRules, limit: std::time::Duration) -> Loader {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = path.to_owned();
+        std::thread::spawn(move || {
+            let mut l = Loader::default();
+            l.file(&path, rules);
+            let _ = tx.send(l);
+        });
+        rx.recv_timeout(limit)
+            .expect("loading the keys file blocked")
     }
 
     #[test]
@@ -325,6 +694,71 @@ mod tests {
         assert!(l.errors.is_empty(), "{:?}", messages(&l));
         let names: Vec<&str> = l.loaded.iter().map(|k| k.name.as_str()).collect();
         assert_eq!(names, ["default", "orders_2"]);
+    }
+
+    #[test]
+    fn env_prefix_never_reads_the_keys_file_variable_or_api_key_as_keys() {
+        // Both values are valid plaintext keys: read as entries, they would load.
+        let env = || {
+            vars(&[
+                ("API_KEYS_FILE", "/etc/orders/api-keys"),
+                ("API_KEY", A),
+                ("API_KEY_ORDERS", B),
+                ("API", "cccccccccccccccccccccccc"),
+                ("API_KEYS_REPORTS", "dddddddddddddddddddddddd"),
+            ])
+        };
+        let names = |prefix: &str| {
+            let mut l = Loader::default();
+            l.env(prefix, env());
+            assert!(l.errors.is_empty(), "{prefix}: {:?}", messages(&l));
+            let mut names: Vec<String> = l.loaded.into_iter().map(|k| k.name).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names("API_KEY_"), ["default", "orders"]);
+        assert_eq!(names("API_"), ["default", "key_orders", "keys_reports"]);
+        assert_eq!(names("API_KEYS_"), ["reports"]);
+        assert_eq!(names("API_KEYS_FILE_"), Vec::<String>::new());
+
+        // Such prefixes are refused by `Config::validate`, through this.
+        assert_eq!(shadowed_var("API_"), Some(KEYS_FILE_VAR));
+        assert_eq!(shadowed_var("API_KEYS_"), Some(KEYS_FILE_VAR));
+        assert_eq!(shadowed_var("API_KEYS_FILE_"), Some(KEYS_FILE_VAR));
+        for fine in ["API_KEY_", "BILLING_KEY_", "API_KEYS_FILES_", "APIS_"] {
+            assert_eq!(shadowed_var(fine), None, "{fine}");
+        }
+    }
+
+    #[test]
+    fn misspelt_digests_are_errors_naming_where_they_are() {
+        let hex = &crate::digest::KeyDigest::of(A.as_bytes()).to_entry()[7..];
+        let dir = TempDir::new("misspelt");
+        let path = dir.write(
+            "keys",
+            format!("good=sha256={hex}\nbad=SHA256-{hex};scopes=admin\n"),
+        );
+        let mut l = Loader::default();
+        l.env("API_KEY_", vars(&[("API_KEY_X", &format!("Sha256_{hex}"))]));
+        l.file(&path, SETTLED);
+        let m = messages(&l);
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(
+            m[0].starts_with(
+                "environment variable `API_KEY_X`: the key starts with `sha256` but is not"
+            ),
+            "{m:?}"
+        );
+        assert!(
+            m[1].starts_with(&format!(
+                "{}:2: the key starts with `sha256`",
+                path.display()
+            )),
+            "{m:?}"
+        );
+        assert!(m.iter().all(|m| !m.contains(&hex[..8])), "{m:?}");
+        let names: Vec<&str> = l.loaded.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["good"]);
     }
 
     #[test]
@@ -391,7 +825,7 @@ mod tests {
         )
         .unwrap();
         let mut l = Loader::default();
-        l.file(&path);
+        l.file(&path, SETTLED);
         let p = path.display();
         assert_eq!(
             messages(&l),
@@ -422,7 +856,7 @@ mod tests {
         text.push_str(&format!("bad\nlast={B}"));
         std::fs::write(&path, text).unwrap();
         let mut l = Loader::default();
-        l.file(&path);
+        l.file(&path, SETTLED);
         assert_eq!(
             messages(&l),
             [format!(
@@ -439,7 +873,354 @@ mod tests {
     #[test]
     fn missing_file() {
         let mut l = Loader::default();
-        l.file(Path::new("/nonexistent/keys"));
+        l.file(Path::new("/nonexistent/keys"), SETTLED);
         assert!(messages(&l)[0].starts_with("cannot read keys file /nonexistent/keys: "));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_at_the_start_only() {
+        let dir = TempDir::new("bom");
+        let path = dir.write("keys", format!("\u{feff}a={A}\n\u{feff}b={B}\n"));
+        let mut l = Loader::default();
+        l.file(&path, SETTLED);
+        assert_eq!(
+            messages(&l),
+            [format!(
+                "{}:2: a key name is letters, digits and `_`",
+                path.display()
+            )]
+        );
+        assert_eq!(l.loaded.len(), 1);
+        assert_eq!(l.loaded[0].name, "a");
+        assert_eq!(l.loaded[0].source, Source::File(path.clone(), 1));
+
+        // A comment first, and a file that is nothing but the mark.
+        let path = dir.write("comment", format!("\u{feff}# keys\na={A}"));
+        let mut l = Loader::default();
+        l.file(&path, SETTLED);
+        assert!(l.errors.is_empty(), "{:?}", messages(&l));
+        assert_eq!(l.loaded.len(), 1);
+        let path = dir.write("empty", "\u{feff}");
+        let mut l = Loader::default();
+        l.file(&path, SETTLED);
+        assert!(
+            l.errors.is_empty() && l.loaded.is_empty(),
+            "{:?}",
+            messages(&l)
+        );
+    }
+
+    #[test]
+    fn an_unterminated_last_line_is_trusted_only_once_settled() {
+        let dir = TempDir::new("unterminated");
+        // `ips=10.0.0.0/16` while its writer is still at `/1`.
+        let path = dir.write("keys", format!("a={A}\nb={B};ips=10.0.0.0/1"));
+        let mut l = Loader::default();
+        l.file(&path, FRESH);
+        assert!(l.loaded.is_empty());
+        assert!(
+            matches!(&l.errors[..], [LoadError::FileUnsettled(p, wait)]
+                if *p == path && *wait > Duration::from_secs(3500)),
+            "{:?}",
+            messages(&l)
+        );
+        assert!(
+            messages(&l)[0].contains("may be half-written"),
+            "{:?}",
+            messages(&l)
+        );
+
+        // The same line, ended: trusted at once.
+        std::fs::write(&path, format!("a={A}\nb={B};ips=10.0.0.0/16\n")).unwrap();
+        let mut l = Loader::default();
+        l.file(&path, FRESH);
+        assert!(l.errors.is_empty(), "{:?}", messages(&l));
+        assert_eq!(l.loaded[1].entry.ips[0].to_string(), "10.0.0.0/16");
+
+        // A file without a final newline that has not changed for the window loads as before;
+        // trailing blanks are no unterminated line.
+        std::fs::write(&path, format!("a={A}\nb={B};ips=10.0.0.0/1")).unwrap();
+        let file = File::options().write(true).open(&path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
+        let mut l = Loader::default();
+        l.file(&path, FRESH);
+        assert!(l.errors.is_empty(), "{:?}", messages(&l));
+        assert_eq!(l.loaded.len(), 2);
+        std::fs::write(&path, format!("a={A}\n  \t")).unwrap();
+        let mut l = Loader::default();
+        l.file(&path, FRESH);
+        assert!(l.errors.is_empty(), "{:?}", messages(&l));
+    }
+
+    /// The reading position of this process's open handle on `path`, if it has one.
+    #[cfg(target_os = "linux")]
+    fn read_position(path: &Path) -> Option<u64> {
+        std::fs::read_dir("/proc/self/fd")
+            .ok()?
+            .flatten()
+            .find_map(|fd| {
+                if std::fs::read_link(fd.path()).ok()? != path {
+                    return None;
+                }
+                let info = std::fs::read_to_string(format!(
+                    "/proc/self/fdinfo/{}",
+                    fd.file_name().to_str()?
+                ))
+                .ok()?;
+                info.lines()
+                    .find_map(|l| l.strip_prefix("pos:"))
+                    .and_then(|p| p.trim().parse().ok())
+            })
+    }
+
+    /// Loads `path` while `change` runs once the reading of `opened` (the file `path` leads to)
+    /// is past its first read and before its last.
+    #[cfg(target_os = "linux")]
+    fn load_while_changed(
+        path: &Path,
+        opened: &Path,
+        len: u64,
+        change: impl Fn() + Sync,
+    ) -> Loader {
+        let mut l = Loader::default();
+        let changed = std::thread::scope(|scope| {
+            let writer = scope.spawn(|| {
+                let started = std::time::Instant::now();
+                while started.elapsed() < Duration::from_secs(10) {
+                    if read_position(opened).is_some_and(|pos| pos > 0 && pos < len) {
+                        change();
+                        return true;
+                    }
+                    std::thread::yield_now();
+                }
+                false
+            });
+            l.file(path, SETTLED);
+            writer.join().unwrap()
+        });
+        assert!(changed, "the writer never met the read in progress");
+        l
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_changed_between_two_reads_is_read_again() {
+        use std::io::Write;
+
+        // Two versions of the same length, several reads long.
+        let version = |scope: &str| -> String {
+            (0..3000)
+                .map(|i| format!("k{i}=key-number-{i:08}-padding;scopes={scope}\n"))
+                .collect()
+        };
+        let (a, b) = (version("a"), version("b"));
+        let len = a.len() as u64;
+        // Long unchanged, so that only the change during the read tells the versions apart.
+        let write_old = |path: &Path| {
+            std::fs::write(path, &a).unwrap();
+            let file = File::options().write(true).open(path).unwrap();
+            file.set_modified(SystemTime::now() - Duration::from_secs(3600))
+                .unwrap();
+        };
+        let only_b = |how: &str, l: &Loader| {
+            assert!(l.errors.is_empty(), "{how}: {:?}", messages(l));
+            assert_eq!(l.loaded.len(), 3000);
+            let other = l.loaded.iter().filter(|k| k.entry.scopes != ["b"]).count();
+            assert_eq!(other, 0, "{how}: lines of the earlier version were loaded");
+        };
+        let dir = TempDir::new("changed");
+
+        // Written over, in place and at the same length: seen through the open handle.
+        let path = dir.0.join("in-place");
+        write_old(&path);
+        let l = load_while_changed(&path, &path, len, || {
+            let mut file = File::options().write(true).open(&path).unwrap();
+            file.write_all(b.as_bytes()).unwrap();
+        });
+        only_b("in place", &l);
+
+        // Replaced by `mv`.
+        let path = dir.0.join("moved");
+        write_old(&path);
+        let l = load_while_changed(&path, &path, len, || {
+            std::fs::write(dir.0.join("moved.tmp"), &b).unwrap();
+            std::fs::rename(dir.0.join("moved.tmp"), &path).unwrap();
+        });
+        only_b("by `mv`", &l);
+
+        // A link swapped to a new file, as Kubernetes updates a mounted secret: the file being
+        // read is untouched, only the path tells.
+        let (old, new, path) = (dir.0.join("old"), dir.0.join("new"), dir.0.join("linked"));
+        write_old(&old);
+        std::os::unix::fs::symlink(&old, &path).unwrap();
+        let l = load_while_changed(&path, &old, len, || {
+            std::fs::write(&new, &b).unwrap();
+            std::os::unix::fs::symlink(&new, dir.0.join("linked.tmp")).unwrap();
+            std::fs::rename(dir.0.join("linked.tmp"), &path).unwrap();
+        });
+        only_b("by a swapped link", &l);
+    }
+
+    #[test]
+    fn a_file_written_in_place_while_read_never_loads_torn() {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+        use std::sync::Arc;
+
+        let dir = TempDir::new("torn");
+        // Large enough to take several reads, ending with the line a torn read would widen.
+        let mut head = String::new();
+        for i in 0..4000 {
+            let key = crate::digest::KeyDigest::of(format!("key-{i}").as_bytes()).to_entry();
+            head.push_str(&format!("k{i}={key};scopes=read\n"));
+        }
+        head.push_str(&format!("last={A};ips=10.0.0.0/1"));
+        let path = dir.write("keys", format!("{head}6\n"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (path, stop, head) = (path.clone(), stop.clone(), head.clone());
+            std::thread::spawn(move || {
+                while !stop.load(SeqCst) {
+                    // In place, in two writes, as an editor or `echo >` may do.
+                    let mut file = File::options()
+                        .write(true)
+                        .truncate(true)
+                        .open(&path)
+                        .unwrap();
+                    file.write_all(head.as_bytes()).unwrap();
+                    std::thread::sleep(Duration::from_millis(2));
+                    file.write_all(b"6\n").unwrap();
+                    drop(file);
+                    std::thread::sleep(Duration::from_millis(15));
+                }
+            })
+        };
+        let started = std::time::Instant::now();
+        let (mut whole, mut emptied, mut refused) = (0, 0, 0);
+        while started.elapsed() < Duration::from_millis(1500) {
+            let mut l = Loader::default();
+            l.file(&path, FRESH);
+            if l.errors.is_empty() && l.loaded.is_empty() {
+                // The file as it is between truncation and the first write: a real version of
+                // it, which revokes rather than widens.
+                emptied += 1;
+            } else if l.errors.is_empty() {
+                assert_eq!(l.loaded.len(), 4001, "a torn file loaded");
+                let last = &l.loaded[4000].entry;
+                assert_eq!(last.ips[0].to_string(), "10.0.0.0/16", "a torn line loaded");
+                whole += 1;
+            } else {
+                assert!(
+                    l.errors.iter().all(LoadError::is_transient) && l.loaded.is_empty(),
+                    "{:?}",
+                    messages(&l)
+                );
+                refused += 1;
+            }
+        }
+        stop.store(true, SeqCst);
+        writer.join().unwrap();
+        // Once the writer is done, the file loads.
+        let mut l = Loader::default();
+        l.file(&path, FRESH);
+        assert!(l.errors.is_empty(), "{:?}", messages(&l));
+        assert_eq!(l.loaded.len(), 4001);
+        eprintln!(
+            "while the file was written: {whole} whole loads, {emptied} empty, {refused} refused"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifos_devices_and_directories_are_refused_without_blocking() {
+        let dir = TempDir::new("kinds");
+        let fifo = dir.0.join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let limit = Duration::from_secs(10);
+        for (path, kind) in [
+            (fifo.as_path(), "a FIFO"),
+            (Path::new("/dev/zero"), "a character device"),
+            (dir.0.as_path(), "a directory"),
+        ] {
+            // A small cap as well, so a regression reading /dev/zero stops at it.
+            let rules = FileRules {
+                max_size: 1 << 20,
+                ..SETTLED
+            };
+            let l = load_file_within(path, rules, limit);
+            assert_eq!(
+                messages(&l),
+                [format!(
+                    "cannot read keys file {}: it is {kind}; the keys file must be a regular file",
+                    path.display()
+                )]
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_over_the_size_limit_is_refused() {
+        let dir = TempDir::new("size");
+        let text = format!("a={A}\nb={B}\n");
+        let path = dir.write("keys", &text);
+        let exact = FileRules {
+            max_size: text.len() as u64,
+            ..SETTLED
+        };
+        let mut l = Loader::default();
+        l.file(&path, exact);
+        assert!(l.errors.is_empty(), "{:?}", messages(&l));
+        assert_eq!(l.loaded.len(), 2);
+
+        let under = FileRules {
+            max_size: text.len() as u64 - 1,
+            ..SETTLED
+        };
+        let mut l = Loader::default();
+        l.file(&path, under);
+        assert!(l.loaded.is_empty());
+        assert_eq!(
+            messages(&l),
+            [format!(
+                "keys file {} is larger than `api_keys.keys_file_max_size` ({} bytes); raise the limit if the file is meant to be this large",
+                path.display(),
+                text.len() - 1
+            )]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn permissions_that_let_others_in_are_reported() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new("modes");
+        let hashed = crate::digest::KeyDigest::of(A.as_bytes()).to_entry();
+        let plain = dir.write("plain", format!("a={A}\n"));
+        let digests = dir.write("digests", format!("a={hashed}\n"));
+        let warnings = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let mut l = Loader::default();
+            l.file(path, SETTLED);
+            assert!(l.errors.is_empty(), "{:?}", messages(&l));
+            l.warnings
+        };
+        let w = |p: &Path, m| FileWarning::Writable(p.to_owned(), m);
+        let r = |p: &Path, m| FileWarning::Readable(p.to_owned(), m);
+        assert_eq!(warnings(&plain, 0o600), []);
+        assert_eq!(warnings(&plain, 0o400), []);
+        assert_eq!(warnings(&plain, 0o640), [r(&plain, 0o640)]);
+        assert_eq!(warnings(&plain, 0o604), [r(&plain, 0o604)]);
+        assert_eq!(
+            warnings(&plain, 0o666),
+            [w(&plain, 0o666), r(&plain, 0o666)]
+        );
+        assert_eq!(warnings(&digests, 0o644), []);
+        assert_eq!(warnings(&digests, 0o620), [w(&digests, 0o620)]);
+        assert_eq!(warnings(&digests, 0o602), [w(&digests, 0o602)]);
     }
 }

@@ -3,12 +3,12 @@
 
 use std::fmt;
 use std::sync::TryLockError;
-use std::time::SystemTime;
 
 use rocket::Shutdown;
 use time::OffsetDateTime;
 
-use crate::load::{LoadErrors, Loader};
+use crate::config::Config;
+use crate::load::{FileRules, FileStamp, FileWarning, LoadErrors, Loader};
 use crate::log::TARGET;
 use crate::store::ApiKeys;
 use crate::table::{KeyStore, Slot};
@@ -80,6 +80,14 @@ impl ApiKeys {
     ///
     /// On any error the running keys are kept unchanged and the errors are returned. The fairing
     /// calls this when the keys file changes and on SIGHUP; call it yourself for other triggers.
+    ///
+    /// A keys file that may still be being written ([`LoadError::FileUnsettled`]) or that kept
+    /// changing while it was read ([`LoadError::FileChanging`]) fails the reload this time; the
+    /// poller reads it again at its next tick even if it does not change. A keys file that group
+    /// or others may write, or read while it holds plaintext keys, is named in a `WARN` event.
+    ///
+    /// [`LoadError::FileUnsettled`]: crate::LoadError::FileUnsettled
+    /// [`LoadError::FileChanging`]: crate::LoadError::FileChanging
     pub fn reload(&self) -> Result<ReloadSummary, LoadErrors> {
         let shared = self.shared();
         let mut loaded_state = shared.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -92,15 +100,25 @@ impl ApiKeys {
             // Noted before reading: a write that lands during the read is seen at the next poll.
             // Noted even if the load fails, so a broken file is reported once, not every poll.
             *loaded_state = Some(file_state(path));
-            loader.file(path);
+            loader.file(path, file_rules(config));
         }
         for entry in &shared.code_keys {
             loader.push(entry.clone());
+        }
+        // Once per load, so a file left open to others is named at start and at every reload
+        // while it stays so, but not at every poll.
+        for warning in loader.warnings.drain(..) {
+            log_file_warning(&warning);
         }
         // Only the entries go on: the duplicate-check indexes are freed before the store is
         // built, which lowers the peak memory of loading a large keys file.
         let (loaded, errors) = loader.into_parts();
         if !errors.is_empty() {
+            if errors.iter().any(|e| e.is_transient()) {
+                // No state noted: the file may not change again, and the poller must still read
+                // it again, once it has settled.
+                *loaded_state = None;
+            }
             return Err(LoadErrors(errors));
         }
         let old = shared.store.load_full();
@@ -172,18 +190,47 @@ impl ApiKeys {
     }
 }
 
-/// What the poller compares with the state at the last load: the file's identity, size and
-/// modification time (`None` when it cannot be read, so a file that disappears and comes back
-/// is noticed).
-pub(crate) type FileState = Option<(u64, u64, SystemTime)>;
+/// What the poller compares with the state at the last load: the file's [stamp](FileStamp)
+/// (`None` when it cannot be read, so a file that disappears and comes back is noticed).
+pub(crate) type FileState = Option<FileStamp>;
 
 fn file_state(path: &std::path::Path) -> FileState {
-    let meta = std::fs::metadata(path).ok()?;
-    #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
-    #[cfg(not(unix))]
-    let inode = 0;
-    Some((inode, meta.len(), meta.modified().ok()?))
+    std::fs::metadata(path)
+        .ok()
+        .map(|meta| FileStamp::of(&meta))
+}
+
+/// The keys file's rules. A file whose last line has no final newline is trusted once unchanged
+/// for a poll interval: the poll after the one that deferred it finds it settled. With polling
+/// off, for the default interval.
+fn file_rules(config: &Config) -> FileRules {
+    let settle = if config.reload_interval.is_zero() {
+        Config::default().reload_interval
+    } else {
+        config.reload_interval
+    };
+    FileRules {
+        max_size: config.keys_file_max_size,
+        settle,
+    }
+}
+
+fn log_file_warning(warning: &FileWarning) {
+    match warning {
+        FileWarning::Writable(path, mode) => tracing::warn!(
+            target: TARGET,
+            path = ?path,
+            mode = %format!("{mode:o}"),
+            "keys file can be written by group or others, who could add a key; `chmod go-w` it"
+        ),
+        FileWarning::Readable(path, mode) => tracing::warn!(
+            target: TARGET,
+            path = ?path,
+            mode = %format!("{mode:o}"),
+            "keys file holds plaintext keys and can be read by group or others; `chmod go-r` it, \
+             or store `sha256:` entries (`apikey hash`)"
+        ),
+    }
 }
 
 /// The watcher started at liftoff; ends with the server.
@@ -384,5 +431,102 @@ mod tests {
         keys.reload().unwrap();
         let counts = keys.usage().key("a").unwrap().clone();
         assert_eq!((counts.accepted, counts.rejected["ip"]), (6, 1));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_keys_file_that_is_no_regular_file_fails_the_reload_and_keeps_the_keys() {
+        let file = KeysFile::new("reload-kinds");
+        file.write("a=aaaaaaaaaaaaaaaaaaaa\n");
+        let keys = ApiKeys::builder()
+            .from_env(false)
+            .keys_file(&file.path)
+            .keys_file_max_size(1024)
+            .build()
+            .unwrap();
+        let replace = |make: &dyn Fn(&std::path::Path)| {
+            let _ = std::fs::remove_file(&file.path);
+            let _ = std::fs::remove_dir(&file.path);
+            make(&file.path);
+        };
+        let fifo = |p: &std::path::Path| {
+            let made = std::process::Command::new("mkfifo")
+                .arg(p)
+                .status()
+                .unwrap();
+            assert!(made.success());
+        };
+        let directory = |p: &std::path::Path| std::fs::create_dir(p).unwrap();
+        let oversized = |p: &std::path::Path| {
+            std::fs::write(
+                p,
+                format!("b=bbbbbbbbbbbbbbbbbbbb\n#{}\n", "x".repeat(1024)),
+            )
+            .unwrap()
+        };
+        for (make, expected) in [
+            (&fifo as &dyn Fn(&std::path::Path), "it is a FIFO"),
+            (&directory, "it is a directory"),
+            (
+                &oversized,
+                "is larger than `api_keys.keys_file_max_size` (1024 bytes)",
+            ),
+        ] {
+            replace(make);
+            // On another thread, so a reload that blocks fails the test instead of hanging it.
+            let (tx, rx) = std::sync::mpsc::channel();
+            let reloading = keys.clone();
+            std::thread::spawn(move || tx.send(reloading.reload().map_err(|e| e.to_string())));
+            let outcome = rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("the reload blocked");
+            let message = outcome.unwrap_err();
+            assert!(message.contains(expected), "{message}");
+            assert_eq!(keys.names(), ["a"]);
+        }
+        // No reload was left holding the lock: the next one works.
+        replace(&|p: &std::path::Path| std::fs::write(p, "c=cccccccccccccccccccc\n").unwrap());
+        assert_eq!(keys.reload().unwrap().added, ["c"]);
+    }
+
+    #[test]
+    fn a_half_written_keys_file_is_deferred_and_read_again_at_the_next_poll() {
+        let file = KeysFile::new("reload-unsettled");
+        file.write("a=aaaaaaaaaaaaaaaaaaaa\n");
+        let keys = ApiKeys::builder()
+            .from_env(false)
+            .keys_file(&file.path)
+            .reload_interval(std::time::Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let poller_would_reload = || {
+            let loaded = *keys.shared().reload_lock.lock().unwrap();
+            loaded != Some(file_state(&file.path))
+        };
+        assert!(!poller_would_reload());
+
+        // Written in place, the writer not yet past `/1` of `/16`.
+        file.write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;ips=10.0.0.0/1");
+        let errors = keys.reload().unwrap_err();
+        assert!(
+            matches!(&errors.0[..], [crate::LoadError::FileUnsettled(..)]),
+            "{errors}"
+        );
+        assert_eq!(keys.names(), ["a"]);
+        assert!(poller_would_reload(), "a deferred reload must be retried");
+        assert!(poller_would_reload(), "even if the file does not change");
+
+        // The writer finishes; the next poll loads the whole line.
+        file.write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;ips=10.0.0.0/16\n");
+        assert_eq!(keys.reload().unwrap().added, ["b"]);
+        let outside = keys.verify("bbbbbbbbbbbbbbbbbbbb", Some([10, 128, 0, 1].into()));
+        assert_eq!(outside.unwrap_err(), crate::Reason::Ip);
+        assert!(!poller_would_reload());
+
+        // Left unterminated, but unchanged for the poll interval: trusted.
+        file.write("a=aaaaaaaaaaaaaaaaaaaa");
+        assert!(keys.reload().is_err());
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(keys.reload().unwrap().removed, ["b"]);
     }
 }

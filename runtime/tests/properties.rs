@@ -161,6 +161,11 @@ proptest! {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("keys-{}", KeyDigest::of(&contents).fingerprint()));
         std::fs::write(&path, &contents).unwrap();
+        // Dated an hour back, as a file that has been in place a while: a fresh one whose last
+        // line has no newline is given a poll interval to settle at start, in every case.
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600)).unwrap();
+        drop(file);
         let _ = ApiKeys::builder().from_env(false).keys_file(&path).build();
         std::fs::remove_file(&path).unwrap();
     }

@@ -10,7 +10,8 @@ use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use rocket_api_key::{
-    is_valid_scope, parse_duration, parse_entry, GeneratedKey, KeyDigest, DEFAULT_KEY_PREFIX,
+    is_digest_entry, is_valid_scope, parse_duration, parse_entry, GeneratedKey, KeyEntry,
+    DEFAULT_KEY_PREFIX,
 };
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -27,8 +28,9 @@ USAGE:
 
 new     generates a key from the operating system's CSPRNG and prints it once, with the
         configuration line that holds only its SHA-256 hash.
-hash    turns an existing key into its `sha256:` entry. The key is read from standard input,
-        never from the command line, so it stays out of shell history.
+hash    turns an existing key, or an entry (`<key>;scopes=…;ips=…`), into its `sha256:` entry
+        with the same fields. The key is read from standard input, never from the command
+        line, so it stays out of shell history.
 
 OPTIONS:
     --name <NAME>              the key's name: letters, digits and `_` (API_KEY_<NAME>)
@@ -38,6 +40,12 @@ OPTIONS:
     --env-prefix <ENV_PREFIX>  the variable prefix of the configuration line (default `API_KEY_`)
     --json                     print one JSON object instead of text
     -h, --help                 print this help
+
+EXIT STATUS:
+    0  done
+    1  failed: the input is not a usable key or entry, or the output could not be written
+       (`new` then shows no key: none was stored, run it again)
+    2  the command line is wrong
 ";
 
 /// A mistake in how the command was called: exit code 2.
@@ -47,18 +55,21 @@ fn main() -> ExitCode {
     match run(std::env::args_os().skip(1).collect()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
-            eprintln!("error: {message}\n\nrun `apikey --help` for usage");
+            report(&format!("{message}\n\nrun `apikey --help` for usage"));
             ExitCode::from(2)
         }
         Err(Failure::Other(message)) => {
-            eprintln!("error: {message}");
+            report(&message);
             ExitCode::FAILURE
         }
     }
 }
 
+/// Why the command failed, which decides its exit code.
 enum Failure {
+    /// How the command was called: exit code 2.
     Usage(String),
+    /// The input, or writing the output: exit code 1.
     Other(String),
 }
 
@@ -90,10 +101,7 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
     let mut parser = lexopt::Parser::from_args(args);
     let command = match parser.next()? {
         Some(Value(cmd)) => cmd.string()?,
-        Some(Short('h') | Long("help")) | None => {
-            print!("{USAGE}");
-            return Ok(());
-        }
+        Some(Short('h') | Long("help")) | None => return print(USAGE),
         Some(arg) => return Err(arg.unexpected().into()),
     };
     if command != "new" && command != "hash" {
@@ -128,10 +136,7 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
             Long("prefix") if command == "new" => opts.prefix = Some(parser.value()?.string()?),
             Long("env-prefix") => opts.env_prefix = Some(env_prefix(parser.value()?.string()?)?),
             Long("json") if command == "new" => opts.json = true,
-            Short('h') | Long("help") => {
-                print!("{USAGE}");
-                return Ok(());
-            }
+            Short('h') | Long("help") => return print(USAGE),
             Value(_) if command == "hash" => {
                 return Err(Usage(
                     "`apikey hash` reads the key from standard input, not from the command line, \
@@ -203,34 +208,22 @@ fn expiry(text: &str) -> Result<OffsetDateTime, Usage> {
         .unwrap_or(at))
 }
 
-/// `API_KEY_<NAME>=sha256:…[;scopes=…][;expires=…]`
-fn config_line(
-    env_prefix: &str,
-    name: &str,
-    digest: &KeyDigest,
-    scopes: &[String],
-    expires: Option<&str>,
-) -> String {
-    let mut line = format!(
-        "{env_prefix}{}={}",
-        name.to_ascii_uppercase(),
-        digest.to_entry()
-    );
-    if !scopes.is_empty() {
-        line.push_str(";scopes=");
-        line.push_str(&scopes.join(","));
-    }
-    if let Some(at) = expires {
-        line.push_str(";expires=");
-        line.push_str(at);
-    }
-    line
+/// `API_KEY_<NAME>=<entry>`
+fn config_line(env_prefix: &str, name: &str, entry: &str) -> String {
+    format!("{env_prefix}{}={entry}", name.to_ascii_uppercase())
 }
 
 fn new(opts: Options) -> Result<(), Failure> {
     let name = opts
         .name
         .ok_or_else(|| Usage("`apikey new` needs `--name <NAME>`".into()))?;
+    if stdout_is_null() {
+        return Err(Failure::Other(
+            "standard output is closed or /dev/null, where the key would be lost; \
+             run `apikey new` with its output on a terminal, a pipe or a file"
+                .into(),
+        ));
+    }
     let prefix = opts.prefix.as_deref().unwrap_or(DEFAULT_KEY_PREFIX);
     let key = GeneratedKey::with_prefix(prefix).map_err(|e| match e {
         rocket_api_key::KeyGenError::Prefix => Failure::Usage(format!("invalid `--prefix`: {e}")),
@@ -241,16 +234,20 @@ fn new(opts: Options) -> Result<(), Failure> {
         .map(|at| at.format(&Rfc3339))
         .transpose()
         .map_err(|e| Failure::Other(e.to_string()))?;
+    let entry = KeyEntry {
+        digest: key.digest(),
+        scopes: opts.scopes.clone(),
+        expires: opts.expires,
+        ips: Vec::new(),
+        rate: None,
+    };
+    let entry = entry
+        .to_entry()
+        .map_err(|e| Failure::Other(e.to_string()))?;
     let env_prefix = opts.env_prefix.as_deref().unwrap_or("API_KEY_");
-    let line = config_line(
-        env_prefix,
-        &name,
-        &key.digest(),
-        &opts.scopes,
-        expires.as_deref(),
-    );
+    let line = config_line(env_prefix, &name, &entry);
 
-    let out = if opts.json {
+    let out = Zeroizing::new(if opts.json {
         json!({
             "key": key.expose_secret(),
             "name": name,
@@ -275,39 +272,95 @@ fn new(opts: Options) -> Result<(), Failure> {
             fp = key.digest().fingerprint(),
             key = key.expose_secret(),
         )
-    };
-    std::io::stdout()
-        .write_all(out.as_bytes())
-        .map_err(|e| Failure::Other(e.to_string()))
+    });
+    // A key that was not shown is a failure: it exists nowhere else.
+    print(&out).map_err(|e| match e {
+        Failure::Other(why) => Failure::Other(format!(
+            "the key was not shown ({why}); it was stored nowhere, so run `apikey new` again"
+        )),
+        usage => usage,
+    })
 }
 
 fn hash(opts: Options) -> Result<(), Failure> {
     let mut stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprintln!("Paste the key and press Enter, then Ctrl-D:");
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "Paste the key (or its entry) and press Enter, then Ctrl-D:"
+        );
     }
     let mut input = Zeroizing::new(String::new());
     stdin
         .read_to_string(&mut input)
         .map_err(|e| Failure::Other(format!("cannot read standard input: {e}")))?;
-    let key = input.trim();
-    if key.starts_with("sha256:") {
-        return Err(Failure::Usage(
-            "the input is already a `sha256:` entry".into(),
+    let value = input.trim();
+    // Bad input is a data error (1), not a usage error (2): the command was called right.
+    if is_digest_entry(value) {
+        return Err(Failure::Other(
+            "the input is already a `sha256:` entry; it needs no hashing".into(),
         ));
     }
-    let entry = parse_entry(key)
-        .map_err(|e| Failure::Usage(format!("the input is not a usable key: {e}")))?;
+    // The runtime's own grammar, so that the fields carried over are the ones it will load.
+    let entry = parse_entry(value)
+        .map_err(|e| Failure::Other(format!("the input is not a usable key or entry: {e}")))?;
+    let entry = entry
+        .to_entry()
+        .map_err(|e| Failure::Other(e.to_string()))?;
     let line = match &opts.name {
         Some(name) => config_line(
             opts.env_prefix.as_deref().unwrap_or("API_KEY_"),
             name,
-            &entry.digest,
-            &[],
-            None,
+            &entry,
         ),
-        None => entry.digest.to_entry(),
+        None => entry,
     };
-    println!("{line}");
-    Ok(())
+    print(&format!("{line}\n"))
+}
+
+/// An error on standard error. Not checked: with standard error gone there is nowhere left to
+/// report to, and the exit code still tells.
+fn report(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "error: {message}");
+}
+
+/// Writes `text` whole to standard output. Every write is checked (`print!` panics on a closed
+/// pipe), and flushed here so that a full disk is an error now rather than lost at exit.
+fn print(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::Other(output_error(&e)))
+}
+
+fn output_error(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        "cannot write to standard output: it was closed before the output was written".into()
+    } else {
+        format!("cannot write to standard output: {e}")
+    }
+}
+
+/// Whether standard output leads nowhere: to /dev/null, or closed when the command started (the
+/// standard library then opens /dev/null in its place). A key written there is lost unseen.
+#[cfg(unix)]
+fn stdout_is_null() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+    let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+        return true;
+    };
+    match (
+        std::fs::File::from(fd).metadata(),
+        std::fs::metadata("/dev/null"),
+    ) {
+        (Ok(out), Ok(null)) => out.file_type().is_char_device() && out.rdev() == null.rdev(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn stdout_is_null() -> bool {
+    false
 }
