@@ -8,7 +8,6 @@
 #[path = "../runtime/tests/common/concurrent.rs"]
 mod concurrent;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -23,7 +22,7 @@ use rocket_api_key::{
     require_api_key, ApiKey, ApiKeys, ApiKeysBuilder, ClientAddress, UnavailablePolicy,
 };
 
-use concurrent::{flood, guesses};
+use concurrent::{exactly_the_limit_of_guesses, valid_keys_are_no_failures};
 
 const LIMITED: &str = "limited-key-0123456789abcdef";
 const VALID: &str = "valid-key-0123456789abcdef";
@@ -330,29 +329,8 @@ fn concurrent_guesses_get_exactly_the_failure_limit() {
         return;
     };
     parallel(async {
-        let c = patient_instance(
-            keys(&redis.url, UnavailablePolicy::Deny)
-                .failure_limit("5/h".parse().unwrap(), ClientAddress::Peer),
-        )
-        .await;
-        connected(&c).await;
-        let mut results = Vec::new();
-        for (n, attacker) in [
-            (50, "203.0.113.50:1"),
-            (300, "203.0.113.51:1"),
-            (1000, "203.0.113.52:1"),
-        ] {
-            let counts = flood(&c, guesses(n), attacker).await;
-            eprintln!("redis, {n} concurrent wrong keys: {counts:?}");
-            // The address stays blocked, for a valid key too.
-            let valid = status(&c, VALID, attacker).await.code;
-            results.push((n, counts, valid));
-        }
-        // Every size is tried before any is judged, so that a failure reports them all.
-        for (n, counts, valid) in results {
-            assert_eq!(counts, BTreeMap::from([(401, 5), (429, n - 5)]), "n = {n}");
-            assert_eq!(valid, 429, "n = {n}");
-        }
+        let c = limited_instance(&redis).await;
+        exactly_the_limit_of_guesses(&c, VALID, "redis").await;
     });
 }
 
@@ -363,50 +341,20 @@ fn valid_keys_amid_guesses_do_not_spend_the_failure_limit() {
         return;
     };
     parallel(async {
-        let c = patient_instance(
-            keys(&redis.url, UnavailablePolicy::Deny)
-                .failure_limit("5/h".parse().unwrap(), ClientAddress::Peer),
-        )
-        .await;
-        connected(&c).await;
-
-        // Five valid keys at once, then five wrong ones: the wrong ones are all answered 401.
-        let client = "198.51.100.1:1";
-        let valid = flood(&c, vec![VALID.to_owned(); 5], client).await;
-        assert_eq!(valid, BTreeMap::from([(200, 5)]));
-        let wrong = flood(&c, guesses(5), client).await;
-        assert_eq!(wrong, BTreeMap::from([(401, 5)]));
-        assert_eq!(status(&c, VALID, client).await, Status::TooManyRequests);
-
-        // Many more valid requests at once than the limit: none is refused, because none is a
-        // failure (a limit that held back an attempt for every request in flight would refuse
-        // a busy client that never failed).
-        let busy = "198.51.100.2:1";
-        let valid = flood(&c, vec![VALID.to_owned(); 200], busy).await;
-        assert_eq!(valid, BTreeMap::from([(200, 200)]));
-        let wrong = flood(&c, guesses(5), busy).await;
-        assert_eq!(wrong, BTreeMap::from([(401, 5)]));
-
-        // Mixed: exactly five guesses are answered 401; a valid key is let through or refused
-        // with the rest, never mistaken for a failure.
-        let mixed_client = "198.51.100.3:1";
-        let mut mixed = guesses(300);
-        for i in 0..100 {
-            mixed.insert(i * 3, VALID.to_owned());
-        }
-        let counts = flood(&c, mixed, mixed_client).await;
-        eprintln!("redis, 300 wrong and 100 valid keys at once: {counts:?}");
-        assert_eq!(counts.get(&401), Some(&5), "{counts:?}");
-        assert_eq!(
-            counts.get(&200).unwrap_or(&0) + counts.get(&429).unwrap_or(&0),
-            395,
-            "{counts:?}"
-        );
-        assert_eq!(
-            status(&c, VALID, mixed_client).await,
-            Status::TooManyRequests
-        );
+        let c = limited_instance(&redis).await;
+        valid_keys_are_no_failures(&c, VALID, "redis").await;
     });
+}
+
+/// An instance with a failure limit of 5 an hour in `redis`, connected.
+async fn limited_instance(redis: &RedisServer) -> Arc<Client> {
+    let c = patient_instance(
+        keys(&redis.url, UnavailablePolicy::Deny)
+            .failure_limit("5/h".parse().unwrap(), ClientAddress::Peer),
+    )
+    .await;
+    connected(&c).await;
+    c
 }
 
 /// A rate of two million a second allows one request every 500 ns: that must still be counted,

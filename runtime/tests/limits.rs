@@ -5,7 +5,6 @@ mod common;
 #[path = "common/concurrent.rs"]
 mod concurrent;
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +16,7 @@ use rocket_api_key_runtime::{ApiKeys, ClientAddress, RateSpec};
 use serde_json::{json, Value};
 
 use common::*;
-use concurrent::{flood, guesses};
+use concurrent::{exactly_the_limit_of_guesses, valid_keys_are_no_failures};
 
 const LIMITED: &str = "limited-key-0123456789abcdef";
 const FAST: &str = "fast-key-0123456789abcdef";
@@ -292,23 +291,7 @@ async fn async_client(builder: rocket_api_key_runtime::ApiKeysBuilder) -> Arc<As
 fn concurrent_guesses_get_exactly_the_failure_limit() {
     parallel(async {
         let c = async_client(keys().failure_limit(rate("5/h"), ClientAddress::Peer)).await;
-        let mut results = Vec::new();
-        for (n, attacker) in [
-            (50, "203.0.113.50:1"),
-            (300, "203.0.113.51:1"),
-            (1000, "203.0.113.52:1"),
-        ] {
-            let counts = flood(&c, guesses(n), attacker).await;
-            eprintln!("memory, {n} concurrent wrong keys: {counts:?}");
-            // The address stays blocked, for a valid key too.
-            let valid = flood(&c, vec![READER.to_owned()], attacker).await;
-            results.push((n, counts, valid));
-        }
-        // Every size is tried before any is judged, so that a failure reports them all.
-        for (n, counts, valid) in results {
-            assert_eq!(counts, BTreeMap::from([(401, 5), (429, n - 5)]), "n = {n}");
-            assert_eq!(valid, BTreeMap::from([(429, 1)]), "n = {n}");
-        }
+        exactly_the_limit_of_guesses(&c, READER, "memory").await;
     });
 }
 
@@ -317,34 +300,6 @@ fn concurrent_guesses_get_exactly_the_failure_limit() {
 fn valid_keys_amid_guesses_do_not_spend_the_failure_limit() {
     parallel(async {
         let c = async_client(keys().failure_limit(rate("5/h"), ClientAddress::Peer)).await;
-
-        let client = "198.51.100.1:1";
-        let valid = flood(&c, vec![READER.to_owned(); 5], client).await;
-        assert_eq!(valid, BTreeMap::from([(200, 5)]));
-        let wrong = flood(&c, guesses(5), client).await;
-        assert_eq!(wrong, BTreeMap::from([(401, 5)]));
-        let valid = flood(&c, vec![READER.to_owned()], client).await;
-        assert_eq!(valid, BTreeMap::from([(429, 1)]));
-
-        // Many more valid requests at once than the limit: none is a failure, none is refused.
-        let busy = "198.51.100.2:1";
-        let valid = flood(&c, vec![READER.to_owned(); 200], busy).await;
-        assert_eq!(valid, BTreeMap::from([(200, 200)]));
-        let wrong = flood(&c, guesses(5), busy).await;
-        assert_eq!(wrong, BTreeMap::from([(401, 5)]));
-
-        let mixed_client = "198.51.100.3:1";
-        let mut mixed = guesses(300);
-        for i in 0..100 {
-            mixed.insert(i * 3, READER.to_owned());
-        }
-        let counts = flood(&c, mixed, mixed_client).await;
-        eprintln!("memory, 300 wrong and 100 valid keys at once: {counts:?}");
-        assert_eq!(counts.get(&401), Some(&5), "{counts:?}");
-        assert_eq!(
-            counts.get(&200).unwrap_or(&0) + counts.get(&429).unwrap_or(&0),
-            395,
-            "{counts:?}"
-        );
+        valid_keys_are_no_failures(&c, READER, "memory").await;
     });
 }
