@@ -8,7 +8,6 @@
 #[path = "../runtime/tests/common/concurrent.rs"]
 mod concurrent;
 
-use std::future::Future;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -22,7 +21,7 @@ use rocket_api_key::{
     require_api_key, ApiKey, ApiKeys, ApiKeysBuilder, ClientAddress, UnavailablePolicy,
 };
 
-use concurrent::{exactly_the_limit_of_guesses, valid_keys_are_no_failures};
+use concurrent::{exactly_the_limit_of_guesses, parallel, valid_keys_are_no_failures};
 
 const LIMITED: &str = "limited-key-0123456789abcdef";
 const VALID: &str = "valid-key-0123456789abcdef";
@@ -290,22 +289,6 @@ async fn redis_unreachable_from_the_start() {
     );
     let allow = instance(keys(&url, UnavailablePolicy::Allow)).await;
     assert_eq!(status(&allow, LIMITED, "192.0.2.1:1").await, Status::Ok);
-}
-
-/// Runs `test` on a runtime of four worker threads, so that requests spawned as tasks run in
-/// parallel on every core (Rocket's `async_test` has a single worker), and gives up after two
-/// minutes rather than hang.
-fn parallel<F: Future<Output = ()> + Send>(test: F) {
-    rocket::tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            rocket::tokio::time::timeout(Duration::from_secs(120), test)
-                .await
-                .expect("the test finished within two minutes")
-        });
 }
 
 /// An instance whose Redis calls may take up to five seconds: a flood of a thousand requests

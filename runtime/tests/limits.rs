@@ -16,7 +16,7 @@ use rocket_api_key_runtime::{ApiKeys, ClientAddress, RateSpec};
 use serde_json::{json, Value};
 
 use common::*;
-use concurrent::{exactly_the_limit_of_guesses, valid_keys_are_no_failures};
+use concurrent::{exactly_the_limit_of_guesses, parallel, valid_keys_are_no_failures};
 
 const LIMITED: &str = "limited-key-0123456789abcdef";
 const FAST: &str = "fast-key-0123456789abcdef";
@@ -259,22 +259,6 @@ fn rate_state_survives_a_reload_that_keeps_the_rate() {
     store.reload().unwrap();
     assert_eq!(get_with(&c, "/any", &key(LIMITED)).status(), Status::Ok);
     std::fs::remove_dir_all(dir).unwrap();
-}
-
-/// Runs `test` on a runtime of four worker threads, so that requests spawned as tasks run in
-/// parallel on every core (Rocket's `async_test` has a single worker, on which requests that
-/// never wait could not interleave), and gives up after two minutes rather than hang.
-fn parallel<F: std::future::Future<Output = ()> + Send>(test: F) {
-    rocket::tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            rocket::tokio::time::timeout(Duration::from_secs(120), test)
-                .await
-                .expect("the test finished within two minutes")
-        });
 }
 
 /// A client for floods: untracked (no cookie jar shared by every request), and without

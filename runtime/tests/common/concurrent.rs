@@ -35,6 +35,22 @@ pub async fn flood(c: &Arc<Client>, keys: Vec<String>, peer: &str) -> BTreeMap<u
     counts
 }
 
+/// Runs `test` on a runtime of four worker threads, so that requests spawned as tasks run in
+/// parallel on every core (Rocket's `async_test` has a single worker, on which requests that
+/// never wait could not interleave), and gives up after two minutes rather than hang.
+pub fn parallel<F: std::future::Future<Output = ()> + Send>(test: F) {
+    rocket::tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            rocket::tokio::time::timeout(std::time::Duration::from_secs(120), test)
+                .await
+                .expect("the test finished within two minutes")
+        });
+}
+
 /// `n` distinct wrong keys.
 pub fn guesses(n: usize) -> Vec<String> {
     (0..n)
