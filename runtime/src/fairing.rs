@@ -395,7 +395,8 @@ impl Fairing for ApiKeysFairing {
         if !keys.config().register_catchers {
             return;
         }
-        let Some(rejection) = crate::reject::Rejection::of(req) else {
+        // Answered by a `Rejection` (our catchers'): nothing to repair, and nothing to redo.
+        let Some(rejection) = crate::guard::unanswered_rejection(req) else {
             return;
         };
         if rejection.status() != res.status() {

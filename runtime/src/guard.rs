@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -137,6 +138,9 @@ struct Check {
     /// Counted against the key's rate, then counted and logged as accepted.
     admission: OnceLock<Result<(), Rejection>>,
     rejection: OnceLock<Rejection>,
+    /// Set when a [`Rejection`] answered the request itself (our catchers, or the
+    /// application's through [`Rejection::of`]): the response needs no repair.
+    answered: AtomicBool,
 }
 
 struct Failure {
@@ -151,6 +155,20 @@ fn check<'r>(req: &'r Request<'_>) -> &'r Check {
 
 pub(crate) fn recorded_rejection<'r>(req: &'r Request<'_>) -> Option<&'r Rejection> {
     check(req).rejection.get()
+}
+
+/// Notes that a [`Rejection`] made the response to `req`.
+pub(crate) fn note_answered(req: &Request<'_>) {
+    check(req).answered.store(true, Ordering::Relaxed);
+}
+
+/// The rejection recorded for `req`, unless a [`Rejection`] already made its response.
+pub(crate) fn unanswered_rejection<'r>(req: &'r Request<'_>) -> Option<&'r Rejection> {
+    let check = check(req);
+    if check.answered.load(Ordering::Relaxed) {
+        return None;
+    }
+    check.rejection.get()
 }
 
 async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey, Rejection> {

@@ -257,6 +257,7 @@ impl std::error::Error for Rejection {}
 
 impl<'r> Responder<'r, 'static> for Rejection {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        crate::guard::note_answered(req);
         let retry_after = self.retry_after;
         let answer = JsonError {
             status: self.status(),
