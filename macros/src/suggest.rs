@@ -33,6 +33,32 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::{closest, edit_distance};
 
+    /// The runtime suggests field names with its own copy of the distance (a proc-macro crate
+    /// cannot share code with the crate it expands to): both must count alike, on every pair of
+    /// strings of up to four characters over a small alphabet.
+    #[test]
+    fn the_runtime_counts_edits_alike() {
+        let alphabet = ['a', 'b', '_', ':'];
+        let mut words = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..4 {
+            last = last
+                .iter()
+                .flat_map(|w| alphabet.iter().map(move |c| format!("{w}{c}")))
+                .collect();
+            words.extend(last.iter().cloned());
+        }
+        for a in &words {
+            for b in &words {
+                assert_eq!(
+                    edit_distance(a, b),
+                    rocket_api_key::__private::rules::edit_distance(a, b),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn distance() {
         assert_eq!(edit_distance("", ""), 0);

@@ -126,7 +126,49 @@ fn is_scope_char(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::scope_problem;
+    use super::{scope_problem, MAX_SCOPE_LEN};
+
+    /// The grammar is written twice, here and in the runtime (`is_valid_scope`), because a
+    /// proc-macro crate cannot share code with the crate it expands to. Both must accept exactly
+    /// the same scopes: every ASCII string up to three characters, and a corpus of the rest.
+    #[test]
+    fn the_runtime_and_the_attribute_agree_on_every_scope() {
+        let agree = |scope: &str| {
+            assert_eq!(
+                scope_problem(scope).is_none(),
+                rocket_api_key::is_valid_scope(scope),
+                "{scope:?}"
+            );
+        };
+        let ascii: Vec<char> = (0u8..128).map(char::from).collect();
+        agree("");
+        for &a in &ascii {
+            agree(&a.to_string());
+            for &b in &ascii {
+                let two: String = [a, b].iter().collect();
+                agree(&two);
+                for &c in &ascii {
+                    agree(&format!("{two}{c}"));
+                }
+            }
+        }
+        let long = "x".repeat(MAX_SCOPE_LEN);
+        for scope in [
+            long.as_str(),
+            &format!("{long}x"),
+            &format!("{}é", "x".repeat(MAX_SCOPE_LEN - 2)),
+            "read:orders",
+            "orders/v1.read",
+            "lecture:café",
+            "read\u{0}orders",
+            "ｒｅａｄ",
+            "read:orders ",
+            "\u{200b}read",
+        ] {
+            agree(scope);
+        }
+        assert_eq!(MAX_SCOPE_LEN, rocket_api_key::MAX_SCOPE_LEN);
+    }
 
     #[test]
     fn valid_scopes() {

@@ -337,8 +337,9 @@ fn echoable_field_name(name: &str) -> Option<String> {
 
 const FIELDS: [&str; 4] = ["scopes", "expires", "ips", "rate"];
 
-/// Levenshtein distance, for short ASCII names.
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance, for short ASCII names. The attribute's "did you mean" has its own copy
+/// (a proc-macro crate cannot share code with this one); its tests check that both agree.
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let b = b.as_bytes();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.bytes().enumerate() {

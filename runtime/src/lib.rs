@@ -54,6 +54,11 @@ pub use usage::{Counts, KeyUsage, UsageReport};
 pub mod __private {
     pub use crate::scope_type::{AllOf, AnyOf, Scope, ScopeList, ScopeName};
 
+    /// For the attribute's tests, which check that its copy of a rule agrees with ours.
+    pub mod rules {
+        pub use crate::entry::edit_distance;
+    }
+
     /// For the fuzz targets: the query redaction and the `X-Forwarded-For` reading, on text.
     pub mod fuzz {
         pub use crate::address::forwarded_for;
