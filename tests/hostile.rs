@@ -133,7 +133,7 @@ enum Expect {
 }
 
 #[test]
-fn forty_hostile_requests() {
+fn hostile_requests_let_in_only_the_right_key_and_never_stop_the_server() {
     let generated = GeneratedKey::new().unwrap();
     let stored_hash = KeyDigest::of(VALID.as_bytes()).to_entry();
     let keys = ApiKeys::builder()
