@@ -41,16 +41,10 @@
 //!
 //! # The attribute
 //!
-//! | form | lets through |
-//! |---|---|
-//! | `#[require_api_key]` | any valid key |
-//! | `#[require_api_key(scope = "read:orders")]` | keys with `read:orders` |
-//! | `#[require_api_key(scope = all("a", "b"))]` | keys with both |
-//! | `#[require_api_key(scope = any("a", "b"))]` | keys with at least one |
-//! | `#[require_api_key(crate = "path")]` | for a renamed dependency |
-//!
-//! It must be placed above the route attribute; see [`require_api_key`] for why, for the code
-//! it generates, and for the compile errors it reports.
+//! `#[require_api_key]` lets any valid key through; `scope = "read:orders"`, `scope = all(…)`
+//! and `scope = any(…)` require scopes. It must be placed above the route attribute; see
+//! [`require_api_key`] for every form, why the order matters, the code it generates and the
+//! compile errors it reports.
 //!
 //! # Keys
 //!
