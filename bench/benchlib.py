@@ -84,11 +84,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start(cmd, env, port, output, ready_path="/health", timeout=30):
-    """Starts a server, its stdout and stderr into `output`, and waits until it answers."""
+def start(cmd, env, port, output, ready_path="/health", timeout=30, unset=()):
+    """Starts a server, its stdout and stderr into `output`, and waits until it answers.
+    `env` is added to this process's environment, less the variables named in `unset`."""
     out = open(output, "wb")
+    full_env = {k: v for k, v in {**os.environ, **env}.items() if k not in unset or k in env}
     proc = subprocess.Popen(
-        cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+        cmd, env=full_env, stdout=out, stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL, start_new_session=True,
     )
     _children.append(proc)
@@ -104,6 +106,28 @@ def start(cmd, env, port, output, ready_path="/health", timeout=30):
         except OSError:
             time.sleep(0.2)
     sys.exit(f"{cmd[0]} did not answer {url} within {timeout}s; see {output}")
+
+
+def send(port, path, headers, n):
+    """`n` GET requests on one keep-alive connection; the set of statuses answered. Also the
+    warm-up before a measurement."""
+    import http.client
+    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    statuses = set()
+    for _ in range(n):
+        conn.request("GET", path, headers=headers)
+        r = conn.getresponse()
+        r.read()
+        statuses.add(r.status)
+    conn.close()
+    return statuses
+
+
+def stop(proc, timeout=30):
+    """Stops a server started by `start` now (SIGTERM, then waits), rather than at exit."""
+    if proc.poll() is None:
+        proc.terminate()
+    proc.wait(timeout=timeout)
 
 
 @atexit.register

@@ -25,7 +25,6 @@ the req/s scripts remain the measure of throughput; this one tells where the wor
 
 import argparse
 import glob
-import http.client
 import os
 import re
 import shutil
@@ -33,7 +32,8 @@ import subprocess
 import sys
 import time
 
-from benchlib import HOST, ROOT, WORK, free_port, generated_key, log, machine, run, table
+from benchlib import (HOST, ROOT, WORK, free_port, generated_key, log, machine, run, send, start,
+                      stop, table)
 
 # Keys of the generated shape, as `apikey new` makes them: the valid one is configured, the other
 # is well formed (its checksum holds) but unknown, so it is hashed and looked up like a guess.
@@ -56,18 +56,6 @@ def build():
            "CARGO_PROFILE_RELEASE_DEBUG": "line-tables-only"}
     run(["cargo", "build", "--release", "--locked", "--example", "orders"], cwd=ROOT, env=env)
     return os.path.join(target, "release", "examples", "orders")
-
-
-def send(port, path, headers, n):
-    conn = http.client.HTTPConnection(HOST, port, timeout=60)
-    statuses = set()
-    for _ in range(n):
-        conn.request("GET", path, headers=headers)
-        r = conn.getresponse()
-        r.read()
-        statuses.add(r.status)
-    conn.close()
-    return statuses
 
 
 def control(pid, *args):
@@ -113,26 +101,15 @@ def main():
     shutil.rmtree(out_dir, ignore_errors=True)
     os.makedirs(out_dir)
     port = free_port()
-    env = {**os.environ, "ROCKET_ADDRESS": HOST, "ROCKET_PORT": str(port),
-           "ROCKET_WORKERS": "1", "API_KEY_BENCH": f"{KEY};scopes=read:orders"}
-    env.pop("RUST_LOG", None)
+    env = {"ROCKET_ADDRESS": HOST, "ROCKET_PORT": str(port), "ROCKET_WORKERS": "1",
+           "API_KEY_BENCH": f"{KEY};scopes=read:orders"}
     if args.rust_log is not None:
         env["RUST_LOG"] = args.rust_log
-    out = open(os.path.join(out_dir, "server.log"), "wb")
-    server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--collect-atstart=yes",
-         f"--callgrind-out-file={out_dir}/callgrind.out.%p", binary],
-        env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    # Under callgrind the server takes its time to start.
+    server = start(["valgrind", "--tool=callgrind", "--collect-atstart=yes",
+                    f"--callgrind-out-file={out_dir}/callgrind.out.%p", binary],
+                   env, port, os.path.join(out_dir, "server.log"), timeout=120, unset=("RUST_LOG",))
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                send(port, "/health", {}, 1)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"the server did not start; see {out_dir}/server.log")
-                time.sleep(0.5)
         cases = [
             ("health", "/health", {}),
             ("health+key", "/health", {"x-api-key": KEY}),
@@ -153,8 +130,7 @@ def main():
             dumps[name] = dump
             log(f"  {name}: {counts[name]:,.0f} instructions per request, statuses {sorted(statuses)}")
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        stop(server, timeout=60)
 
     print(f"\n{machine()}; {args.requests} requests per case, keep-alive, one connection; "
           f"RUST_LOG={args.rust_log if args.rust_log is not None else '(unset)'}\n")

@@ -17,12 +17,10 @@ import json
 import multiprocessing
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import HOST, ROOT, build_example, free_port, send, start, stop
 
 # (kind, path, key name or None, expected status)
 KINDS = [
@@ -32,12 +30,6 @@ KINDS = [
     ("wrong_scope", "/orders", "writer", 403),
     ("missing", "/orders", None, 401),
 ]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_kib(pid):
@@ -52,7 +44,7 @@ def worker(port, keys, deadline, queue):
     sent = {kind: 0 for kind, *_ in KINDS}
     statuses = {}
     unexpected = 0
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
     i = 0
     while time.time() < deadline:
         kind, path, key_name, expected = KINDS[i % len(KINDS)]
@@ -65,7 +57,7 @@ def worker(port, keys, deadline, queue):
         except (OSError, http.client.HTTPException):
             statuses["connection error"] = statuses.get("connection error", 0) + 1
             conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn = http.client.HTTPConnection(HOST, port, timeout=10)
             continue
         sent[kind] += 1
         statuses[response.status] = statuses.get(response.status, 0) + 1
@@ -83,41 +75,24 @@ def main():
                         help="largest RSS growth accepted between warm-up and the end (default 16 MiB)")
     args = parser.parse_args()
 
-    subprocess.run(["cargo", "build", "--release", "--example", "orders", "--quiet"], cwd=ROOT, check=True)
-    binary = os.path.join(ROOT, "target", "release", "examples", "orders")
+    binary = build_example()
     port = free_port()
     keys = {name: "soak-" + secrets.token_hex(24) for name in ["valid", "expired", "writer", "admin", "unknown"]}
-    env = dict(os.environ)
-    env.pop("API_KEYS_FILE", None)
-    env.pop("API_KEY", None)
-    env.update({
+    env = {
         "ROCKET_PORT": str(port),
-        "ROCKET_ADDRESS": "127.0.0.1",
+        "ROCKET_ADDRESS": HOST,
         "ROCKET_LOG_LEVEL": "off",
-        "RUST_LOG": env.get("RUST_LOG", "info"),
+        "RUST_LOG": os.environ.get("RUST_LOG", "info"),
         "API_KEY_VALID": keys["valid"] + ";scopes=read:orders",
         "API_KEY_EXPIRED": keys["expired"] + ";scopes=read:orders;expires=2001-01-01T00:00:00Z",
         "API_KEY_WRITER": keys["writer"] + ";scopes=write:orders",
         "API_KEY_ADMIN": keys["admin"] + ";scopes=admin",
-    })
-    log = open(os.path.join(ROOT, "target", "soak-server.log"), "w")
-    server = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
+    }
+    server = start([binary], env, port, os.path.join(ROOT, "target", "soak-server.log"),
+                   unset=("API_KEYS_FILE", "API_KEY"))
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            sys.exit("the example did not start; see target/soak-server.log")
-
         # Warm up, then note the memory the load starts from.
-        warm = http.client.HTTPConnection("127.0.0.1", port)
-        for _ in range(200):
-            warm.request("GET", "/health")
-            warm.getresponse().read()
-        warm.close()
+        send(port, "/health", {}, 200)
         rss_start = rss_kib(server.pid)
 
         queue = multiprocessing.Queue()
@@ -140,14 +115,12 @@ def main():
                 statuses[status] = statuses.get(status, 0) + n
         unexpected = sum(r[2] for r in results)
 
-        conn = http.client.HTTPConnection("127.0.0.1", port)
+        conn = http.client.HTTPConnection(HOST, port)
         conn.request("GET", "/admin/usage", headers={"x-api-key": keys["admin"]})
         usage = json.loads(conn.getresponse().read())
         conn.close()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+        stop(server)
 
     by_name = {k["name"]: k for k in usage["keys"]}
     checks = [
