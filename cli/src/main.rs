@@ -1,17 +1,17 @@
 //! `apikey`: make API keys and their server-side entries.
 //!
 //! ```text
-//! cargo run --bin apikey -- new --name orders --scope read:orders --expires 90d
-//! cargo run --bin apikey -- hash --name orders < key.txt
+//! cargo run -p rocket-api-key-cli -- new --name orders --scope read:orders --expires 90d
+//! cargo run -p rocket-api-key-cli -- hash --name orders < key.txt
 //! ```
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
-use rocket_api_key::{
+use rocket_api_key_runtime::{
     is_digest_entry, is_valid_scope, parse_duration, parse_entry, GeneratedKey, KeyEntry,
-    DEFAULT_KEY_PREFIX,
+    KeyGenError, DEFAULT_KEY_PREFIX,
 };
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -226,7 +226,7 @@ fn new(opts: Options) -> Result<(), Failure> {
     }
     let prefix = opts.prefix.as_deref().unwrap_or(DEFAULT_KEY_PREFIX);
     let key = GeneratedKey::with_prefix(prefix).map_err(|e| match e {
-        rocket_api_key::KeyGenError::Prefix => Failure::Usage(format!("invalid `--prefix`: {e}")),
+        KeyGenError::Prefix => Failure::Usage(format!("invalid `--prefix`: {e}")),
         e => Failure::Other(e.to_string()),
     })?;
     let expires = opts
