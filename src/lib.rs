@@ -68,7 +68,8 @@
 //!
 //! [`GeneratedKey`] makes keys of the form `rak_<43 base62><6-character CRC32>` from the
 //! operating system's CSPRNG, and the `apikey` command prints one with its hashed configuration
-//! line (`cargo run --bin apikey -- new --name orders --scope read:orders --expires 90d`).
+//! line (`cargo run -p rocket-api-key-cli -- new --name orders --scope read:orders --expires 90d`,
+//! from this repository).
 //! A presented key of that shape with a wrong [`checksum`] is refused before any lookup.
 //!
 //! The keys file is watched while the server runs (and SIGHUP honoured): a change is loaded and

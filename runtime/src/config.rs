@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN};
-use crate::load::{shadowed_var, KEYS_FILE_VAR};
+use crate::load::{is_valid_env_prefix, shadowed_var, DEFAULT_ENV_PREFIX, KEYS_FILE_VAR};
 use crate::query::DEFAULT_REDACTED_PARAMS;
 use crate::rate::RateSpec;
 
@@ -200,7 +200,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             header: "x-api-key".into(),
-            env_prefix: "API_KEY_".into(),
+            env_prefix: DEFAULT_ENV_PREFIX.into(),
             from_env: true,
             keys_file: None,
             keys_file_max_size: 64 << 20,
@@ -299,13 +299,7 @@ impl Config {
         if self.header.eq_ignore_ascii_case("authorization") {
             return Err("`api_keys.header` cannot be `Authorization`; set `api_keys.accept_bearer = true` to accept `Authorization: Bearer <key>`".into());
         }
-        let prefix_ok = !self.env_prefix.is_empty()
-            && self.env_prefix.ends_with('_')
-            && self
-                .env_prefix
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-        if !prefix_ok {
+        if !is_valid_env_prefix(&self.env_prefix) {
             return Err(format!(
                 "`api_keys.env_prefix` = {:?} must be upper-case letters, digits and `_`, ending in `_`",
                 self.env_prefix

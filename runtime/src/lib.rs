@@ -59,6 +59,12 @@ pub mod __private {
         pub use crate::entry::edit_distance;
     }
 
+    /// For the `apikey` command: the runtime's own rules for key names and variable names, so
+    /// that the lines it prints are the ones the runtime loads.
+    pub mod cli {
+        pub use crate::load::{env_var, is_valid_env_prefix, key_name, DEFAULT_ENV_PREFIX};
+    }
+
     /// For the fuzz targets: the query redaction and the `X-Forwarded-For` reading, on text.
     pub mod fuzz {
         pub use crate::address::forwarded_for;

@@ -18,8 +18,14 @@ use crate::entry::{is_digest_entry, parse_entry, EntryError, KeyEntry};
 /// The environment variable naming the keys file, unless `keys_file` is configured.
 pub const KEYS_FILE_VAR: &str = "API_KEYS_FILE";
 
+/// The prefix of the variables that hold keys, unless `env_prefix` is configured.
+pub const DEFAULT_ENV_PREFIX: &str = "API_KEY_";
+
 /// The single-key variable of the default prefix `API_KEY_`.
 const DEFAULT_SINGLE_VAR: &str = "API_KEY";
+
+/// The longest key name, in bytes.
+const MAX_NAME_LEN: usize = 64;
 
 /// Variables with a meaning of their own, which the scan of a prefix that covers them must not
 /// read as keys of another name.
@@ -262,8 +268,10 @@ impl Loader {
                 EnvRole::Other => continue,
                 EnvRole::Single => "default".to_owned(),
                 EnvRole::Named(name) => {
-                    let upper = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_';
-                    if var.to_str().is_none() || name.is_empty() || !name.bytes().all(upper) {
+                    if var.to_str().is_none()
+                        || name.is_empty()
+                        || !name.bytes().all(is_env_name_byte)
+                    {
                         let source = Source::Env(var_lossy.to_string());
                         self.errors.push(LoadError::Name(source));
                         continue;
@@ -438,18 +446,15 @@ impl Loader {
 
     /// An entry given in code (or in a file line), after checking its name.
     pub fn named_entry(&mut self, name: &str, source: Source, value: &str) {
-        let ok = !name.is_empty()
-            && name.len() <= 64
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !ok {
+        let Some(name) = key_name(name) else {
             // The name is not echoed: a line without a proper name may be a bare key.
             let source = match source {
                 Source::Code(_) => Source::Code("<invalid name>".into()),
                 other => other,
             };
             return self.errors.push(LoadError::Name(source));
-        }
-        self.entry(name.to_ascii_lowercase(), source, value);
+        };
+        self.entry(name, source, value);
     }
 
     fn entry(&mut self, name: String, source: Source, value: &str) {
@@ -505,6 +510,32 @@ impl Loader {
         self.by_name.insert(new.name.clone(), self.loaded.len());
         self.loaded.push(new);
     }
+}
+
+/// A key's name as the store keeps it, from a name given in code, on a line of the keys file or to
+/// the `apikey` command: 1 to 64 ASCII letters, digits and `_`, lower-cased. `None` for any other.
+pub fn key_name(name: &str) -> Option<String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    ok.then(|| name.to_ascii_lowercase())
+}
+
+/// Whether `prefix` is spelt as an environment prefix: upper-case letters, digits and `_`, ending
+/// in `_`. (`Config::validate` also refuses a prefix that covers a variable of its own meaning.)
+pub fn is_valid_env_prefix(prefix: &str) -> bool {
+    prefix.ends_with('_') && prefix.bytes().all(is_env_name_byte)
+}
+
+/// The variable that holds the key `name` under `prefix`, as the environment scan reads it back:
+/// `API_KEY_ORDERS` for `orders`.
+pub fn env_var(prefix: &str, name: &str) -> String {
+    format!("{prefix}{}", name.to_ascii_uppercase())
+}
+
+/// A byte of a variable name the scan reads: an upper-case letter, a digit or `_`.
+fn is_env_name_byte(b: u8) -> bool {
+    b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'
 }
 
 /// How the environment scan reads a variable under a prefix.
@@ -694,6 +725,35 @@ mod tests {
         assert!(l.errors.is_empty(), "{:?}", messages(&l));
         let names: Vec<&str> = l.loaded.iter().map(|k| k.name.as_str()).collect();
         assert_eq!(names, ["default", "orders_2"]);
+    }
+
+    /// What `apikey` prints for a name, under any valid prefix, loads back as that name.
+    #[test]
+    fn env_var_is_read_back_as_the_key_name() {
+        let longest = "x".repeat(MAX_NAME_LEN);
+        for prefix in [DEFAULT_ENV_PREFIX, "BILLING_KEY_", "K_2_"] {
+            assert!(is_valid_env_prefix(prefix), "{prefix}");
+            for given in ["orders", "Orders_2027", "_", "9", longest.as_str()] {
+                let name = key_name(given).unwrap();
+                let mut l = Loader::default();
+                l.env(prefix, vars(&[(&env_var(prefix, &name), A)]));
+                assert!(l.errors.is_empty(), "{:?}", messages(&l));
+                assert_eq!(l.loaded[0].name, name);
+            }
+        }
+    }
+
+    #[test]
+    fn key_names_and_env_prefixes() {
+        assert_eq!(key_name("Orders_2").as_deref(), Some("orders_2"));
+        let too_long = "x".repeat(MAX_NAME_LEN + 1);
+        for bad in ["", "a-b", "a b", "é", too_long.as_str()] {
+            assert_eq!(key_name(bad), None, "{bad}");
+        }
+        for bad in ["", "_X", "API_KEY", "api_key_", "API-KEY_", "API KEY_"] {
+            assert!(!is_valid_env_prefix(bad), "{bad}");
+        }
+        assert!(is_valid_env_prefix("_"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use rocket_api_key::{checksum, ApiKeys, Checksum, KeyDigest};
+use rocket_api_key_runtime::{checksum, ApiKeys, Checksum, KeyDigest};
 use serde_json::Value;
 
 fn apikey(args: &[&str], stdin: Option<&str>) -> Output {

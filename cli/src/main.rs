@@ -1,17 +1,20 @@
 //! `apikey`: make API keys and their server-side entries.
 //!
 //! ```text
-//! cargo run --bin apikey -- new --name orders --scope read:orders --expires 90d
-//! cargo run --bin apikey -- hash --name orders < key.txt
+//! cargo run -p rocket-api-key-cli -- new --name orders --scope read:orders --expires 90d
+//! cargo run -p rocket-api-key-cli -- hash --name orders < key.txt
 //! ```
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
-use rocket_api_key::{
+use rocket_api_key_runtime::__private::cli::{
+    env_var, is_valid_env_prefix, key_name, DEFAULT_ENV_PREFIX,
+};
+use rocket_api_key_runtime::{
     is_digest_entry, is_valid_scope, parse_duration, parse_entry, GeneratedKey, KeyEntry,
-    DEFAULT_KEY_PREFIX,
+    KeyGenError, DEFAULT_KEY_PREFIX,
 };
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -155,25 +158,16 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
 }
 
 fn name(name: String) -> Result<String, Usage> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if ok {
-        Ok(name.to_ascii_lowercase())
-    } else {
-        Err(Usage(format!(
+    key_name(&name).ok_or_else(|| {
+        Usage(format!(
             "invalid name `{}`; use letters, digits and `_`",
             name.escape_debug()
-        )))
-    }
+        ))
+    })
 }
 
 fn env_prefix(prefix: String) -> Result<String, Usage> {
-    let ok = prefix.ends_with('_')
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-    if ok {
+    if is_valid_env_prefix(&prefix) {
         Ok(prefix)
     } else {
         Err(Usage(format!(
@@ -210,7 +204,7 @@ fn expiry(text: &str) -> Result<OffsetDateTime, Usage> {
 
 /// `API_KEY_<NAME>=<entry>`
 fn config_line(env_prefix: &str, name: &str, entry: &str) -> String {
-    format!("{env_prefix}{}={entry}", name.to_ascii_uppercase())
+    format!("{}={entry}", env_var(env_prefix, name))
 }
 
 fn new(opts: Options) -> Result<(), Failure> {
@@ -226,7 +220,7 @@ fn new(opts: Options) -> Result<(), Failure> {
     }
     let prefix = opts.prefix.as_deref().unwrap_or(DEFAULT_KEY_PREFIX);
     let key = GeneratedKey::with_prefix(prefix).map_err(|e| match e {
-        rocket_api_key::KeyGenError::Prefix => Failure::Usage(format!("invalid `--prefix`: {e}")),
+        KeyGenError::Prefix => Failure::Usage(format!("invalid `--prefix`: {e}")),
         e => Failure::Other(e.to_string()),
     })?;
     let expires = opts
@@ -244,7 +238,7 @@ fn new(opts: Options) -> Result<(), Failure> {
     let entry = entry
         .to_entry()
         .map_err(|e| Failure::Other(e.to_string()))?;
-    let env_prefix = opts.env_prefix.as_deref().unwrap_or("API_KEY_");
+    let env_prefix = opts.env_prefix.as_deref().unwrap_or(DEFAULT_ENV_PREFIX);
     let line = config_line(env_prefix, &name, &entry);
 
     let out = Zeroizing::new(if opts.json {
@@ -309,7 +303,7 @@ fn hash(opts: Options) -> Result<(), Failure> {
         .map_err(|e| Failure::Other(e.to_string()))?;
     let line = match &opts.name {
         Some(name) => config_line(
-            opts.env_prefix.as_deref().unwrap_or("API_KEY_"),
+            opts.env_prefix.as_deref().unwrap_or(DEFAULT_ENV_PREFIX),
             name,
             &entry,
         ),
