@@ -30,7 +30,7 @@ mod store;
 mod table;
 mod usage;
 
-pub use config::{Backend, ClientAddress, Config, LogLevel, UnavailablePolicy};
+pub use config::{Backend, ClientAddress, Config, ConfigError, LogLevel, UnavailablePolicy};
 pub use digest::{Fingerprint, KeyDigest};
 pub use duration::{parse_duration, DurationError};
 pub use entry::{
