@@ -305,7 +305,7 @@ impl Fairing for ApiKeysFairing {
             Ok(keys) => keys,
             Err(errors) => {
                 for e in &errors.0 {
-                    tracing::error!(target: TARGET, "{e}");
+                    tracing::error!(target: TARGET, error = %e, "API key configuration error");
                 }
                 tracing::error!(
                     target: TARGET,
