@@ -14,7 +14,9 @@ fn a_configuration_error_exits_1_with_the_errors_only() {
     ]);
     assert_eq!(status.code(), Some(1), "{output}");
     assert!(
-        output.contains("environment variable `API_KEY_ORDERS`: the key is shorter than 16"),
+        output.contains(
+            "API key configuration error error=environment variable `API_KEY_ORDERS`: the key is shorter than 16"
+        ),
         "{output}"
     );
     assert!(

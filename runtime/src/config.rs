@@ -287,92 +287,177 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
-    /// Checks the values that could make the layer misbehave, naming the field at fault.
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    /// Checks the values that could make the layer misbehave, naming the field at fault. Every
+    /// bad setting is reported, so an operator fixes them all in one go.
+    pub(crate) fn validate(&self) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
         let is_token_char = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
         if self.header.is_empty() || !self.header.bytes().all(is_token_char) {
-            return Err(format!(
-                "`api_keys.header` = {:?} is not an HTTP header name",
-                self.header
-            ));
-        }
-        if self.header.eq_ignore_ascii_case("authorization") {
-            return Err("`api_keys.header` cannot be `Authorization`; set `api_keys.accept_bearer = true` to accept `Authorization: Bearer <key>`".into());
+            errors.push(ConfigError::BadHeader(self.header.clone()));
+        } else if self.header.eq_ignore_ascii_case("authorization") {
+            errors.push(ConfigError::AuthorizationHeader);
         }
         if !is_valid_env_prefix(&self.env_prefix) {
-            return Err(format!(
-                "`api_keys.env_prefix` = {:?} must be upper-case letters, digits and `_`, ending in `_`",
-                self.env_prefix
-            ));
-        }
-        if let Some(var) = shadowed_var(&self.env_prefix) {
-            let what = if var == KEYS_FILE_VAR {
-                "the keys file's path"
-            } else {
-                "the key `default`"
-            };
-            return Err(format!(
-                "`api_keys.env_prefix` = {:?} would read `{var}`, which holds {what}, as another key; \
-                 choose a prefix that neither `API_KEYS_FILE` nor `API_KEY` starts with, such as \
-                 \"API_KEY_\" (the default) or \"ORDERS_KEY_\"",
-                self.env_prefix
-            ));
+            errors.push(ConfigError::BadEnvPrefix(self.env_prefix.clone()));
+        } else if let Some(var) = shadowed_var(&self.env_prefix) {
+            errors.push(ConfigError::EnvPrefixShadows {
+                prefix: self.env_prefix.clone(),
+                var,
+            });
         }
         if self.keys_file_max_size == 0 {
-            return Err("`api_keys.keys_file_max_size` must be at least 1 byte".into());
+            errors.push(ConfigError::KeysFileMaxSize);
         }
         if !self.reload_interval.is_zero() && self.reload_interval < Duration::from_secs(1) {
-            return Err(
-                "`api_keys.reload_interval` must be at least 1s, or 0 to turn polling off".into(),
-            );
+            errors.push(ConfigError::ReloadInterval);
         }
         match (self.failure_limit, self.failure_limit_address) {
-            (Some(_), None) => {
-                return Err("`api_keys.failure_limit` needs `api_keys.failure_limit_address`: \
-                            \"peer\" when clients connect directly, \"proxy\" behind the proxies in \
-                            `trusted_proxies`"
-                    .into())
-            }
+            (Some(_), None) => errors.push(ConfigError::FailureLimitAddress),
             (Some(_), Some(ClientAddress::Proxy)) if self.trusted_proxies.is_empty() => {
-                return Err("`api_keys.failure_limit_address = \"proxy\"` needs the proxies' \
-                            addresses in `api_keys.trusted_proxies`"
-                    .into())
+                errors.push(ConfigError::FailureLimitProxies);
             }
             _ => {}
         }
         if !(1..=1 << 24).contains(&self.failure_table_size) {
-            return Err("`api_keys.failure_table_size` must be between 1 and 16777216".into());
+            errors.push(ConfigError::FailureTableSize);
         }
         if self.rate_limit_backend == Backend::Redis {
             if !cfg!(feature = "redis") {
-                return Err(
-                    "`api_keys.rate_limit_backend = \"redis\"` needs the `redis` feature of \
-                            rocket-api-key"
-                        .into(),
-                );
+                errors.push(ConfigError::RedisFeature);
             }
             if self.redis_url.is_none() {
-                return Err(
-                    "`api_keys.rate_limit_backend = \"redis\"` needs `api_keys.redis_url`".into(),
-                );
+                errors.push(ConfigError::RedisUrl);
             }
             if self.redis_unavailable.is_none() {
-                return Err(
-                    "`api_keys.rate_limit_backend = \"redis\"` needs an explicit \
-                            `api_keys.redis_unavailable`: \"allow\" or \"deny\""
-                        .into(),
-                );
+                errors.push(ConfigError::RedisUnavailable);
             }
         }
         if !(MIN_PLAINTEXT_KEY_LEN..=8192).contains(&self.max_key_len) {
-            return Err(format!(
-                "`api_keys.max_key_len` = {} must be between {MIN_PLAINTEXT_KEY_LEN} and 8192",
-                self.max_key_len
-            ));
+            errors.push(ConfigError::MaxKeyLen(self.max_key_len));
         }
-        Ok(())
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
+
+/// A setting of the `api_keys` table that [`Config`] refuses, found at ignite. Each message names
+/// the field at fault and how to fix it.
+///
+/// ```
+/// use rocket_api_key_runtime::{ApiKeys, ConfigError, LoadError};
+///
+/// let figment = rocket::Config::figment().merge(("api_keys.reload_interval", "500ms"));
+/// let errors = ApiKeys::builder().from_env(false).load(&figment).unwrap_err();
+/// assert!(matches!(
+///     errors.0[..],
+///     [LoadError::Config(ConfigError::ReloadInterval)]
+/// ));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `header` is not an HTTP header name (the value given).
+    BadHeader(String),
+    /// `header` is `Authorization`, which carries keys only as `Bearer` (`accept_bearer`).
+    AuthorizationHeader,
+    /// `env_prefix` is not upper-case letters, digits and `_`, ending in `_` (the value given).
+    BadEnvPrefix(String),
+    /// `env_prefix` would read a variable with a meaning of its own (`API_KEYS_FILE`, `API_KEY`)
+    /// as a key.
+    EnvPrefixShadows {
+        /// The prefix given.
+        prefix: String,
+        /// The variable it would read.
+        var: &'static str,
+    },
+    /// `keys_file_max_size` is 0.
+    KeysFileMaxSize,
+    /// `reload_interval` is under a second, but not 0.
+    ReloadInterval,
+    /// `failure_limit` without `failure_limit_address`.
+    FailureLimitAddress,
+    /// `failure_limit_address = "proxy"` without `trusted_proxies`.
+    FailureLimitProxies,
+    /// `failure_table_size` is not between 1 and 2^24.
+    FailureTableSize,
+    /// `rate_limit_backend = "redis"` in a build without the `redis` feature.
+    RedisFeature,
+    /// `rate_limit_backend = "redis"` without `redis_url`.
+    RedisUrl,
+    /// `rate_limit_backend = "redis"` without `redis_unavailable`.
+    RedisUnavailable,
+    /// `max_key_len` is outside [`MIN_PLAINTEXT_KEY_LEN`](crate::MIN_PLAINTEXT_KEY_LEN)..=8192
+    /// (the value given).
+    MaxKeyLen(usize),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::BadHeader(header) => {
+                write!(f, "`api_keys.header` = {header:?} is not an HTTP header name")
+            }
+            ConfigError::AuthorizationHeader => f.write_str(
+                "`api_keys.header` cannot be `Authorization`; set `api_keys.accept_bearer = true` to accept `Authorization: Bearer <key>`",
+            ),
+            ConfigError::BadEnvPrefix(prefix) => write!(
+                f,
+                "`api_keys.env_prefix` = {prefix:?} must be upper-case letters, digits and `_`, ending in `_`"
+            ),
+            ConfigError::EnvPrefixShadows { prefix, var } => {
+                let what = if *var == KEYS_FILE_VAR {
+                    "the keys file's path"
+                } else {
+                    "the key `default`"
+                };
+                write!(
+                    f,
+                    "`api_keys.env_prefix` = {prefix:?} would read `{var}`, which holds {what}, as another key; \
+                     choose a prefix that neither `API_KEYS_FILE` nor `API_KEY` starts with, such as \
+                     \"API_KEY_\" (the default) or \"ORDERS_KEY_\""
+                )
+            }
+            ConfigError::KeysFileMaxSize => {
+                f.write_str("`api_keys.keys_file_max_size` must be at least 1 byte")
+            }
+            ConfigError::ReloadInterval => f.write_str(
+                "`api_keys.reload_interval` must be at least 1s, or 0 to turn polling off",
+            ),
+            ConfigError::FailureLimitAddress => f.write_str(
+                "`api_keys.failure_limit` needs `api_keys.failure_limit_address`: \
+                 \"peer\" when clients connect directly, \"proxy\" behind the proxies in \
+                 `trusted_proxies`",
+            ),
+            ConfigError::FailureLimitProxies => f.write_str(
+                "`api_keys.failure_limit_address = \"proxy\"` needs the proxies' \
+                 addresses in `api_keys.trusted_proxies`",
+            ),
+            ConfigError::FailureTableSize => {
+                f.write_str("`api_keys.failure_table_size` must be between 1 and 16777216")
+            }
+            ConfigError::RedisFeature => f.write_str(
+                "`api_keys.rate_limit_backend = \"redis\"` needs the `redis` feature of \
+                 rocket-api-key",
+            ),
+            ConfigError::RedisUrl => f.write_str(
+                "`api_keys.rate_limit_backend = \"redis\"` needs `api_keys.redis_url`",
+            ),
+            ConfigError::RedisUnavailable => f.write_str(
+                "`api_keys.rate_limit_backend = \"redis\"` needs an explicit \
+                 `api_keys.redis_unavailable`: \"allow\" or \"deny\"",
+            ),
+            ConfigError::MaxKeyLen(len) => write!(
+                f,
+                "`api_keys.max_key_len` = {len} must be between {MIN_PLAINTEXT_KEY_LEN} and 8192"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// The level of the event logged for each accepted request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -618,6 +703,66 @@ mod tests {
         assert!(extract(&uncommented).keys_file.is_some());
     }
 
+    /// Each rule's message, word for word as operators have seen it, and every broken rule
+    /// reported at once.
+    #[test]
+    fn every_bad_setting_is_reported_with_its_message() {
+        let config = Config {
+            header: "bad header".into(),
+            env_prefix: "api".into(),
+            keys_file_max_size: 0,
+            reload_interval: Duration::from_millis(500),
+            failure_limit: Some("30/m".parse().unwrap()),
+            failure_table_size: 0,
+            rate_limit_backend: Backend::Redis,
+            max_key_len: 8193,
+            ..Config::default()
+        };
+        let mut expected = vec![
+            "`api_keys.header` = \"bad header\" is not an HTTP header name",
+            "`api_keys.env_prefix` = \"api\" must be upper-case letters, digits and `_`, ending in `_`",
+            "`api_keys.keys_file_max_size` must be at least 1 byte",
+            "`api_keys.reload_interval` must be at least 1s, or 0 to turn polling off",
+            "`api_keys.failure_limit` needs `api_keys.failure_limit_address`: \"peer\" when clients connect directly, \"proxy\" behind the proxies in `trusted_proxies`",
+            "`api_keys.failure_table_size` must be between 1 and 16777216",
+            "`api_keys.rate_limit_backend = \"redis\"` needs the `redis` feature of rocket-api-key",
+            "`api_keys.rate_limit_backend = \"redis\"` needs `api_keys.redis_url`",
+            "`api_keys.rate_limit_backend = \"redis\"` needs an explicit `api_keys.redis_unavailable`: \"allow\" or \"deny\"",
+            "`api_keys.max_key_len` = 8193 must be between 16 and 8192",
+        ];
+        if cfg!(feature = "redis") {
+            expected.retain(|m| !m.ends_with("feature of rocket-api-key"));
+        }
+        let messages: Vec<String> = config
+            .validate()
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(messages, expected);
+
+        let config = Config {
+            header: "Authorization".into(),
+            failure_limit: Some("30/m".parse().unwrap()),
+            failure_limit_address: Some(ClientAddress::Proxy),
+            ..Config::default()
+        };
+        let messages: Vec<String> = config
+            .validate()
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "`api_keys.header` cannot be `Authorization`; set `api_keys.accept_bearer = true` to accept `Authorization: Bearer <key>`",
+                "`api_keys.failure_limit_address = \"proxy\"` needs the proxies' addresses in `api_keys.trusted_proxies`",
+            ]
+        );
+        assert_eq!(Config::default().validate(), Ok(()));
+    }
+
     #[test]
     fn a_prefix_that_covers_the_keys_file_variable_is_refused() {
         for prefix in ["API_", "API_KEYS_", "API_KEYS_FILE_"] {
@@ -625,7 +770,9 @@ mod tests {
                 env_prefix: prefix.into(),
                 ..Config::default()
             };
-            let message = config.validate().unwrap_err();
+            let errors = config.validate().unwrap_err();
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            let message = errors[0].to_string();
             assert!(
                 message.starts_with(&format!(
                     "`api_keys.env_prefix` = \"{prefix}\" would read `API_KEYS_FILE`, which holds the keys file's path, as another key;"

@@ -1,5 +1,6 @@
 //! Durations written as operators write them: `90d`, `12h`, `30m`, `5s`, `2w`.
 
+use std::fmt;
 use std::time::Duration;
 
 /// Parses `<number><unit>` with the unit one of `ms`, `s`, `m`, `h`, `d`, `w`.
@@ -11,7 +12,7 @@ use std::time::Duration;
 /// assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
 /// assert!(parse_duration("90").is_err());
 /// ```
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -24,25 +25,55 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => 3_600_000,
         "d" => 86_400_000,
         "w" => 604_800_000,
-        _ => {
-            return Err(format!(
-            "`{}` is not a duration; write a number and a unit: `50ms`, `30s`, `5m`, `12h`, `90d`, `2w`",
-            text.escape_debug()
-        ))
-        }
+        _ => return Err(DurationError::BadUnit(text.to_owned())),
     };
     number
         .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(unit_ms))
         .map(Duration::from_millis)
-        .ok_or_else(|| {
-            format!(
+        .ok_or_else(|| DurationError::BadNumber(text.to_owned()))
+}
+
+/// Text that [`parse_duration`] refuses; each carries the text, trimmed. Messages quote it with
+/// control characters escaped, so a configuration value cannot forge a log line.
+///
+/// ```
+/// use rocket_api_key_runtime::{parse_duration, DurationError};
+///
+/// assert_eq!(parse_duration("90"), Err(DurationError::BadUnit("90".into())));
+/// assert_eq!(
+///     parse_duration("d").unwrap_err().to_string(),
+///     "`d` is not a duration: the number is missing or too large"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DurationError {
+    /// No unit, or one that is not `ms`, `s`, `m`, `h`, `d` or `w`.
+    BadUnit(String),
+    /// A unit without a number before it, or a duration too large to represent.
+    BadNumber(String),
+}
+
+impl fmt::Display for DurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DurationError::BadUnit(text) => write!(
+                f,
+                "`{}` is not a duration; write a number and a unit: `50ms`, `30s`, `5m`, `12h`, `90d`, `2w`",
+                text.escape_debug()
+            ),
+            DurationError::BadNumber(text) => write!(
+                f,
                 "`{}` is not a duration: the number is missing or too large",
                 text.escape_debug()
-            )
-        })
+            ),
+        }
+    }
 }
+
+impl std::error::Error for DurationError {}
 
 /// Serde support: a duration string (`"7d"`) or a number of seconds.
 pub(crate) mod serde_duration {
@@ -93,6 +124,19 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
-        assert!(!parse_duration("\u{1b}[31m").unwrap_err().contains('\u{1b}'));
+        assert!(!parse_duration("\u{1b}[31m")
+            .unwrap_err()
+            .to_string()
+            .contains('\u{1b}'));
+        assert_eq!(
+            parse_duration("5x").unwrap_err().to_string(),
+            "`5x` is not a duration; write a number and a unit: `50ms`, `30s`, `5m`, `12h`, `90d`, `2w`"
+        );
+        assert_eq!(
+            parse_duration(" 99999999999999999999d ")
+                .unwrap_err()
+                .to_string(),
+            "`99999999999999999999d` is not a duration: the number is missing or too large"
+        );
     }
 }

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::digest::KeyDigest;
 use crate::keygen::{checksum, Checksum};
-use crate::rate::RateSpec;
+use crate::rate::{RateError, RateSpec};
 use crate::scope::{is_valid_scope, MAX_SCOPE_LEN};
 
 /// The shortest plaintext key accepted: shorter secrets can be guessed.
@@ -113,8 +113,8 @@ pub enum EntryError {
     DuplicateScope(String),
     /// An `expires=` that is not an RFC 3339 time (the parser's explanation).
     BadExpiry(String),
-    /// A `rate=` that is not `<n>/<s|m|h|d>` (the explanation, escaped).
-    BadRate(String),
+    /// A `rate=` that is not `<n>/<s|m|h|d>`.
+    BadRate(RateError),
     /// An `ips=` item that is neither an IP address nor a CIDR network (escaped and truncated).
     BadIp(String),
 }
@@ -556,6 +556,10 @@ mod tests {
         ));
         assert_eq!(err(&format!("{KEY};ips=")), EntryError::EmptyValue("ips"));
         assert_eq!(err(&format!("{KEY};rate=")), EntryError::EmptyValue("rate"));
+        assert_eq!(
+            err(&format!("{KEY};rate=600")).to_string(),
+            "invalid `rate`: `600` is not a rate; write `<n>/<s|m|h|d>` with n from 1 to 1000000000, e.g. `600/m`"
+        );
         assert!(matches!(
             err(&format!("{KEY};rate=600")),
             EntryError::BadRate(_)

@@ -228,11 +228,7 @@ impl ApiKeysBuilder {
         let config: Config = Figment::from(Serialized::defaults(&self.config))
             .merge(figment.focus("api_keys"))
             .extract()
-            .map_err(|e| {
-                LoadErrors(vec![LoadError::Config(format!(
-                    "invalid `api_keys` configuration: {e}"
-                ))])
-            })?;
+            .map_err(|e| LoadErrors(vec![LoadError::Settings(Box::new(e))]))?;
         load(config, &self.keys).map(|(keys, _)| keys)
     }
 
@@ -250,7 +246,7 @@ fn load(
 ) -> Result<(ApiKeys, ReloadSummary), LoadErrors> {
     config
         .validate()
-        .map_err(|m| LoadErrors(vec![LoadError::Config(m)]))?;
+        .map_err(|errors| LoadErrors(errors.into_iter().map(LoadError::Config).collect()))?;
     if config.from_env && config.keys_file.is_none() {
         config.keys_file = std::env::var_os(KEYS_FILE_VAR).map(PathBuf::from);
     }
@@ -309,7 +305,7 @@ impl Fairing for ApiKeysFairing {
             Ok(keys) => keys,
             Err(errors) => {
                 for e in &errors.0 {
-                    tracing::error!(target: TARGET, "{e}");
+                    tracing::error!(target: TARGET, error = %e, "API key configuration error");
                 }
                 tracing::error!(
                     target: TARGET,

@@ -30,9 +30,9 @@ mod store;
 mod table;
 mod usage;
 
-pub use config::{Backend, ClientAddress, Config, LogLevel, UnavailablePolicy};
+pub use config::{Backend, ClientAddress, Config, ConfigError, LogLevel, UnavailablePolicy};
 pub use digest::{Fingerprint, KeyDigest};
-pub use duration::parse_duration;
+pub use duration::{parse_duration, DurationError};
 pub use entry::{
     is_digest_entry, parse_entry, EntryError, KeyEntry, MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN,
 };
@@ -41,7 +41,7 @@ pub use guard::Authorized;
 pub use keygen::{checksum, Checksum, GeneratedKey, KeyGenError, DEFAULT_KEY_PREFIX};
 pub use load::{LoadError, LoadErrors, Source, KEYS_FILE_VAR};
 pub use log::TARGET as LOG_TARGET;
-pub use rate::RateSpec;
+pub use rate::{RateError, RateSpec};
 pub use reject::{catchers, Reason, Rejection, UNAUTHORIZED_BODY};
 pub use reload::ReloadSummary;
 pub use scope::{is_valid_scope, AnyKey, RequiredScopes, ScopeRequirement, MAX_SCOPE_LEN};

@@ -11,8 +11,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use rocket::figment;
 use zeroize::Zeroizing;
 
+use crate::config::ConfigError;
 use crate::entry::{is_digest_entry, parse_entry, EntryError, KeyEntry};
 
 /// The environment variable naming the keys file, unless `keys_file` is configured.
@@ -90,8 +92,12 @@ pub enum LoadError {
     /// line may be half-written (`/16` cut to `/1`). The path, and how long until a file left
     /// unchanged is trusted as it is; a reload is attempted again at the next poll.
     FileUnsettled(PathBuf, Duration),
-    /// The runtime configuration (`api_keys` table) is invalid.
-    Config(String),
+    /// A setting of the runtime configuration (`api_keys` table) is refused; each is its own
+    /// error.
+    Config(ConfigError),
+    /// The runtime configuration (`api_keys` table) cannot be read into [`Config`](crate::Config):
+    /// an unknown field, a value of the wrong type.
+    Settings(Box<figment::Error>),
 }
 
 impl fmt::Display for LoadError {
@@ -138,7 +144,8 @@ impl fmt::Display for LoadError {
                 "keys file {} may be half-written: its last line has no final newline and the file changed moments ago (left unchanged for a poll interval, it is read as it is); end the file with a newline, or write it atomically (write a copy, then `mv` it over the original)",
                 path.display()
             ),
-            LoadError::Config(message) => f.write_str(message),
+            LoadError::Config(e) => write!(f, "{e}"),
+            LoadError::Settings(e) => write!(f, "invalid `api_keys` configuration: {e}"),
         }
     }
 }

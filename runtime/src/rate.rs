@@ -61,14 +61,11 @@ impl RateSpec {
 }
 
 impl FromStr for RateSpec {
-    type Err = String;
+    type Err = RateError;
 
-    fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || {
-            format!(
-                "`{}` is not a rate; write `<n>/<s|m|h|d>` with n from 1 to {MAX_RATE}, e.g. `600/m`",
-                text.escape_debug()
-            )
+    fn from_str(text: &str) -> Result<Self, RateError> {
+        let bad = || RateError {
+            text: text.to_owned(),
         };
         let (count, unit) = text.trim().split_once('/').ok_or_else(bad)?;
         let count: u32 = count.trim().parse().map_err(|_| bad())?;
@@ -85,6 +82,32 @@ impl FromStr for RateSpec {
         Ok(RateSpec { count, unit })
     }
 }
+
+/// Text that is not a [`RateSpec`]. Its message quotes the text with control characters
+/// escaped, so a configuration value cannot forge a log line.
+///
+/// ```
+/// use rocket_api_key_runtime::{RateError, RateSpec};
+///
+/// let error: RateError = "600/min".parse::<RateSpec>().unwrap_err();
+/// assert!(error.to_string().starts_with("`600/min` is not a rate;"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateError {
+    text: String,
+}
+
+impl fmt::Display for RateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` is not a rate; write `<n>/<s|m|h|d>` with n from 1 to {MAX_RATE}, e.g. `600/m`",
+            self.text.escape_debug()
+        )
+    }
+}
+
+impl std::error::Error for RateError {}
 
 impl fmt::Display for RateSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -235,7 +258,12 @@ mod tests {
             "1.5/s",
             "1000000001/s",
         ] {
-            assert!(bad.parse::<RateSpec>().is_err(), "{bad}");
+            assert_eq!(
+                bad.parse::<RateSpec>().unwrap_err().to_string(),
+                format!(
+                    "`{bad}` is not a rate; write `<n>/<s|m|h|d>` with n from 1 to 1000000000, e.g. `600/m`"
+                ),
+            );
         }
         assert_eq!(
             "1/d".parse::<RateSpec>().unwrap().period(),

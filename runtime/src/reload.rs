@@ -175,7 +175,7 @@ impl ApiKeys {
             }
             Ok(Err(errors)) => {
                 for e in &errors.0 {
-                    tracing::error!(target: TARGET, "{e}");
+                    tracing::error!(target: TARGET, error = %e, "API key configuration error");
                 }
                 tracing::error!(
                     target: TARGET,
@@ -185,7 +185,9 @@ impl ApiKeys {
                     "API key reload failed; the running keys are unchanged"
                 );
             }
-            Err(e) => tracing::error!(target: TARGET, trigger, "API key reload panicked: {e}"),
+            Err(e) => {
+                tracing::error!(target: TARGET, trigger, error = %e, "API key reload panicked")
+            }
         }
     }
 }
@@ -284,7 +286,11 @@ pub(crate) fn hangup_signal(enabled: bool) -> Hangup {
     match signal(SignalKind::hangup()) {
         Ok(s) => Some(s),
         Err(e) => {
-            tracing::warn!(target: TARGET, "cannot listen for SIGHUP, reload by signal is off: {e}");
+            tracing::warn!(
+                target: TARGET,
+                error = %e,
+                "cannot listen for SIGHUP, reload by signal is off"
+            );
             None
         }
     }

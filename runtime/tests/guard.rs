@@ -7,7 +7,7 @@ use rocket::http::{ContentType, Header, Status};
 use rocket::local::blocking::{Client, LocalResponse};
 use rocket::request::Request;
 use rocket::{catch, catchers, routes};
-use rocket_api_key_runtime::{ApiKeys, KeyDigest, Reason, Rejection};
+use rocket_api_key_runtime::{ApiKeys, ConfigError, KeyDigest, LoadError, Reason, Rejection};
 use serde_json::{json, Value};
 
 use common::*;
@@ -335,6 +335,45 @@ fn configuration_errors_stop_ignition() {
         "{message}"
     );
     assert!(!message.contains(READER));
+}
+
+#[test]
+fn every_bad_setting_is_reported_together() {
+    let errors = keys().load(&three_mistakes()).unwrap_err();
+    assert!(
+        matches!(
+            errors.0[..],
+            [
+                LoadError::Config(ConfigError::BadHeader(_)),
+                LoadError::Config(ConfigError::ReloadInterval),
+                LoadError::Config(ConfigError::FailureLimitAddress),
+            ]
+        ),
+        "{errors:?}"
+    );
+    assert_eq!(
+        errors.to_string(),
+        "`api_keys.header` = \"bad header\" is not an HTTP header name\n\
+         `api_keys.reload_interval` must be at least 1s, or 0 to turn polling off\n\
+         `api_keys.failure_limit` needs `api_keys.failure_limit_address`: \"peer\" when clients \
+         connect directly, \"proxy\" behind the proxies in `trusted_proxies`"
+    );
+    let rocket = rocket::custom(three_mistakes()).attach(keys().fairing());
+    assert!(ignition_error(rocket).unwrap().contains("FailedFairings"));
+
+    // A table that cannot be read at all is one error of its own.
+    let unknown = Figment::from(rocket::Config::debug_default()).merge(("api_keys.hedaer", "x"));
+    let errors = keys().load(&unknown).unwrap_err();
+    assert!(
+        matches!(errors.0[..], [LoadError::Settings(_)]),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .to_string()
+            .starts_with("invalid `api_keys` configuration: "),
+        "{errors}"
+    );
 }
 
 #[test]

@@ -168,6 +168,32 @@ fn logs_name_reasons_but_never_keys() {
     );
 }
 
+/// The fairing logs every bad setting at ignite, each as its own event with the message in a
+/// field, before the summary that stops the application.
+#[test]
+fn every_bad_setting_is_logged_at_ignition() {
+    let logs = capture_logs(|| {
+        let rocket = rocket::custom(three_mistakes()).attach(keys().fairing());
+        assert!(ignition_error(rocket).is_some());
+    });
+    for message in [
+        r#"`api_keys.header` = "bad header" is not an HTTP header name"#,
+        "`api_keys.reload_interval` must be at least 1s, or 0 to turn polling off",
+        r#"`api_keys.failure_limit` needs `api_keys.failure_limit_address`: "peer" when clients connect directly, "proxy" behind the proxies in `trusted_proxies`"#,
+    ] {
+        let line = format!("ERROR rocket_api_key: API key configuration error error={message}\n");
+        assert_eq!(
+            logs.matches(&line).count(),
+            1,
+            "{line}\nnot once in:\n{logs}"
+        );
+    }
+    assert!(
+        logs.contains("API key configuration rejected; the application will not start errors=3"),
+        "{logs}"
+    );
+}
+
 #[rocket::get("/files/<name>")]
 fn file(_key: rocket_api_key_runtime::Authorized, name: &str) -> String {
     name.to_owned()

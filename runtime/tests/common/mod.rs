@@ -89,6 +89,14 @@ pub fn client(builder: ApiKeysBuilder) -> Client {
     Client::tracked(app(builder)).expect("valid rocket")
 }
 
+/// Three independent mistakes in the `api_keys` table, as an operator might make them at once.
+pub fn three_mistakes() -> rocket::figment::Figment {
+    rocket::figment::Figment::from(rocket::Config::debug_default())
+        .merge(("api_keys.header", "bad header"))
+        .merge(("api_keys.reload_interval", "500ms"))
+        .merge(("api_keys.failure_limit", "30/m"))
+}
+
 /// Whether ignition fails, and why (inspecting the error keeps Rocket from panicking on drop).
 pub fn ignition_error(rocket: rocket::Rocket<rocket::Build>) -> Option<String> {
     Client::tracked(rocket)
