@@ -10,7 +10,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use rocket_api_key_runtime::__private::cli::{
-    env_var, is_valid_env_prefix, key_name, DEFAULT_ENV_PREFIX,
+    env_prefix_problem, env_var, key_name, DEFAULT_ENV_PREFIX,
 };
 use rocket_api_key_runtime::{
     is_digest_entry, is_valid_scope, parse_duration, parse_entry, GeneratedKey, KeyEntry,
@@ -166,14 +166,12 @@ fn name(name: String) -> Result<String, Usage> {
     })
 }
 
+/// A prefix the server would accept: the runtime's rule, so that no line this command prints
+/// is one the server refuses to start with (`API_` would read `API_KEYS_FILE` as a key).
 fn env_prefix(prefix: String) -> Result<String, Usage> {
-    if is_valid_env_prefix(&prefix) {
-        Ok(prefix)
-    } else {
-        Err(Usage(format!(
-            "invalid environment prefix `{}`; use upper-case letters, digits and `_`, ending in `_`",
-            prefix.escape_debug()
-        )))
+    match env_prefix_problem(&prefix) {
+        None => Ok(prefix),
+        Some(problem) => Err(Usage(format!("invalid `--env-prefix`: {problem}"))),
     }
 }
 

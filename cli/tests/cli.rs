@@ -349,3 +349,25 @@ fn new_will_not_print_a_key_where_no_one_sees_it() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn env_prefixes_follow_the_servers_rule() {
+    // A prefix the server would refuse to start with is refused here, as a usage error.
+    for prefix in ["API_", "API_KEYS_", "api_key_", "API-KEY_", "API_KEY"] {
+        let out = apikey(&["new", "--name", "orders", "--env-prefix", prefix], None);
+        assert_eq!(out.status.code(), Some(2), "{prefix}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("invalid `--env-prefix`"), "{prefix}: {err}");
+        assert!(out.stdout.is_empty(), "{prefix}: no key was made");
+    }
+    let out = apikey(
+        &["new", "--name", "orders", "--env-prefix", "ORDERS_KEY_"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("ORDERS_KEY_ORDERS=sha256:"));
+}

@@ -286,6 +286,20 @@ impl fmt::Debug for Config {
     }
 }
 
+/// What is wrong with an environment prefix, if anything: its spelling, or a reach over the
+/// variables `API_KEYS_FILE` and `API_KEY` that would read them as keys. The `apikey` command
+/// checks its `--env-prefix` with the same rule.
+pub fn env_prefix_problem(prefix: &str) -> Option<ConfigError> {
+    if !is_valid_env_prefix(prefix) {
+        return Some(ConfigError::BadEnvPrefix(prefix.to_owned()));
+    }
+    let var = shadowed_var(prefix)?;
+    Some(ConfigError::EnvPrefixShadows {
+        prefix: prefix.to_owned(),
+        var,
+    })
+}
+
 impl Config {
     /// Checks the values that could make the layer misbehave, naming the field at fault. Every
     /// bad setting is reported, so an operator fixes them all in one go.
@@ -297,14 +311,7 @@ impl Config {
         } else if self.header.eq_ignore_ascii_case("authorization") {
             errors.push(ConfigError::AuthorizationHeader);
         }
-        if !is_valid_env_prefix(&self.env_prefix) {
-            errors.push(ConfigError::BadEnvPrefix(self.env_prefix.clone()));
-        } else if let Some(var) = shadowed_var(&self.env_prefix) {
-            errors.push(ConfigError::EnvPrefixShadows {
-                prefix: self.env_prefix.clone(),
-                var,
-            });
-        }
+        errors.extend(env_prefix_problem(&self.env_prefix));
         if self.keys_file_max_size == 0 {
             errors.push(ConfigError::KeysFileMaxSize);
         }

@@ -62,7 +62,8 @@ pub mod __private {
     /// For the `apikey` command: the runtime's own rules for key names and variable names, so
     /// that the lines it prints are the ones the runtime loads.
     pub mod cli {
-        pub use crate::load::{env_var, is_valid_env_prefix, key_name, DEFAULT_ENV_PREFIX};
+        pub use crate::config::env_prefix_problem;
+        pub use crate::load::{env_var, key_name, DEFAULT_ENV_PREFIX};
     }
 
     /// For the fuzz targets: the query redaction and the `X-Forwarded-For` reading, on text.
