@@ -315,6 +315,7 @@ impl Fairing for ApiKeysFairing {
                 return Err(rocket);
             }
         };
+        keys.warn_file_permissions();
         if keys.is_empty() {
             tracing::warn!(
                 target: TARGET,

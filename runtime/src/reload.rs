@@ -84,7 +84,8 @@ impl ApiKeys {
     /// A keys file that may still be being written ([`LoadError::FileUnsettled`]) or that kept
     /// changing while it was read ([`LoadError::FileChanging`]) fails the reload this time; the
     /// poller reads it again at its next tick even if it does not change. A keys file that group
-    /// or others may write, or read while it holds plaintext keys, is named in a `WARN` event.
+    /// or others may write, or read while it holds plaintext keys, is named in a `WARN` event by
+    /// the fairing, at start and at each reload it makes.
     ///
     /// [`LoadError::FileUnsettled`]: crate::LoadError::FileUnsettled
     /// [`LoadError::FileChanging`]: crate::LoadError::FileChanging
@@ -105,11 +106,13 @@ impl ApiKeys {
         for entry in &shared.code_keys {
             loader.push(entry.clone());
         }
-        // Once per load, so a file left open to others is named at start and at every reload
-        // while it stays so, but not at every poll.
-        for warning in loader.warnings.drain(..) {
-            log_file_warning(&warning);
-        }
+        // Kept for whoever logs this load (the fairing at start, the watcher at each reload), so
+        // a file left open to others is named once per load while it stays so, not at every
+        // poll, and not again by a load that only looks (`ApiKeysBuilder::load`).
+        *shared
+            .file_warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = std::mem::take(&mut loader.warnings);
         // Only the entries go on: the duplicate-check indexes are freed before the store is
         // built, which lowers the peak memory of loading a large keys file.
         let (loaded, errors) = loader.into_parts();
@@ -154,10 +157,26 @@ impl ApiKeys {
         }
     }
 
+    /// Logs the warnings about the keys file that the last load found (see [`reload`](Self::reload)).
+    pub(crate) fn warn_file_permissions(&self) {
+        let warnings = self
+            .shared()
+            .file_warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for warning in &warnings {
+            log_file_warning(warning);
+        }
+    }
+
     /// Reloads, logging the outcome: a summary when something changed, every error otherwise.
     async fn reload_and_log(&self, trigger: &'static str) {
         let keys = self.clone();
         let outcome = rocket::tokio::task::spawn_blocking(move || keys.reload()).await;
+        if outcome.is_ok() {
+            self.warn_file_permissions();
+        }
         match outcome {
             Ok(Ok(summary)) => {
                 if !summary.is_empty() {

@@ -141,6 +141,8 @@ pub(crate) struct Shared {
     pub challenge: String,
     /// Bounds the rate of `request rejected` events.
     pub rejection_log: RejectionLog,
+    /// What the last load found wrong with the keys file's permissions, for the fairing to log.
+    pub file_warnings: Mutex<Vec<crate::load::FileWarning>>,
 }
 
 impl ApiKeys {
@@ -150,6 +152,7 @@ impl ApiKeys {
         ApiKeys {
             shared: Arc::new(Shared {
                 rejection_log: RejectionLog::new(config.rejected_log_limit),
+                file_warnings: Mutex::new(Vec::new()),
                 challenge: crate::reject::challenge(&config.header),
                 config,
                 code_keys,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use rocket_api_key_runtime::{ApiKeys, ApiKeysBuilder, KeyDigest};
 
 use common::{app, ignition_error, Captured};
+use rocket::local::blocking::Client;
 
 const KEY: &str = "file-key-0123456789abcdef";
 const OTHER: &str = "other-key-0123456789abcdef";
@@ -171,11 +172,16 @@ fn keys_files_open_to_others_are_named_in_warnings() {
             .collect()
     };
 
-    // Plaintext keys, readable by all: a warning at start.
+    // Plaintext keys, readable by all. Loading only to look (as an application may, before it
+    // attaches the fairing) logs nothing; the fairing warns once, at start.
     let plain = dir.path("plain");
     std::fs::write(&plain, format!("a={KEY}\n")).unwrap();
     set_mode(&plain, 0o644);
-    let keys = builder(&plain).build().unwrap();
+    let looked = builder(&plain).load(&rocket::Config::figment()).unwrap();
+    assert!(warnings_about(&plain).is_empty(), "{}", logs());
+    drop(looked);
+    let polled = builder(&plain).reload_interval(Duration::from_secs(1));
+    let server = Client::tracked(app(polled)).unwrap();
     let lines = warnings_about(&plain);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
@@ -185,10 +191,10 @@ fn keys_files_open_to_others_are_named_in_warnings() {
     assert!(lines[0].ends_with("mode=644"), "{lines:?}");
     assert!(!logs().contains(KEY));
 
-    // At each reload while it stays so, and once writable by others, that too.
+    // At each reload while it stays so: a `chmod` is a change the poller reloads for. Once
+    // writable by others, that too.
     set_mode(&plain, 0o666);
-    keys.reload().unwrap();
-    let lines = warnings_about(&plain);
+    let lines = wait_for(|| Some(warnings_about(&plain)).filter(|l| l.len() >= 3));
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(
         lines[1].contains("keys file can be written by group or others, who could add a key"),
@@ -197,24 +203,46 @@ fn keys_files_open_to_others_are_named_in_warnings() {
     assert!(lines[1].ends_with("mode=666"), "{lines:?}");
     assert!(lines[2].contains("holds plaintext keys"), "{lines:?}");
 
-    // Fixed: no more warnings.
+    // Fixed: reloaded, and no more warnings.
     set_mode(&plain, 0o600);
-    keys.reload().unwrap();
+    let reloads =
+        || logs().matches("API keys reloaded").count() + logs().matches("mode=600").count();
+    let before = reloads();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        reloads(),
+        before,
+        "a reload with nothing to say logs nothing"
+    );
     assert_eq!(warnings_about(&plain).len(), 3);
+    drop(server);
 
     // Digests only: readable is fine, writable is not.
     let hashed = dir.path("hashed");
     let entry = KeyDigest::of(OTHER.as_bytes()).to_entry();
     std::fs::write(&hashed, format!("b={entry}\n")).unwrap();
     set_mode(&hashed, 0o644);
-    builder(&hashed).build().unwrap();
+    drop(Client::tracked(app(builder(&hashed))).unwrap());
     assert_eq!(warnings_about(&hashed).len(), 0);
     set_mode(&hashed, 0o664);
-    builder(&hashed).build().unwrap();
+    drop(Client::tracked(app(builder(&hashed))).unwrap());
     let lines = warnings_about(&hashed);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
         lines[0].contains("can be written by group or others"),
         "{lines:?}"
     );
+}
+
+/// Polls `found` every 100 ms for up to 20 s (the watcher polls every second; a loaded machine
+/// may take longer), returning what it found.
+fn wait_for<T>(found: impl Fn() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(t) = found() {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "not logged in time:\n{}", logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
