@@ -12,7 +12,8 @@ use rocket::{Build, Orbit, Rocket};
 use zeroize::Zeroizing;
 
 use crate::config::{Backend, ClientAddress, Config, LogLevel, UnavailablePolicy};
-use crate::load::{LoadError, LoadErrors, Loader, Source, KEYS_FILE_VAR};
+use crate::env::KEYS_FILE_VAR;
+use crate::load::{LoadError, LoadErrors, Loader, Source};
 use crate::log::TARGET;
 use crate::rate::RateSpec;
 use crate::reload::ReloadSummary;

@@ -11,6 +11,7 @@ mod config;
 mod digest;
 mod duration;
 mod entry;
+mod env;
 mod fairing;
 mod guard;
 mod keygen;
@@ -36,10 +37,11 @@ pub use duration::{parse_duration, DurationError};
 pub use entry::{
     is_digest_entry, parse_entry, EntryError, KeyEntry, MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN,
 };
+pub use env::KEYS_FILE_VAR;
 pub use fairing::{ApiKeysBuilder, ApiKeysFairing};
 pub use guard::Authorized;
 pub use keygen::{checksum, Checksum, GeneratedKey, KeyGenError, DEFAULT_KEY_PREFIX};
-pub use load::{LoadError, LoadErrors, Source, KEYS_FILE_VAR};
+pub use load::{LoadError, LoadErrors, Source};
 pub use log::TARGET as LOG_TARGET;
 pub use rate::{RateError, RateSpec};
 pub use reject::{catchers, Reason, Rejection, UNAUTHORIZED_BODY};
@@ -63,7 +65,8 @@ pub mod __private {
     /// that the lines it prints are the ones the runtime loads.
     pub mod cli {
         pub use crate::config::env_prefix_problem;
-        pub use crate::load::{env_var, key_name, DEFAULT_ENV_PREFIX};
+        pub use crate::env::{env_var, DEFAULT_ENV_PREFIX};
+        pub use crate::load::key_name;
     }
 
     /// For the fuzz targets: the query redaction and the `X-Forwarded-For` reading, on text.

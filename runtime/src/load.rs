@@ -16,22 +16,10 @@ use zeroize::Zeroizing;
 
 use crate::config::ConfigError;
 use crate::entry::{is_digest_entry, parse_entry, EntryError, KeyEntry};
-
-/// The environment variable naming the keys file, unless `keys_file` is configured.
-pub const KEYS_FILE_VAR: &str = "API_KEYS_FILE";
-
-/// The prefix of the variables that hold keys, unless `env_prefix` is configured.
-pub const DEFAULT_ENV_PREFIX: &str = "API_KEY_";
-
-/// The single-key variable of the default prefix `API_KEY_`.
-const DEFAULT_SINGLE_VAR: &str = "API_KEY";
+use crate::env::{env_role, is_env_name_byte, EnvRole};
 
 /// The longest key name, in bytes.
 const MAX_NAME_LEN: usize = 64;
-
-/// Variables with a meaning of their own, which the scan of a prefix that covers them must not
-/// read as keys of another name.
-const RESERVED_VARS: [&str; 2] = [KEYS_FILE_VAR, DEFAULT_SINGLE_VAR];
 
 /// Readings of a keys file that keeps changing while it is read, before the load fails.
 const READ_ATTEMPTS: u32 = 4;
@@ -528,74 +516,6 @@ pub fn key_name(name: &str) -> Option<String> {
     ok.then(|| name.to_ascii_lowercase())
 }
 
-/// Whether `prefix` is spelt as an environment prefix: upper-case letters, digits and `_`, ending
-/// in `_`. (`Config::validate` also refuses a prefix that covers a variable of its own meaning.)
-pub fn is_valid_env_prefix(prefix: &str) -> bool {
-    prefix.ends_with('_') && prefix.bytes().all(is_env_name_byte)
-}
-
-/// The variable that holds the key `name` under `prefix`, as the environment scan reads it back:
-/// `API_KEY_ORDERS` for `orders`.
-pub fn env_var(prefix: &str, name: &str) -> String {
-    format!("{prefix}{}", name.to_ascii_uppercase())
-}
-
-/// A byte of a variable name the scan reads: an upper-case letter, a digit or `_`.
-fn is_env_name_byte(b: u8) -> bool {
-    b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'
-}
-
-/// How the environment scan reads a variable under a prefix.
-#[derive(Debug, PartialEq, Eq)]
-enum EnvRole<'a> {
-    /// `<prefix without its final _>`: the key `default`.
-    Single,
-    /// `<prefix><NAME>`: the key `<name>`.
-    Named(&'a str),
-    /// Not read.
-    Other,
-}
-
-/// How the scan reads `var` under `prefix`, never taking a variable of its own meaning for a key.
-fn env_role<'a>(prefix: &str, var: &'a str) -> EnvRole<'a> {
-    let role = prefix_role(prefix, var);
-    if shadows(var, &role) {
-        EnvRole::Other
-    } else {
-        role
-    }
-}
-
-fn prefix_role<'a>(prefix: &str, var: &'a str) -> EnvRole<'a> {
-    if var == prefix.trim_end_matches('_') {
-        EnvRole::Single
-    } else if let Some(name) = var.strip_prefix(prefix) {
-        EnvRole::Named(name)
-    } else {
-        EnvRole::Other
-    }
-}
-
-/// Whether reading `var` as `role` would take a variable of its own meaning for a key:
-/// `API_KEYS_FILE` holds a path, never a key, and `API_KEY` is the key `default` of the default
-/// prefix, never a key of another name. Read as a key, the path would be a key without scopes,
-/// accepted by every route that requires none.
-fn shadows(var: &str, role: &EnvRole<'_>) -> bool {
-    match role {
-        EnvRole::Other => false,
-        EnvRole::Single => var == KEYS_FILE_VAR,
-        EnvRole::Named(_) => RESERVED_VARS.contains(&var),
-    }
-}
-
-/// The variable of its own meaning that the scan of `prefix` would read as a key, were it not
-/// skipped: such a prefix is a configuration error, since it cannot work as written.
-pub(crate) fn shadowed_var(prefix: &str) -> Option<&'static str> {
-    RESERVED_VARS
-        .into_iter()
-        .find(|var| shadows(var, &prefix_role(prefix, var)))
-}
-
 /// Opens the keys file for reading without waiting: opening a FIFO would otherwise block until
 /// a writer comes, hanging ignition, or a reload with the reload lock held, which stops every
 /// later reload.
@@ -657,6 +577,9 @@ fn permission_warnings(_: &Path, _: &Metadata, _: bool) -> Vec<FileWarning> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::{
+        env_var, is_valid_env_prefix, shadowed_var, DEFAULT_ENV_PREFIX, KEYS_FILE_VAR,
+    };
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaa";
     const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbb";
