@@ -14,10 +14,10 @@ use zeroize::Zeroizing;
 use crate::config::{Backend, ClientAddress, Config, LogLevel, UnavailablePolicy};
 use crate::env::KEYS_FILE_VAR;
 use crate::load::{LoadError, LoadErrors, Loader, Source};
-use crate::log::TARGET;
 use crate::rate::RateSpec;
 use crate::reload::ReloadSummary;
 use crate::store::ApiKeys;
+use crate::target::TARGET;
 
 impl ApiKeys {
     /// The fairing with the default configuration (overridable in `Rocket.toml` / `ROCKET_API_KEYS`):

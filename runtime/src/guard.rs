@@ -21,7 +21,8 @@ use crate::config::{ClientAddress, Config};
 use crate::digest::{Fingerprint, KeyDigest};
 use crate::limit::Limit;
 use crate::log;
-use crate::reject::{Reason, Rejection};
+use crate::reason::Reason;
+use crate::reject::Rejection;
 use crate::scope::{AnyKey, RequiredScopes, ScopeRequirement};
 use crate::store::{ApiKey, ApiKeys};
 
@@ -120,7 +121,7 @@ fn store_missing(rocket: &Rocket<Ignite>) -> bool {
     let missing = rocket.state::<ApiKeys>().is_none();
     if missing {
         tracing::error!(
-            target: log::TARGET,
+            target: crate::target::TARGET,
             "a route requires an API key but no key store is attached; \
              add `.attach(ApiKeys::fairing())` to the application"
         );

@@ -21,6 +21,7 @@ mod log;
 pub mod log_filter;
 mod query;
 mod rate;
+mod reason;
 #[cfg(feature = "redis")]
 mod redis_limit;
 mod reject;
@@ -29,6 +30,7 @@ mod scope;
 mod scope_type;
 mod store;
 mod table;
+mod target;
 mod usage;
 
 pub use config::{Backend, ClientAddress, Config, ConfigError, LogLevel, UnavailablePolicy};
@@ -42,12 +44,13 @@ pub use fairing::{ApiKeysBuilder, ApiKeysFairing};
 pub use guard::Authorized;
 pub use keygen::{checksum, Checksum, GeneratedKey, KeyGenError, DEFAULT_KEY_PREFIX};
 pub use load::{LoadError, LoadErrors, Source};
-pub use log::TARGET as LOG_TARGET;
 pub use rate::{RateError, RateSpec};
-pub use reject::{catchers, Reason, Rejection, UNAUTHORIZED_BODY};
+pub use reason::Reason;
+pub use reject::{catchers, Rejection, UNAUTHORIZED_BODY};
 pub use reload::ReloadSummary;
 pub use scope::{is_valid_scope, AnyKey, RequiredScopes, ScopeRequirement, MAX_SCOPE_LEN};
 pub use store::{ApiKey, ApiKeys};
+pub use target::TARGET as LOG_TARGET;
 pub use usage::{Counts, KeyUsage, UsageReport};
 
 /// What `#[require_api_key]` expands to refers to, through the `rocket-api-key` crate; not a

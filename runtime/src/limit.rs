@@ -4,9 +4,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config::{Backend, Config, UnavailablePolicy};
-use crate::log::TARGET;
 use crate::rate::{Clock, FailureTable};
 use crate::store::ApiKey;
+use crate::target::TARGET;
 
 /// What a limit says about a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

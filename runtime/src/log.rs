@@ -15,9 +15,7 @@ use crate::config::LogLevel;
 use crate::digest::Fingerprint;
 use crate::reject::Rejection;
 use crate::store::{ApiKey, ApiKeys};
-
-/// The target of every event of this crate: filter with `RUST_LOG=rocket_api_key=debug`.
-pub const TARGET: &str = "rocket_api_key";
+use crate::target::TARGET;
 
 /// `WARN` for each rejected request, up to `rejected_log_limit` a second.
 pub(crate) fn rejected(

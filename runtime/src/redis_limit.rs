@@ -16,8 +16,8 @@ use redis::Script;
 
 use crate::config::{Config, RedisUrl, UnavailablePolicy};
 use crate::limit::{unreachable, Limit};
-use crate::log::TARGET;
 use crate::rate::{limited_address, Clock, RateSpec};
+use crate::target::TARGET;
 
 /// GCRA on Redis's clock. KEYS[1]: the state; ARGV: emission interval and tolerance (ns), and
 /// 1 to count the request or 0 to only look. Returns 0 when the request conforms, otherwise the

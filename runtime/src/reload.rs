@@ -9,9 +9,9 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::load::{FileRules, FileStamp, FileWarning, LoadErrors, Loader};
-use crate::log::TARGET;
 use crate::store::ApiKeys;
 use crate::table::{KeyStore, Slot};
+use crate::target::TARGET;
 
 /// What a reload changed, by key name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use crate::limit::Limiter;
 use crate::load::Loaded;
 use crate::log::RejectionLog;
 use crate::rate::RateSpec;
-use crate::reject::Reason;
+use crate::reason::Reason;
 use crate::table::{KeyIdentity, KeyStore, Profile, Slot};
 use crate::usage::{KeyUsage, Rejected, UsageReport};
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::reject::Reason;
+use crate::reason::Reason;
 
 /// Counters of one key.
 ///
