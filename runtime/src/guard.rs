@@ -19,7 +19,7 @@ use rocket::{Ignite, Rocket, Sentinel};
 use crate::address::ClientAddr;
 use crate::config::{ClientAddress, Config};
 use crate::digest::{Fingerprint, KeyDigest};
-use crate::limit::Limit;
+use crate::limit_outcome::Limit;
 use crate::log;
 use crate::reason::Reason;
 use crate::reject::Rejection;
@@ -273,7 +273,11 @@ fn failure_limit(limit: Limit) -> Result<(), Failure> {
 
 /// Applies the key's `rate=`; on success counts and logs the request as accepted.
 async fn admit(req: &Request<'_>, keys: &ApiKeys, key: &ApiKey) -> Result<(), Rejection> {
-    match keys.limiter().admit(key).await {
+    match keys
+        .limiter()
+        .admit(key.name(), key.rate(), &key.identity().rate)
+        .await
+    {
         Limit::Pass => {
             key.record_accepted();
             log::accepted(req, keys.config().accepted_log_level, key);

@@ -16,6 +16,7 @@ mod fairing;
 mod guard;
 mod keygen;
 mod limit;
+mod limit_outcome;
 mod load;
 mod log;
 pub mod log_filter;

@@ -3,21 +3,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::config::{Backend, Config, UnavailablePolicy};
-use crate::rate::{Clock, FailureTable};
-use crate::store::ApiKey;
-use crate::target::TARGET;
-
-/// What a limit says about a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Limit {
-    /// Within the limit.
-    Pass,
-    /// Over it; a request would conform after this long.
-    Wait(Duration),
-    /// The shared store could not answer and the policy is `deny`.
-    Unavailable,
-}
+use crate::config::{Backend, Config};
+use crate::limit_outcome::Limit;
+use crate::rate::{Clock, FailureTable, GcraCell, RateSpec};
 
 /// The limits of one application: per-key rates and the per-address failure limit.
 pub(crate) struct Limiter {
@@ -57,20 +45,18 @@ impl Limiter {
         }
     }
 
-    /// Counts a request of an authenticated key against its `rate=`, if it has one.
-    pub async fn admit(&self, key: &ApiKey) -> Limit {
-        let Some(spec) = key.rate() else {
+    /// Counts a request of the key `name` against its `rate=`, if it has one: `cell` is the key's
+    /// in-process state.
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+    pub async fn admit(&self, name: &str, rate: Option<RateSpec>, cell: &GcraCell) -> Limit {
+        let Some(spec) = rate else {
             return Limit::Pass;
         };
         #[cfg(feature = "redis")]
         if let Some(redis) = &self.redis {
-            return redis.acquire_key(key.name(), spec).await;
+            return redis.acquire_key(name, spec).await;
         }
-        wait(
-            key.identity()
-                .rate
-                .check(spec.gcra(), self.clock.now(), true),
-        )
+        wait(cell.check(spec.gcra(), self.clock.now(), true))
     }
 
     /// The failure limit of `ip`: whether it is within it and, with `count`, a failed
@@ -91,34 +77,4 @@ impl Limiter {
 
 fn wait(outcome: Option<Duration>) -> Limit {
     outcome.map_or(Limit::Pass, Limit::Wait)
-}
-
-/// The outcome of a limit store that could not answer, under `policy`. Warns at most once every
-/// ten seconds, so an outage does not flood the logs.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
-pub(crate) fn unreachable(
-    policy: UnavailablePolicy,
-    why: &dyn std::fmt::Display,
-    last_warning: &std::sync::atomic::AtomicU64,
-    clock: &Clock,
-) -> Limit {
-    use std::sync::atomic::Ordering;
-    let now = clock.now();
-    let previous = last_warning.load(Ordering::Relaxed);
-    if (previous == 0 || now.saturating_sub(previous) > 10_000_000_000)
-        && last_warning
-            .compare_exchange(previous, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        tracing::warn!(
-            target: TARGET,
-            policy = ?policy,
-            error = %why,
-            "rate-limit store unreachable"
-        );
-    }
-    match policy {
-        UnavailablePolicy::Allow => Limit::Pass,
-        UnavailablePolicy::Deny => Limit::Unavailable,
-    }
 }

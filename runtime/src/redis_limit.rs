@@ -15,7 +15,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
 use crate::config::{Config, RedisUrl, UnavailablePolicy};
-use crate::limit::{unreachable, Limit};
+use crate::limit_outcome::{unreachable, Limit};
 use crate::rate::{limited_address, Clock, RateSpec};
 use crate::target::TARGET;
 
