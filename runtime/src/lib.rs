@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod address;
+mod challenge;
 mod config;
 mod digest;
 mod duration;
@@ -26,6 +27,7 @@ mod reason;
 #[cfg(feature = "redis")]
 mod redis_limit;
 mod reject;
+mod rejection_log;
 mod reload;
 mod scope;
 mod scope_type;

@@ -13,6 +13,7 @@ use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
 use serde_json::json;
 
+use crate::challenge::challenge;
 use crate::reason::Reason;
 use crate::scope::ScopeRequirement;
 use crate::store::ApiKeys;
@@ -214,11 +215,6 @@ impl<'r> Responder<'r, 'static> for JsonError {
         }
         response.ok()
     }
-}
-
-/// The `WWW-Authenticate` challenge of a 401: which header to send the key in.
-pub(crate) fn challenge(header: &str) -> String {
-    format!("ApiKey header=\"{header}\"")
 }
 
 /// The 401 catcher: the recorded rejection, or the generic 401 body for a 401 from elsewhere.

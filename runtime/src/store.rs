@@ -14,9 +14,9 @@ use crate::digest::{Fingerprint, KeyDigest};
 use crate::keygen::{checksum, Checksum};
 use crate::limit::Limiter;
 use crate::load::Loaded;
-use crate::log::RejectionLog;
 use crate::rate::RateSpec;
 use crate::reason::Reason;
+use crate::rejection_log::RejectionLog;
 use crate::table::{KeyIdentity, KeyStore, Profile, Slot};
 use crate::usage::{KeyUsage, Rejected, UsageReport};
 
@@ -153,7 +153,7 @@ impl ApiKeys {
             shared: Arc::new(Shared {
                 rejection_log: RejectionLog::new(config.rejected_log_limit),
                 file_warnings: Mutex::new(Vec::new()),
-                challenge: crate::reject::challenge(&config.header),
+                challenge: crate::challenge::challenge(&config.header),
                 config,
                 code_keys,
                 limiter,
