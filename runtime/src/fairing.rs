@@ -394,7 +394,7 @@ impl Fairing for ApiKeysFairing {
             return;
         }
         // Answered by a `Rejection` (our catchers'): nothing to repair, and nothing to redo.
-        let Some(rejection) = crate::guard::unanswered_rejection(req) else {
+        let Some(rejection) = crate::reject::unanswered_rejection(req) else {
             return;
         };
         if rejection.status() != res.status() {

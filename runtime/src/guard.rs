@@ -8,7 +8,6 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use crate::digest::{Fingerprint, KeyDigest};
 use crate::limit_outcome::Limit;
 use crate::log;
 use crate::reason::Reason;
-use crate::reject::Rejection;
+use crate::reject::{self, Rejection};
 use crate::scope::{AnyKey, RequiredScopes, ScopeRequirement};
 use crate::store::{ApiKey, ApiKeys};
 
@@ -130,18 +129,15 @@ fn store_missing(rocket: &Rocket<Ignite>) -> bool {
 }
 
 /// What the guards learn about a request, in one entry of Rocket's request-local cache:
-/// authentication and admission happen once per request however many guards ask, and the
-/// first rejection is kept for the catchers to answer with (it alone is logged and counted).
+/// authentication and admission happen once per request however many guards ask. The first
+/// rejection is kept apart, by [`reject::record`], for the catchers to answer with (it alone is
+/// logged and counted).
 #[derive(Default)]
 struct Check {
     /// The key, or why there is none: decided once, under the failure limit.
     authentication: OnceLock<Result<ApiKey, Failure>>,
     /// Counted against the key's rate, then counted and logged as accepted.
     admission: OnceLock<Result<(), Rejection>>,
-    rejection: OnceLock<Rejection>,
-    /// Set when a [`Rejection`] answered the request itself (our catchers, or the
-    /// application's through [`Rejection::of`]): the response needs no repair.
-    answered: AtomicBool,
 }
 
 struct Failure {
@@ -152,24 +148,6 @@ struct Failure {
 
 fn check<'r>(req: &'r Request<'_>) -> &'r Check {
     req.local_cache(Check::default)
-}
-
-pub(crate) fn recorded_rejection<'r>(req: &'r Request<'_>) -> Option<&'r Rejection> {
-    check(req).rejection.get()
-}
-
-/// Notes that a [`Rejection`] made the response to `req`.
-pub(crate) fn note_answered(req: &Request<'_>) {
-    check(req).answered.store(true, Ordering::Relaxed);
-}
-
-/// The rejection recorded for `req`, unless a [`Rejection`] already made its response.
-pub(crate) fn unanswered_rejection<'r>(req: &'r Request<'_>) -> Option<&'r Rejection> {
-    let check = check(req);
-    if check.answered.load(Ordering::Relaxed) {
-        return None;
-    }
-    check.rejection.get()
 }
 
 async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey, Rejection> {
@@ -398,7 +376,7 @@ fn reject(
     key: Option<&ApiKey>,
     fingerprint: Option<Fingerprint>,
 ) -> Outcome<ApiKey, Rejection> {
-    if check(req).rejection.set(rejection.clone()).is_ok() {
+    if reject::record(req, rejection.clone()) {
         match keys {
             Some(keys) => {
                 keys.record_rejected(rejection.reason(), key);

@@ -6,6 +6,8 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::io::Cursor;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use rocket::http::{ContentType, Header, Status};
@@ -139,7 +141,7 @@ impl Rejection {
     /// }
     /// ```
     pub fn of<'r>(req: &'r Request<'_>) -> Option<&'r Rejection> {
-        crate::guard::recorded_rejection(req)
+        recorded_rejection(req)
     }
 }
 
@@ -169,7 +171,7 @@ impl std::error::Error for Rejection {}
 
 impl<'r> Responder<'r, 'static> for Rejection {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
-        crate::guard::note_answered(req);
+        note_answered(req);
         let retry_after = self.retry_after;
         let answer = JsonError {
             status: self.status(),
@@ -215,6 +217,44 @@ impl<'r> Responder<'r, 'static> for JsonError {
         }
         response.ok()
     }
+}
+
+/// The request's first rejection and whether a [`Rejection`] answered it, in one entry of
+/// Rocket's request-local cache.
+#[derive(Default)]
+struct Recorded {
+    rejection: OnceLock<Rejection>,
+    /// Set when a [`Rejection`] answered the request itself (our catchers, or the
+    /// application's through [`Rejection::of`]): the response needs no repair.
+    answered: AtomicBool,
+}
+
+fn recorded<'r>(req: &'r Request<'_>) -> &'r Recorded {
+    req.local_cache(Recorded::default)
+}
+
+/// Records `rejection` as the request's rejection, unless one is recorded already: whether it
+/// was, so that only the first is logged and counted.
+pub(crate) fn record(req: &Request<'_>, rejection: Rejection) -> bool {
+    recorded(req).rejection.set(rejection).is_ok()
+}
+
+pub(crate) fn recorded_rejection<'r>(req: &'r Request<'_>) -> Option<&'r Rejection> {
+    recorded(req).rejection.get()
+}
+
+/// Notes that a [`Rejection`] made the response to `req`.
+pub(crate) fn note_answered(req: &Request<'_>) {
+    recorded(req).answered.store(true, Ordering::Relaxed);
+}
+
+/// The rejection recorded for `req`, unless a [`Rejection`] already made its response.
+pub(crate) fn unanswered_rejection<'r>(req: &'r Request<'_>) -> Option<&'r Rejection> {
+    let recorded = recorded(req);
+    if recorded.answered.load(Ordering::Relaxed) {
+        return None;
+    }
+    recorded.rejection.get()
 }
 
 /// The 401 catcher: the recorded rejection, or the generic 401 body for a 401 from elsewhere.
