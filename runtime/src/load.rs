@@ -205,6 +205,10 @@ pub(crate) enum FileWarning {
     Readable(PathBuf, u32),
 }
 
+/// What the poller compares with the state at the last load: the file's [stamp](FileStamp)
+/// (`None` when it cannot be read, so a file that disappears and comes back is noticed).
+pub(crate) type FileState = Option<FileStamp>;
+
 /// What tells one version of a file from another without reading it: its identity, size and
 /// modification time. On Unix the inode's change time too, which no one can set back (`touch`
 /// can set the modification time to anything).

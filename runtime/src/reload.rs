@@ -8,7 +8,7 @@ use rocket::Shutdown;
 use time::OffsetDateTime;
 
 use crate::config::Config;
-use crate::load::{FileRules, FileStamp, FileWarning, LoadErrors, Loader};
+use crate::load::{FileRules, FileStamp, FileState, FileWarning, LoadErrors, Loader};
 use crate::store::ApiKeys;
 use crate::table::{KeyStore, Slot};
 use crate::target::TARGET;
@@ -210,10 +210,6 @@ impl ApiKeys {
         }
     }
 }
-
-/// What the poller compares with the state at the last load: the file's [stamp](FileStamp)
-/// (`None` when it cannot be read, so a file that disappears and comes back is noticed).
-pub(crate) type FileState = Option<FileStamp>;
 
 fn file_state(path: &std::path::Path) -> FileState {
     std::fs::metadata(path)

@@ -128,7 +128,7 @@ pub(crate) struct Shared {
     pub limiter: Limiter,
     /// One reload at a time (the poller and SIGHUP may coincide); never taken by requests.
     /// Holds the keys file's state as of the last load, which the poller compares against.
-    pub reload_lock: Mutex<Option<crate::reload::FileState>>,
+    pub reload_lock: Mutex<Option<crate::load::FileState>>,
     // Swapped whole on reload: a request sees the old store or the new one, never a mix, and
     // reading it takes no lock.
     pub store: ArcSwap<KeyStore>,
