@@ -6,35 +6,51 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The modules in layer order, lowest first: every `use crate::…` points to a lower layer or within
+// its own, never up and never in a cycle (`layers.py`); a helper that two layers need lives in
+// the lower one.
+
+// Primitives: addresses, digests, durations, key generation, rates, scopes, reasons, the
+// environment-variable rules, the 401 challenge and the log target; they know no state.
 mod address;
 mod challenge;
-mod config;
 mod digest;
 mod duration;
-mod entry;
 mod env;
-mod fairing;
-mod guard;
 mod keygen;
-mod limit;
-mod limit_outcome;
-mod load;
-mod log;
 pub mod log_filter;
 mod query;
 mod rate;
 mod reason;
-#[cfg(feature = "redis")]
-mod redis_limit;
-mod reject;
-mod rejection_log;
-mod reload;
 mod scope;
 mod scope_type;
-mod store;
-mod table;
 mod target;
+
+// Configuration and loading: key entries, the `api_keys` configuration, reading the sources.
+mod config;
+mod entry;
+mod load;
+
+// State: usage figures, the key table, the rate limits and the bound on rejection events.
+mod limit;
+mod limit_outcome;
+#[cfg(feature = "redis")]
+mod redis_limit;
+mod rejection_log;
+mod table;
 mod usage;
+
+// The store handle: `ApiKeys` and its keys, and their reload.
+mod reload;
+mod store;
+
+// The request edge: rejections and their JSON answer, the log events, the request guards.
+mod guard;
+mod log;
+mod reject;
+
+// Rocket glue: the fairing and its builder.
+mod fairing;
 
 pub use config::{Backend, ClientAddress, Config, ConfigError, LogLevel, UnavailablePolicy};
 pub use digest::{Fingerprint, KeyDigest};
