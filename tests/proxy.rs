@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use process::{free_port, raw_request, Example, TempDir};
+use process::{free_port, header_of, raw_request, Example, TempDir};
 
 const OFFICE: &str = "office-key-0123456789abcdef";
 /// Allowed only from the proxy's own address: a request must never pass as the proxy's.
@@ -58,40 +58,52 @@ impl Nginx {
         }
         assert!(location.contains("127.0.0.1:8000"), "{location}");
         let location = location.replace("127.0.0.1:8000", &format!("127.0.0.1:{app_port}"));
-        let dir = TempDir::new("nginx");
-        let port = free_port();
-        let d = dir.0.display();
-        // Everything nginx writes stays in the test's directory; it runs in the foreground.
-        let conf = format!(
-            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
-             fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
-             server {{\n listen 127.0.0.1:{port};\n{location}\n }}\n}}\n"
-        );
-        let path = dir.0.join("nginx.conf");
-        std::fs::write(&path, conf).unwrap();
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(&dir.0)
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx starts");
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(addr).is_err() {
-            let log = std::fs::read_to_string(dir.0.join("error.log")).unwrap_or_default();
-            assert!(Instant::now() < deadline, "nginx did not start: {log}");
-            std::thread::sleep(Duration::from_millis(20));
+        // A port that was free a moment ago may be taken by another test's server before nginx
+        // binds it: each attempt marks its answers and checks that the one answering is ours.
+        for attempt in 0.. {
+            let dir = TempDir::new("nginx");
+            let port = free_port();
+            let mark = format!("{}-{port}-{attempt}", std::process::id());
+            let d = dir.0.display();
+            // Everything nginx writes stays in the test's directory; it runs in the foreground.
+            let conf = format!(
+                "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+                 events {{ worker_connections 64; }}\n\
+                 http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n\
+                 fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
+                 server {{\n listen 127.0.0.1:{port};\n add_header X-Rak-Nginx {mark} always;\n{location}\n }}\n}}\n"
+            );
+            let path = dir.0.join("nginx.conf");
+            std::fs::write(&path, conf).unwrap();
+            let mut child = Command::new("nginx")
+                .arg("-p")
+                .arg(&dir.0)
+                .arg("-c")
+                .arg(&path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("nginx starts");
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let log = || std::fs::read_to_string(dir.0.join("error.log")).unwrap_or_default();
+                if let Ok(Some(status)) = child.try_wait() {
+                    assert!(attempt < 3, "nginx exited with {status}: {}", log());
+                    break;
+                }
+                if header_of(addr, "x-rak-nginx").as_deref() == Some(mark.as_str()) {
+                    return Some(Nginx {
+                        child,
+                        addr,
+                        _dir: dir,
+                    });
+                }
+                assert!(Instant::now() < deadline, "nginx did not start: {}", log());
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
-        Some(Nginx {
-            child,
-            addr,
-            _dir: dir,
-        })
+        unreachable!("the loop returns or panics")
     }
 }
 

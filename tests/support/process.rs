@@ -91,34 +91,49 @@ pub struct Example {
 impl Example {
     /// Starts the example with `env` and waits until it accepts connections.
     pub fn start(env: &[(&str, &str)]) -> Example {
-        let dir = TempDir::new("example");
-        let log = dir.0.join("output.log");
-        let port = free_port();
-        let output = std::fs::File::create(&log).expect("a log file");
-        let child = example_command(env, port, &dir)
-            .stdout(output.try_clone().expect("a second handle"))
-            .stderr(output)
-            .spawn()
-            .expect("the example starts");
-        let mut example = Example {
-            child,
-            port,
-            log,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = example.child.try_wait() {
-                panic!("the example exited with {status}:\n{}", example.output());
+        // A port that was free a moment ago may be taken by another test's server before ours
+        // binds it: each attempt names its server (Rocket's `ident`, its `Server` header) and
+        // checks that the one answering is ours.
+        for attempt in 0.. {
+            let dir = TempDir::new("example");
+            let log = dir.0.join("output.log");
+            let port = free_port();
+            let ident = format!("rak-test-{}-{port}-{attempt}", std::process::id());
+            let output = std::fs::File::create(&log).expect("a log file");
+            let child = example_command(env, port, &dir)
+                .env("ROCKET_IDENT", &ident)
+                .stdout(output.try_clone().expect("a second handle"))
+                .stderr(output)
+                .spawn()
+                .expect("the example starts");
+            let mut example = Example {
+                child,
+                port,
+                log,
+                _dir: dir,
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(status)) = example.child.try_wait() {
+                    assert!(
+                        attempt < 3,
+                        "the example exited with {status}:\n{}",
+                        example.output()
+                    );
+                    break;
+                }
+                if server_header(example.addr()).as_deref() == Some(ident.as_str()) {
+                    return example;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the example did not start:\n{}",
+                    example.output()
+                );
+                std::thread::sleep(Duration::from_millis(50));
             }
-            assert!(
-                Instant::now() < deadline,
-                "the example did not start:\n{}",
-                example.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
-        example
+        unreachable!("the loop returns or panics")
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -143,6 +158,27 @@ impl Drop for Example {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The `Server` header of `GET /health` at `to`, if something answers there.
+pub fn server_header(to: SocketAddr) -> Option<String> {
+    header_of(to, "server")
+}
+
+/// The header `name` of the answer to `GET /health` at `to`, if something answers there.
+pub fn header_of(to: SocketAddr, name: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(to).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request = "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).lines().find_map(|line| {
+        let (header, value) = line.split_once(':')?;
+        header
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
 }
 
 /// Sends `request` (a whole HTTP/1.1 request, `Connection: close` added) to `to`, from the
