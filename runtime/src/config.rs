@@ -712,6 +712,16 @@ mod tests {
 
     /// Each rule's message, word for word as operators have seen it, and every broken rule
     /// reported at once.
+    /// What `validate` says about `config`, one message per bad setting.
+    fn messages_of(config: &Config) -> Vec<String> {
+        config
+            .validate()
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
     #[test]
     fn every_bad_setting_is_reported_with_its_message() {
         let config = Config {
@@ -740,12 +750,7 @@ mod tests {
         if cfg!(feature = "redis") {
             expected.retain(|m| !m.ends_with("feature of rocket-api-key"));
         }
-        let messages: Vec<String> = config
-            .validate()
-            .unwrap_err()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let messages = messages_of(&config);
         assert_eq!(messages, expected);
 
         let config = Config {
@@ -754,12 +759,7 @@ mod tests {
             failure_limit_address: Some(ClientAddress::Proxy),
             ..Config::default()
         };
-        let messages: Vec<String> = config
-            .validate()
-            .unwrap_err()
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let messages = messages_of(&config);
         assert_eq!(
             messages,
             [
