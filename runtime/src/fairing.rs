@@ -369,6 +369,10 @@ impl Fairing for ApiKeysFairing {
 
     /// Redacts keys sent in the query string before Rocket logs the request.
     async fn on_request(&self, req: &mut rocket::Request<'_>, _data: &mut rocket::Data<'_>) {
+        // Most requests have no query: nothing to look up for them.
+        if req.uri().query().is_none() {
+            return;
+        }
         // The state lives as long as the server, not as this borrow of the request.
         if let Some(keys) = req.rocket().state::<ApiKeys>() {
             let config = keys.config();
