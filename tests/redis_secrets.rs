@@ -4,14 +4,19 @@
 //!
 //! No `redis-server` is needed: the connection is made to a loopback port nothing listens on.
 
+#[path = "../runtime/tests/common/captured.rs"]
+mod captured;
+
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
 use rocket_api_key::{require_api_key, ApiKey, ApiKeys, UnavailablePolicy};
+
+use captured::Captured;
 
 const PASSWORD: &str = "hunter2-Secret";
 const LIMITED: &str = "limited-key-0123456789abcdef";
@@ -22,39 +27,9 @@ fn any(key: ApiKey) -> String {
     key.name().to_owned()
 }
 
-/// Formatted tracing output of every thread.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn captured() -> &'static Captured {
     static CAPTURED: OnceLock<Captured> = OnceLock::new();
-    CAPTURED.get_or_init(|| {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
-        captured
-    })
+    CAPTURED.get_or_init(Captured::install)
 }
 
 fn closed_port() -> u16 {
