@@ -15,7 +15,7 @@ use crate::config::{Backend, ClientAddress, Config, LogLevel, UnavailablePolicy}
 use crate::env::KEYS_FILE_VAR;
 use crate::load::{LoadError, LoadErrors, Loader, Source};
 use crate::rate::RateSpec;
-use crate::reload::ReloadSummary;
+use crate::reload_summary::ReloadSummary;
 use crate::store::ApiKeys;
 use crate::target::TARGET;
 
@@ -351,13 +351,9 @@ impl Fairing for ApiKeysFairing {
             }
             // The signal handler is installed here, before liftoff completes, so a SIGHUP sent
             // once the server is up can never meet the default action (termination).
-            let hangup = crate::reload::hangup_signal(keys.config().reload_on_sighup);
+            let hangup = crate::watch::hangup_signal(keys.config().reload_on_sighup);
             keys.limiter().start();
-            rocket::tokio::spawn(crate::reload::watch(
-                keys.clone(),
-                rocket.shutdown(),
-                hangup,
-            ));
+            rocket::tokio::spawn(crate::watch::watch(keys.clone(), rocket.shutdown(), hangup));
             if keys.config().rejected_log_limit > 0 {
                 rocket::tokio::spawn(crate::log::summarise_periodically(
                     keys.clone(),
@@ -411,7 +407,7 @@ impl Fairing for ApiKeysFairing {
 
     async fn on_shutdown(&self, rocket: &Rocket<Orbit>) {
         if let Some(keys) = rocket.state::<ApiKeys>() {
-            keys.shared().rejection_log.flush();
+            keys.rejection_log().flush();
         }
     }
 }

@@ -10,8 +10,9 @@
 // its own, never up and never in a cycle (`layers.py`); a helper that two layers need lives in
 // the lower one.
 
-// Primitives: addresses, digests, durations, key generation, rates, scopes, reasons, the
-// environment-variable rules, the 401 challenge and the log target; they know no state.
+// Primitives: addresses, digests, durations, key generation, the query redaction, rates, scopes,
+// reasons, the environment-variable rules, the 401 challenge and the log target; they know no
+// state.
 mod address;
 mod challenge;
 mod digest;
@@ -27,29 +28,34 @@ mod scope_type;
 mod target;
 
 // Configuration and loading: key entries, the `api_keys` configuration, reading the sources.
-mod config;
 mod entry;
+mod config;
 mod load;
 
-// State: usage figures, the key table, the rate limits and the bound on rejection events.
-mod limit;
+// State: the rate limits (in memory or in Redis), the bound on rejection events, usage figures,
+// the slot table that holds the keys, and what a reload changed between two tables.
 mod limit_outcome;
 #[cfg(feature = "redis")]
 mod redis_limit;
+mod limit;
 mod rejection_log;
-mod table;
 mod usage;
+mod table;
+mod reload_summary;
 
-// The store handle: `ApiKeys` and its keys, and their reload.
-mod reload;
+// The store handle: `ApiKeys`, the `ApiKey` a check yields, and everything the store does,
+// reloading included.
 mod store;
 
-// The request edge: rejections and their JSON answer, the log events, the request guards.
-mod guard;
-mod log;
+// The request edge: rejections and their JSON answer, the log events, the request guards. They
+// sit above the store because a rejection's answer and its log event read the store's settings.
 mod reject;
+mod log;
+mod guard;
 
-// Rocket glue: the fairing and its builder.
+// Rocket glue: the keys-file watcher, the fairing and its builder. `ApiKeys::fairing` and
+// `ApiKeys::builder` are defined with the types they return.
+mod watch;
 mod fairing;
 
 pub use config::{Backend, ClientAddress, Config, ConfigError, LogLevel, UnavailablePolicy};
@@ -66,7 +72,7 @@ pub use load::{LoadError, LoadErrors, Source};
 pub use rate::{RateError, RateSpec};
 pub use reason::Reason;
 pub use reject::{catchers, Rejection, UNAUTHORIZED_BODY};
-pub use reload::ReloadSummary;
+pub use reload_summary::ReloadSummary;
 pub use scope::{is_valid_scope, AnyKey, RequiredScopes, ScopeRequirement, MAX_SCOPE_LEN};
 pub use store::{ApiKey, ApiKeys};
 pub use target::TARGET as LOG_TARGET;

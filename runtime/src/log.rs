@@ -24,7 +24,7 @@ pub(crate) fn rejected(
     key: Option<&ApiKey>,
     fingerprint: Option<Fingerprint>,
 ) {
-    if !keys.shared().rejection_log.admit() {
+    if !keys.rejection_log().admit() {
         return;
     }
     let client = ClientAddr::of(req, &keys.config().trusted_proxies);
@@ -94,7 +94,7 @@ pub(crate) async fn summarise_periodically(keys: ApiKeys, shutdown: Shutdown) {
     loop {
         rocket::tokio::select! {
             _ = &mut shutdown => break,
-            _ = ticker.tick() => keys.shared().rejection_log.roll(),
+            _ = ticker.tick() => keys.rejection_log().roll(),
         }
     }
 }

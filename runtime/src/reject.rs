@@ -207,8 +207,8 @@ impl<'r> Responder<'r, 'static> for JsonError {
         if status == Status::Unauthorized {
             let keys = req.rocket().state::<ApiKeys>();
             let challenge = match keys {
-                Some(keys) => keys.shared().challenge.clone(),
-                None => challenge(&crate::Config::default().header),
+                Some(keys) => keys.challenge().to_owned(),
+                None => challenge(&crate::config::Config::default().header),
             };
             response.header(Header::new("WWW-Authenticate", challenge));
             if keys.is_some_and(|keys| keys.config().accept_bearer) {

@@ -13,11 +13,13 @@ use crate::config::Config;
 use crate::digest::{Fingerprint, KeyDigest};
 use crate::keygen::{checksum, Checksum};
 use crate::limit::Limiter;
-use crate::load::Loaded;
+use crate::load::{FileRules, FileStamp, FileState, FileWarning, LoadErrors, Loaded, Loader};
 use crate::rate::RateSpec;
 use crate::reason::Reason;
 use crate::rejection_log::RejectionLog;
+use crate::reload_summary::ReloadSummary;
 use crate::table::{KeyIdentity, KeyStore, Profile, Slot};
+use crate::target::TARGET;
 use crate::usage::{KeyUsage, Rejected, UsageReport};
 
 /// The validated key behind a request: its name and permissions, never the key itself.
@@ -120,29 +122,29 @@ pub struct ApiKeys {
     shared: Arc<Shared>,
 }
 
-pub(crate) struct Shared {
-    pub config: Config,
+struct Shared {
+    config: Config,
     /// Keys given in code, kept as digests for every reload.
-    pub code_keys: Vec<Loaded>,
+    code_keys: Vec<Loaded>,
     /// Per-key rates and the failure limit.
-    pub limiter: Limiter,
+    limiter: Limiter,
     /// One reload at a time (the poller and SIGHUP may coincide); never taken by requests.
     /// Holds the keys file's state as of the last load, which the poller compares against.
-    pub reload_lock: Mutex<Option<crate::load::FileState>>,
+    reload_lock: Mutex<Option<FileState>>,
     // Swapped whole on reload: a request sees the old store or the new one, never a mix, and
     // reading it takes no lock.
-    pub store: ArcSwap<KeyStore>,
+    store: ArcSwap<KeyStore>,
     /// Rejections no key can be blamed for.
     unattributed: Rejected<{ Reason::ALL.len() }>,
     /// Stores replaced by a reload that requests may still be using, kept so that usage figures
     /// include their counts until they are folded into the keys' identities.
-    pub retired: Mutex<Vec<Arc<KeyStore>>>,
+    retired: Mutex<Vec<Arc<KeyStore>>>,
     /// The `WWW-Authenticate` value of a 401, made once.
-    pub challenge: String,
+    challenge: String,
     /// Bounds the rate of `request rejected` events.
-    pub rejection_log: RejectionLog,
+    rejection_log: RejectionLog,
     /// What the last load found wrong with the keys file's permissions, for the fairing to log.
-    pub file_warnings: Mutex<Vec<crate::load::FileWarning>>,
+    file_warnings: Mutex<Vec<FileWarning>>,
 }
 
 impl ApiKeys {
@@ -165,8 +167,24 @@ impl ApiKeys {
         }
     }
 
-    pub(crate) fn shared(&self) -> &Shared {
-        &self.shared
+    pub(crate) fn rejection_log(&self) -> &RejectionLog {
+        &self.shared.rejection_log
+    }
+
+    /// The `WWW-Authenticate` value of a 401.
+    pub(crate) fn challenge(&self) -> &str {
+        &self.shared.challenge
+    }
+
+    /// Whether the keys file at `path` differs from the one the last load read; `None` while a
+    /// reload is in progress (the caller should not wait for it).
+    pub(crate) fn keys_file_changed(&self, path: &std::path::Path) -> Option<bool> {
+        let loaded = match self.shared.reload_lock.try_lock() {
+            Ok(state) => *state,
+            Err(std::sync::TryLockError::Poisoned(state)) => *state.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(loaded != Some(file_state(path)))
     }
 
     pub(crate) fn limiter(&self) -> &Limiter {
@@ -341,6 +359,102 @@ impl ApiKeys {
             self.shared.unattributed.record(&Reason::ALL, reason);
         }
     }
+
+    /// Reads every source again and swaps the new key set in, atomically: requests in flight
+    /// finish with the keys they started with, later ones see the new set, none sees a mix.
+    /// Usage figures stay with the key's name.
+    ///
+    /// On any error the running keys are kept unchanged and the errors are returned. The fairing
+    /// calls this when the keys file changes and on SIGHUP; call it yourself for other triggers.
+    ///
+    /// A keys file that may still be being written ([`LoadError::FileUnsettled`]) or that kept
+    /// changing while it was read ([`LoadError::FileChanging`]) fails the reload this time; the
+    /// poller reads it again at its next tick even if it does not change. A keys file that group
+    /// or others may write, or read while it holds plaintext keys, is named in a `WARN` event by
+    /// the fairing, at start and at each reload it makes.
+    ///
+    /// [`LoadError::FileUnsettled`]: crate::LoadError::FileUnsettled
+    /// [`LoadError::FileChanging`]: crate::LoadError::FileChanging
+    pub fn reload(&self) -> Result<ReloadSummary, LoadErrors> {
+        let shared = &self.shared;
+        let mut loaded_state = shared.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let config = &shared.config;
+        let mut loader = Loader::default();
+        if config.from_env {
+            loader.env(&config.env_prefix, std::env::vars_os());
+        }
+        if let Some(path) = &config.keys_file {
+            // Noted before reading: a write that lands during the read is seen at the next poll.
+            // Noted even if the load fails, so a broken file is reported once, not every poll.
+            *loaded_state = Some(file_state(path));
+            loader.file(path, file_rules(config));
+        }
+        for entry in &shared.code_keys {
+            loader.push(entry.clone());
+        }
+        // Kept for whoever logs this load (the fairing at start, the watcher at each reload), so
+        // a file left open to others is named once per load while it stays so, not at every
+        // poll, and not again by a load that only looks (`ApiKeysBuilder::load`).
+        *shared
+            .file_warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = std::mem::take(&mut loader.warnings);
+        // Only the entries go on: the duplicate-check indexes are freed before the store is
+        // built, which lowers the peak memory of loading a large keys file.
+        let (loaded, errors) = loader.into_parts();
+        if !errors.is_empty() {
+            if errors.iter().any(|e| e.is_transient()) {
+                // No state noted: the file may not change again, and the poller must still read
+                // it again, once it has settled.
+                *loaded_state = None;
+            }
+            return Err(LoadErrors(errors));
+        }
+        let old = shared.store.load_full();
+        let new = KeyStore::new(loaded, Some(&old));
+        let summary = ReloadSummary::between(&old, &new);
+        drop(old);
+        self.swap_store(new);
+        Ok(summary)
+    }
+
+    /// Logs a warning naming the keys that have expired or expire within `expiry_warning`.
+    pub(crate) fn warn_expiring(&self) {
+        let now = OffsetDateTime::now_utc();
+        let soon = now + self.config().expiry_warning;
+        let store = self.shared.store.load();
+        let mut expiring: Vec<(&str, OffsetDateTime)> = store
+            .iter()
+            .filter_map(|(_, s)| {
+                let at = s.expires.to_time().filter(|at| *at <= soon)?;
+                Some((&*s.identity.name, at))
+            })
+            .collect();
+        expiring.sort();
+        for (name, at) in expiring {
+            let at_text = at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| at.unix_timestamp().to_string());
+            if at <= now {
+                tracing::warn!(target: TARGET, key = name, expired = %at_text, "API key has expired");
+            } else {
+                tracing::warn!(target: TARGET, key = name, expires = %at_text, "API key expires soon; rotate it");
+            }
+        }
+    }
+
+    /// Logs the warnings about the keys file that the last load found (see [`reload`](Self::reload)).
+    pub(crate) fn warn_file_permissions(&self) {
+        let warnings = self
+            .shared
+            .file_warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for warning in &warnings {
+            log_file_warning(warning);
+        }
+    }
 }
 
 impl fmt::Debug for ApiKeys {
@@ -362,4 +476,269 @@ fn collect(retired: &mut Vec<Arc<KeyStore>>) {
         store.retire();
         false
     });
+}
+
+fn file_state(path: &std::path::Path) -> FileState {
+    std::fs::metadata(path)
+        .ok()
+        .map(|meta| FileStamp::of(&meta))
+}
+
+/// The keys file's rules. A file whose last line has no final newline is trusted once unchanged
+/// for a poll interval: the poll after the one that deferred it finds it settled. With polling
+/// off, for the default interval.
+fn file_rules(config: &Config) -> FileRules {
+    let settle = if config.reload_interval.is_zero() {
+        Config::default().reload_interval
+    } else {
+        config.reload_interval
+    };
+    FileRules {
+        max_size: config.keys_file_max_size,
+        settle,
+    }
+}
+
+fn log_file_warning(warning: &FileWarning) {
+    match warning {
+        FileWarning::Writable(path, mode) => tracing::warn!(
+            target: TARGET,
+            path = ?path,
+            mode = %format!("{mode:o}"),
+            "keys file can be written by group or others, who could add a key; `chmod go-w` it"
+        ),
+        FileWarning::Readable(path, mode) => tracing::warn!(
+            target: TARGET,
+            path = ?path,
+            mode = %format!("{mode:o}"),
+            "keys file holds plaintext keys and can be read by group or others; `chmod go-r` it, \
+             or store `sha256:` entries (`apikey hash`)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// A keys file in a directory of its own, removed with it.
+    struct KeysFile {
+        dir: PathBuf,
+        path: PathBuf,
+    }
+
+    impl KeysFile {
+        fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("rak-{tag}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            KeysFile {
+                path: dir.join("keys"),
+                dir,
+            }
+        }
+
+        fn write(&self, text: &str) {
+            std::fs::write(&self.path, text).unwrap();
+        }
+    }
+
+    impl Drop for KeysFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn reload_reports_changes_and_keeps_keys_on_error() {
+        let file = KeysFile::new("reload-unit");
+        let write = |s: &str| file.write(s);
+        write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;scopes=x\nc=cccccccccccccccccccc\n");
+        let keys = ApiKeys::builder()
+            .from_env(false)
+            .keys_file(&file.path)
+            .key("code", "codecodecodecodecode")
+            .build()
+            .unwrap();
+        assert_eq!(keys.names(), ["a", "b", "c", "code"]);
+        keys.verify("aaaaaaaaaaaaaaaaaaaa", None).unwrap();
+
+        write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;scopes=y\nd=dddddddddddddddddddd\n");
+        let summary = keys.reload().unwrap();
+        assert_eq!(
+            summary,
+            ReloadSummary {
+                added: vec!["d".into()],
+                removed: vec!["c".into()],
+                changed: vec!["b".into()]
+            }
+        );
+        assert_eq!(summary.to_string(), "added [d], removed [c], changed [b]");
+        assert_eq!(
+            keys.usage().key("a").unwrap().accepted,
+            1,
+            "figures follow the name"
+        );
+        assert!(keys.reload().unwrap().is_empty());
+
+        // Same name, new key: changed; the old key stops working.
+        write("a=AAAAAAAAAAAAAAAAAAAA\nb=bbbbbbbbbbbbbbbbbbbb;scopes=y\nd=dddddddddddddddddddd\n");
+        assert_eq!(keys.reload().unwrap().changed, ["a"]);
+        assert!(keys.verify("aaaaaaaaaaaaaaaaaaaa", None).is_err());
+
+        // Errors change nothing: a bad line, a duplicate of a code key, a missing file.
+        for bad in ["a=short\n", "x=codecodecodecodecode\n"] {
+            write(bad);
+            assert!(keys.reload().is_err());
+            assert_eq!(keys.names(), ["a", "b", "code", "d"]);
+        }
+        std::fs::remove_file(&file.path).unwrap();
+        assert!(keys.reload().is_err());
+        assert_eq!(keys.names(), ["a", "b", "code", "d"]);
+    }
+
+    #[test]
+    fn counts_survive_reloads_even_from_a_key_still_in_use() {
+        let file = KeysFile::new("reload-counts");
+        let write = |s: &str| file.write(s);
+        write("a=aaaaaaaaaaaaaaaaaaaa;scopes=x\n");
+        let keys = ApiKeys::builder()
+            .from_env(false)
+            .keys_file(&file.path)
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            keys.verify("aaaaaaaaaaaaaaaaaaaa", None).unwrap();
+        }
+        // A request holding the key checked against the first store…
+        let held = keys.verify("aaaaaaaaaaaaaaaaaaaa", None).unwrap();
+        assert_eq!(keys.usage().key("a").unwrap().accepted, 4);
+
+        // …while the key's scopes change, twice.
+        write("a=aaaaaaaaaaaaaaaaaaaa;scopes=y\n");
+        assert_eq!(keys.reload().unwrap().changed, ["a"]);
+        keys.verify("aaaaaaaaaaaaaaaaaaaa", None).unwrap();
+        write("a=aaaaaaaaaaaaaaaaaaaa;scopes=z\n");
+        assert_eq!(keys.reload().unwrap().changed, ["a"]);
+        assert_eq!(held.scopes(), ["x"], "a key shows what was checked");
+        // A request admitted after the reload counts in the store it was checked against.
+        held.record_accepted();
+        assert_eq!(keys.usage().key("a").unwrap().accepted, 6);
+        assert_eq!(keys.shared.retired.lock().unwrap().len(), 1);
+
+        // The held key's store is folded into the identity once the key is dropped.
+        drop(held);
+        let usage = keys.usage();
+        assert_eq!(usage.key("a").unwrap().accepted, 6);
+        assert!(usage.key("a").unwrap().last_used.is_some());
+        assert!(keys.shared.retired.lock().unwrap().is_empty());
+
+        // Rejections of the key follow it too.
+        write("a=aaaaaaaaaaaaaaaaaaaa;scopes=z;ips=192.0.2.0/24\n");
+        keys.reload().unwrap();
+        let refused = keys.verify("aaaaaaaaaaaaaaaaaaaa", Some([10, 0, 0, 1].into()));
+        assert_eq!(refused.unwrap_err(), crate::Reason::Ip);
+        write("a=aaaaaaaaaaaaaaaaaaaa;scopes=y\n");
+        keys.reload().unwrap();
+        let counts = keys.usage().key("a").unwrap().clone();
+        assert_eq!((counts.accepted, counts.rejected["ip"]), (6, 1));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_keys_file_that_is_no_regular_file_fails_the_reload_and_keeps_the_keys() {
+        let file = KeysFile::new("reload-kinds");
+        file.write("a=aaaaaaaaaaaaaaaaaaaa\n");
+        let keys = ApiKeys::builder()
+            .from_env(false)
+            .keys_file(&file.path)
+            .keys_file_max_size(1024)
+            .build()
+            .unwrap();
+        let replace = |make: &dyn Fn(&std::path::Path)| {
+            let _ = std::fs::remove_file(&file.path);
+            let _ = std::fs::remove_dir(&file.path);
+            make(&file.path);
+        };
+        let fifo = |p: &std::path::Path| {
+            let made = std::process::Command::new("mkfifo")
+                .arg(p)
+                .status()
+                .unwrap();
+            assert!(made.success());
+        };
+        let directory = |p: &std::path::Path| std::fs::create_dir(p).unwrap();
+        let oversized = |p: &std::path::Path| {
+            std::fs::write(
+                p,
+                format!("b=bbbbbbbbbbbbbbbbbbbb\n#{}\n", "x".repeat(1024)),
+            )
+            .unwrap()
+        };
+        for (make, expected) in [
+            (&fifo as &dyn Fn(&std::path::Path), "it is a FIFO"),
+            (&directory, "it is a directory"),
+            (
+                &oversized,
+                "is larger than `api_keys.keys_file_max_size` (1024 bytes)",
+            ),
+        ] {
+            replace(make);
+            // On another thread, so a reload that blocks fails the test instead of hanging it.
+            let (tx, rx) = std::sync::mpsc::channel();
+            let reloading = keys.clone();
+            std::thread::spawn(move || tx.send(reloading.reload().map_err(|e| e.to_string())));
+            let outcome = rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("the reload blocked");
+            let message = outcome.unwrap_err();
+            assert!(message.contains(expected), "{message}");
+            assert_eq!(keys.names(), ["a"]);
+        }
+        // No reload was left holding the lock: the next one works.
+        replace(&|p: &std::path::Path| std::fs::write(p, "c=cccccccccccccccccccc\n").unwrap());
+        assert_eq!(keys.reload().unwrap().added, ["c"]);
+    }
+
+    #[test]
+    fn a_half_written_keys_file_is_deferred_and_read_again_at_the_next_poll() {
+        let file = KeysFile::new("reload-unsettled");
+        file.write("a=aaaaaaaaaaaaaaaaaaaa\n");
+        let keys = ApiKeys::builder()
+            .from_env(false)
+            .keys_file(&file.path)
+            .reload_interval(std::time::Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let poller_would_reload = || {
+            let loaded = *keys.shared.reload_lock.lock().unwrap();
+            loaded != Some(file_state(&file.path))
+        };
+        assert!(!poller_would_reload());
+
+        // Written in place, the writer not yet past `/1` of `/16`.
+        file.write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;ips=10.0.0.0/1");
+        let errors = keys.reload().unwrap_err();
+        assert!(
+            matches!(&errors.0[..], [crate::LoadError::FileUnsettled(..)]),
+            "{errors}"
+        );
+        assert_eq!(keys.names(), ["a"]);
+        assert!(poller_would_reload(), "a deferred reload must be retried");
+        assert!(poller_would_reload(), "even if the file does not change");
+
+        // The writer finishes; the next poll loads the whole line.
+        file.write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;ips=10.0.0.0/16\n");
+        assert_eq!(keys.reload().unwrap().added, ["b"]);
+        let outside = keys.verify("bbbbbbbbbbbbbbbbbbbb", Some([10, 128, 0, 1].into()));
+        assert_eq!(outside.unwrap_err(), crate::Reason::Ip);
+        assert!(!poller_would_reload());
+
+        // Left unterminated, but unchanged for the poll interval: trusted.
+        file.write("a=aaaaaaaaaaaaaaaaaaaa");
+        assert!(keys.reload().is_err());
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(keys.reload().unwrap().removed, ["b"]);
+    }
 }

@@ -1,0 +1,118 @@
+//! The watcher started at liftoff: polls the keys file and honours SIGHUP, reloading the store
+//! off the request path and logging the outcome. It ends with the server.
+
+use rocket::Shutdown;
+
+use crate::store::ApiKeys;
+use crate::target::TARGET;
+
+/// The watcher started at liftoff; ends with the server.
+pub(crate) async fn watch(keys: ApiKeys, shutdown: Shutdown, mut hangup: Hangup) {
+    use rocket::tokio::time::{interval, MissedTickBehavior};
+
+    let config = keys.config().clone();
+    let poll = config
+        .keys_file
+        .clone()
+        .filter(|_| !config.reload_interval.is_zero());
+    let mut ticker = interval(
+        config
+            .reload_interval
+            .max(std::time::Duration::from_millis(100)),
+    );
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    rocket::tokio::pin!(shutdown);
+    loop {
+        rocket::tokio::select! {
+            _ = &mut shutdown => break,
+            _ = ticker.tick(), if poll.is_some() => {
+                keys.collect_retired();
+                let Some(path) = poll.as_deref() else { continue };
+                // A reload in progress holds the lock: skip this tick rather than block a worker.
+                if keys.keys_file_changed(path) == Some(true) {
+                    reload_and_log(&keys, "file").await;
+                }
+            }
+            Some(()) = next_hangup(&mut hangup) => reload_and_log(&keys, "sighup").await,
+        }
+    }
+}
+
+#[cfg(unix)]
+pub(crate) type Hangup = Option<rocket::tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+pub(crate) type Hangup = Option<std::convert::Infallible>;
+
+#[cfg(unix)]
+pub(crate) fn hangup_signal(enabled: bool) -> Hangup {
+    use rocket::tokio::signal::unix::{signal, SignalKind};
+    if !enabled {
+        return None;
+    }
+    match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(
+                target: TARGET,
+                error = %e,
+                "cannot listen for SIGHUP, reload by signal is off"
+            );
+            None
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn hangup_signal(_enabled: bool) -> Hangup {
+    None
+}
+
+/// The next SIGHUP; pending forever when not listening.
+async fn next_hangup(hangup: &mut Hangup) -> Option<()> {
+    #[cfg(unix)]
+    if let Some(signal) = hangup {
+        return signal.recv().await;
+    }
+    let _ = hangup;
+    std::future::pending().await
+}
+
+/// Reloads, logging the outcome: a summary when something changed, every error otherwise.
+async fn reload_and_log(keys: &ApiKeys, trigger: &'static str) {
+    let store = keys.clone();
+    let outcome = rocket::tokio::task::spawn_blocking(move || store.reload()).await;
+    if outcome.is_ok() {
+        keys.warn_file_permissions();
+    }
+    match outcome {
+        Ok(Ok(summary)) => {
+            if !summary.is_empty() {
+                tracing::info!(
+                    target: TARGET,
+                    trigger,
+                    added = ?summary.added,
+                    removed = ?summary.removed,
+                    changed = ?summary.changed,
+                    count = keys.len(),
+                    "API keys reloaded"
+                );
+            }
+            keys.warn_expiring();
+        }
+        Ok(Err(errors)) => {
+            for e in &errors.0 {
+                tracing::error!(target: TARGET, error = %e, "API key configuration error");
+            }
+            tracing::error!(
+                target: TARGET,
+                trigger,
+                errors = errors.0.len(),
+                count = keys.len(),
+                "API key reload failed; the running keys are unchanged"
+            );
+        }
+        Err(e) => {
+            tracing::error!(target: TARGET, trigger, error = %e, "API key reload panicked")
+        }
+    }
+}
