@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Memory is counted by a global allocator that wraps the system one: `retained` is what the
-//! loaded [`ApiKeys`] holds (bytes requested from the allocator, less an empty store's), `peak`
+//! loaded [`ApiKeyStore`] holds (bytes requested from the allocator, less an empty store's), `peak`
 //! the high-water mark during the load, file contents and parse included. The process's
 //! `VmHWM` growth (from `/proc/self/status`, first run only) is printed beside them as a
 //! cross-check that includes the allocator's own overhead.
@@ -18,7 +18,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
-use rocket_api_key::{ApiKeys, KeyDigest};
+use rocket_api_key::{keygen::KeyDigest, ApiKeyStore};
 
 struct Counting;
 
@@ -59,8 +59,8 @@ fn vm_hwm_kib() -> Option<usize> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn load(path: &std::path::Path) -> ApiKeys {
-    ApiKeys::builder()
+fn load(path: &std::path::Path) -> ApiKeyStore {
+    ApiKeyStore::builder()
         .from_env(false)
         .keys_file(path)
         .build()
@@ -131,7 +131,7 @@ fn main() {
     println!("| measure | median | target |");
     println!("|---|---|---|");
     println!(
-        "| load time (`ApiKeys::builder().keys_file(..).build()`) | {:.1} ms | < 1000 ms |",
+        "| load time (`ApiKeyStore::builder().keys_file(..).build()`) | {:.1} ms | < 1000 ms |",
         median(secs) * 1e3
     );
     println!(

@@ -7,7 +7,7 @@
 //!
 //! - `verify/accepted/N`: the whole check a protected request goes through once its header is
 //!   read: shape and checksum, SHA-256, the O(1) lookup, the constant-time comparison, expiry,
-//!   the address allowlist, the usage counters (`ApiKeys::verify`), then the route's scope
+//!   the address allowlist, the usage counters (`ApiKeyStore::verify`), then the route's scope
 //!   requirement (`ScopeRequirement::is_met_by`).
 //! - `verify/unknown/N`: the same for a well-formed key that is not configured (a 401).
 //! - `naive_scan/N`: the Flask recipe's `key in valid_api_keys`: a linear scan of plaintext keys

@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use rocket::{get, launch, routes};
-//! use rocket_api_key::{require_api_key, ApiKey, ApiKeys};
+//! use rocket_api_key::{require_api_key, ApiKey, ApiKeyStore};
 //!
 //! #[require_api_key(scope = "read:orders")]
 //! #[get("/orders")]
@@ -19,15 +19,15 @@
 //! #[launch]
 //! fn rocket() -> _ {
 //!     rocket::build()
-//!         .attach(ApiKeys::fairing())
+//!         .attach(ApiKeyStore::fairing())
 //!         .mount("/", routes![list_orders, whoami])
 //! }
 //! ```
 //!
 //! # How it fits together
 //!
-//! 1. [`ApiKeys::fairing`] loads the keys at ignite from `API_KEY_<NAME>`, `API_KEY` and the file
-//!    named by `API_KEYS_FILE` (see [Keys](#keys)), keeps them as SHA-256 digests in Rocket's
+//! 1. [`ApiKeyStore::fairing`] loads the keys at ignite from `API_KEY_<NAME>`, `API_KEY` and the
+//!    file named by `API_KEYS_FILE` (see [Keys](#keys)), keeps them as SHA-256 digests in Rocket's
 //!    managed state, and registers JSON catchers for 401 and 403. A malformed entry stops
 //!    ignition with an error naming the variable or file line.
 //! 2. [`#[require_api_key]`](require_api_key) adds an [`Authorized`] guard as the handler's
@@ -37,7 +37,23 @@
 //!    of 64-byte slots (one probe, usually one cache line) with a constant-time comparison,
 //!    checks expiry, the address allowlist and the route's scopes, and either passes the
 //!    [`ApiKey`] on or fails with a [`Rejection`] that the catchers turn into JSON and that is
-//!    logged as a `tracing` event, with a [`Fingerprint`], never the key.
+//!    logged as a `tracing` event, with a [`Fingerprint`](keygen::Fingerprint), never the key.
+//!
+//! # Where things are
+//!
+//! The root holds what a handler or a `rocket()` function names: the attribute, the
+//! [`ApiKeyStore`] (with its [`ApiKeyStoreBuilder`] and [`ApiKeyStoreFairing`]), the [`ApiKey`]
+//! and [`Authorized`] guards, the [`Rejection`] and its [`Reason`], the [`catchers`] and the
+//! [`LOG_TARGET`]. The rest is in modules:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`config`] | the `api_keys` settings, their errors, rates |
+//! | [`load`] | where keys come from, what can go wrong loading them, what a reload changed |
+//! | [`keygen`] | making keys, their checksum, digests and fingerprints |
+//! | [`scope`] | scope rules and the requirement a route declares |
+//! | [`usage`] | per-key counts of accepted and refused requests |
+//! | [`log_filter`] | the `tracing` layer that keeps Rocket's credential-printing lines out |
 //!
 //! # The attribute
 //!
@@ -51,7 +67,7 @@
 //! An entry is `<key>[;scopes=<scope>,…][;expires=<RFC 3339>][;ips=<IP or CIDR>,…]`, where
 //! `<key>` is the key itself (16 to 256 visible ASCII characters) or, better, `sha256:` and the
 //! 64 hex digits of its SHA-256 digest, so the server's environment holds nothing replayable.
-//! [`parse_entry`] is the parser; [`Source`] lists where entries come from:
+//! [`KeySource`](load::KeySource) lists where entries come from:
 //!
 //! ```sh
 //! API_KEY_REPORTING='sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08;scopes=read:orders'
@@ -59,32 +75,34 @@
 //! API_KEYS_FILE=/etc/orders/api-keys     # lines of <name>=<entry>
 //! ```
 //!
-//! Keys can also come from code, e.g. a secrets manager, with [`ApiKeysBuilder::key`]. The
-//! layer itself ([`Config`]: the header, the prefix, `Authorization: Bearer`, log level, trusted
-//! proxies, …) is configured with the builder and overridden by the `api_keys` table of Rocket's
-//! configuration.
+//! Keys can also come from code, e.g. a secrets manager, with [`ApiKeyStoreBuilder::key`]. The
+//! layer itself ([`Config`](config::Config): the header, the prefix, `Authorization: Bearer`, log
+//! level, trusted proxies, …) is configured with the builder and overridden by the `api_keys` table
+//! of Rocket's configuration.
 //!
 //! # Making, rotating and revoking keys
 //!
-//! [`GeneratedKey`] makes keys of the form `rak_<43 base62><6-character CRC32>` from the
-//! operating system's CSPRNG, and the `apikey` command prints one with its hashed configuration
-//! line (`cargo run -p rocket-api-key-cli -- new --name orders --scope read:orders --expires 90d`,
-//! from this repository).
-//! A presented key of that shape with a wrong [`checksum`] is refused before any lookup.
+//! [`GeneratedKey`](keygen::GeneratedKey) makes keys of the form `rak_<43 base62><6-character
+//! CRC32>` from the operating system's CSPRNG, and the `apikey` command prints one with its hashed
+//! configuration line (`cargo run -p rocket-api-key-cli -- new --name orders --scope read:orders
+//! --expires 90d`, from this repository).
+//! A presented key of that shape with a wrong [`checksum`](keygen::checksum) is refused before any
+//! lookup.
 //!
 //! The keys file is watched while the server runs (and SIGHUP honoured): a change is loaded and
-//! swapped in whole, a broken file changes nothing, and each reload logs a [`ReloadSummary`].
-//! [`ApiKeys::reload`] does the same on demand. Rotate by adding the new key next to the old
-//! one, moving the client, then removing the old line.
+//! swapped in whole, a broken file changes nothing, and each reload logs a
+//! [`ReloadSummary`](load::ReloadSummary). [`ApiKeyStore::reload`] does the same on demand. Rotate
+//! by adding the new key next to the old one, moving the client, then removing the old line.
 //!
 //! # Rate limits
 //!
 //! `rate=600/m` in an entry limits that key (429 with `Retry-After`, reason `rate_limited`);
 //! `failure_limit` limits failed authentications per client address, refusing even valid keys
-//! from an address that keeps guessing ([`ApiKeysBuilder::failure_limit`]). Both are GCRA with
+//! from an address that keeps guessing ([`ApiKeyStoreBuilder::failure_limit`]). Both are GCRA with
 //! lock-free state; the failure table has a fixed size. With the `redis` feature
-//! ([`ApiKeysBuilder::redis`]) every instance sharing a Redis shares the limits, with an explicit
-//! [`UnavailablePolicy`] for outages; authentication itself never depends on Redis.
+//! ([`ApiKeyStoreBuilder::redis`]) every instance sharing a Redis shares the limits, with an
+//! explicit [`UnavailablePolicy`](config::UnavailablePolicy) for outages; authentication itself
+//! never depends on Redis.
 //!
 //! # Reading the caller
 //!
@@ -104,41 +122,49 @@
 //! registers catchers for 401 and 403 at `/` and nothing else; it answers its own 429s and 503s,
 //! and any refusal another catcher answered (one registered under `/api`, say), with the table
 //! above. Applications that answer refusals themselves turn this off
-//! ([`ApiKeysBuilder::register_catchers`]) and read [`Rejection::of`].
+//! ([`ApiKeyStoreBuilder::register_catchers`]) and read [`Rejection::of`].
 //!
 //! # Logs and usage
 //!
 //! Each rejection is a `WARN` event under the target [`LOG_TARGET`] with the fields `reason`,
 //! `method`, `path`, `client_ip`, `key` (its name, when known) and `fingerprint`, up to
-//! [`Config::rejected_log_limit`] a second (a flood beyond it is summarised once a second); each
-//! accepted request an event at [`Config::accepted_log_level`]. [`ApiKeys::usage`] reports
-//! per-key counts kept in atomic counters, every rejection included.
+//! [`Config::rejected_log_limit`](config::Config::rejected_log_limit) a second (a flood beyond it
+//! is summarised once a second); each accepted request an event at
+//! [`Config::accepted_log_level`](config::Config::accepted_log_level). [`ApiKeyStore::usage`]
+//! reports per-key counts kept in atomic counters, every rejection included.
 //!
 //! No key reaches a log line, Rocket's included: the fairing replaces key-like query values by
-//! `REDACTED` before Rocket logs the request ([`Config::redacted_query_params`]), and
+//! `REDACTED` before Rocket logs the request
+//! ([`Config::redacted_query_params`](config::Config::redacted_query_params)), and
 //! [`log_filter::CredentialFilter`] drops the few lines Rocket prints before any fairing runs
 //! (every request's headers at `debug`). Add it to the `tracing` subscriber you build; with
 //! Rocket's own logger, keep its level above `debug`.
 //!
 //! # Behind a reverse proxy
 //!
-//! List the proxies in [`Config::trusted_proxies`] and set Rocket's `ip_header` to what they
-//! write (`X-Real-IP`, or `X-Forwarded-For`, read from the right). A missing, repeated or
-//! unparsable address from a trusted proxy is unknown: keys with `ips` are refused, and the
-//! failure limit counts the proxy.
+//! List the proxies in [`Config::trusted_proxies`](config::Config::trusted_proxies) and set
+//! Rocket's `ip_header` to what they write (`X-Real-IP`, or `X-Forwarded-For`, read from the
+//! right). A missing, repeated or unparsable address from a trusted proxy is unknown: keys with
+//! `ips` are refused, and the failure limit counts the proxy.
 //!
 //! # Outside Rocket's routing
 //!
-//! [`ApiKeys::verify`] checks a key without a request, for other transports or custom guards.
+//! [`ApiKeyStore::verify`] checks a key without a request, for other transports or custom guards.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub use rocket_api_key_macros::require_api_key;
-pub use rocket_api_key_runtime::*;
+pub use rocket_api_key_runtime::{
+    catchers, ApiKey, ApiKeyStore, ApiKeyStoreBuilder, ApiKeyStoreFairing, Authorized, Reason,
+    Rejection, LOG_TARGET,
+};
+
+pub use rocket_api_key_runtime::{config, keygen, load, log_filter, scope, usage};
 
 /// What `#[require_api_key]` expands to refers to; not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use rocket_api_key_runtime::__private::*;
-    pub use rocket_api_key_runtime::{AnyKey, Authorized, RequiredScopes, ScopeRequirement};
+    pub use rocket_api_key_runtime::scope::{AnyKey, RequiredScopes, ScopeRequirement};
+    pub use rocket_api_key_runtime::Authorized;
 }

@@ -10,7 +10,7 @@ use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::request::{self, FromRequest, Request};
 use rocket::serde::json::Json;
 use rocket::{get, post, routes, Build, Config, Rocket};
-use rocket_api_key::{require_api_key, ApiKey, ApiKeys};
+use rocket_api_key::{require_api_key, ApiKey, ApiKeyStore};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -132,7 +132,7 @@ fn count(req: &Request<'_>, counter: impl Fn(&Calls) -> &AtomicUsize) {
 }
 
 fn app(rocket: Rocket<Build>) -> Rocket<Build> {
-    let keys = ApiKeys::builder()
+    let keys = ApiKeyStore::builder()
         .from_env(false)
         .key("reader", format!("{READER};scopes=read:orders"))
         .key(

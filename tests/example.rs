@@ -7,7 +7,7 @@ mod app;
 
 mod support;
 
-use rocket_api_key::ApiKeys;
+use rocket_api_key::ApiKeyStore;
 use serde_json::{json, Value};
 use support::Server;
 
@@ -69,7 +69,7 @@ fn read(mut response: ureq::http::Response<ureq::Body>) -> (u16, Value) {
 
 #[test]
 fn the_orders_example_over_http() {
-    let keys = ApiKeys::builder()
+    let keys = ApiKeyStore::builder()
         .from_env(false)
         .key("reader", format!("{READER};scopes=read:orders"))
         .key("clerk", format!("{CLERK};scopes=read:orders,write:orders"))

@@ -8,7 +8,9 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use rocket::{get, post, routes};
-use rocket_api_key::{require_api_key, ApiKey, ApiKeys, GeneratedKey, KeyDigest};
+use rocket_api_key::{
+    keygen::GeneratedKey, keygen::KeyDigest, require_api_key, ApiKey, ApiKeyStore,
+};
 use serde_json::{json, Value};
 use support::Server;
 
@@ -136,7 +138,7 @@ enum Expect {
 fn hostile_requests_let_in_only_the_right_key_and_never_stop_the_server() {
     let generated = GeneratedKey::new().unwrap();
     let stored_hash = KeyDigest::of(VALID.as_bytes()).to_entry();
-    let keys = ApiKeys::builder()
+    let keys = ApiKeyStore::builder()
         .from_env(false)
         .accept_bearer(true)
         .key("valid", VALID)

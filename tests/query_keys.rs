@@ -6,7 +6,7 @@
 mod process;
 
 use process::{raw_request, Example};
-use rocket_api_key::GeneratedKey;
+use rocket_api_key::keygen::GeneratedKey;
 
 /// The names whose values are redacted by default, and the configured header's.
 const NAMES: [&str; 7] = [

@@ -4,7 +4,7 @@
 
 use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
-use rocket_api_key::{ApiKeys, Config};
+use rocket_api_key::{config::Config, ApiKeyStore};
 
 fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
@@ -68,7 +68,7 @@ fn load(toml: &str) {
     // A configured keys file must exist to load; the block's path is an example.
     let file = keys_file();
     let figment = figment.merge(("api_keys.keys_file", file.to_str().unwrap()));
-    let loaded = ApiKeys::builder().from_env(false).load(&figment);
+    let loaded = ApiKeyStore::builder().from_env(false).load(&figment);
     let _ = std::fs::remove_file(file);
     loaded.unwrap_or_else(|e| panic!("the keys layer refuses the block: {e}\n{toml}"));
 }
@@ -122,7 +122,7 @@ fn the_reference_block_shows_the_defaults() {
 #[test]
 fn the_keys_file_example_loads() {
     let path = keys_file();
-    let keys = ApiKeys::builder()
+    let keys = ApiKeyStore::builder()
         .from_env(false)
         .keys_file(&path)
         .build()

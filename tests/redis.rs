@@ -18,7 +18,8 @@ use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
 use rocket_api_key::{
-    require_api_key, ApiKey, ApiKeys, ApiKeysBuilder, ClientAddress, UnavailablePolicy,
+    config::ClientAddress, config::UnavailablePolicy, require_api_key, ApiKey, ApiKeyStore,
+    ApiKeyStoreBuilder,
 };
 
 use concurrent::{exactly_the_limit_of_guesses, parallel, valid_keys_are_no_failures};
@@ -120,8 +121,8 @@ impl Drop for RedisServer {
     }
 }
 
-fn keys(url: &str, policy: UnavailablePolicy) -> ApiKeysBuilder {
-    ApiKeys::builder()
+fn keys(url: &str, policy: UnavailablePolicy) -> ApiKeyStoreBuilder {
+    ApiKeyStore::builder()
         .from_env(false)
         .key("limited", format!("{LIMITED};rate=5/m"))
         .key("valid", VALID)
@@ -129,7 +130,7 @@ fn keys(url: &str, policy: UnavailablePolicy) -> ApiKeysBuilder {
         .redis(url, policy)
 }
 
-async fn instance(builder: ApiKeysBuilder) -> Client {
+async fn instance(builder: ApiKeyStoreBuilder) -> Client {
     Client::tracked(
         rocket::build()
             .attach(builder.fairing())
@@ -198,8 +199,8 @@ async fn two_instances_share_one_rate_limit() {
     assert_eq!(response.headers().get_one("Retry-After"), Some("12"));
 }
 
-fn c_usage(c: &Client) -> rocket_api_key::UsageReport {
-    c.rocket().state::<ApiKeys>().unwrap().usage()
+fn c_usage(c: &Client) -> rocket_api_key::usage::UsageReport {
+    c.rocket().state::<ApiKeyStore>().unwrap().usage()
 }
 
 #[rocket::async_test]
@@ -293,7 +294,7 @@ async fn redis_unreachable_from_the_start() {
 
 /// An instance whose Redis calls may take up to five seconds: a flood of a thousand requests
 /// on two cores must meet the failure limit, not the 50 ms timeout's `redis_unavailable`.
-async fn patient_instance(builder: ApiKeysBuilder) -> Arc<Client> {
+async fn patient_instance(builder: ApiKeyStoreBuilder) -> Arc<Client> {
     let figment = Figment::from(rocket::Config::debug_default())
         .merge(("log_level", "off"))
         .merge(("api_keys.redis_timeout", "5s"));

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::{get, routes};
-use rocket_api_key::{require_api_key, ApiKey, ApiKeys, UnavailablePolicy};
+use rocket_api_key::{config::UnavailablePolicy, require_api_key, ApiKey, ApiKeyStore};
 
 use captured::Captured;
 
@@ -61,7 +61,7 @@ fn debug_never_shows_the_redis_password() {
             "redis+unix:///run/redis.sock?db=2&user=***&pass=***",
         ),
     ] {
-        let builder = ApiKeys::builder()
+        let builder = ApiKeyStore::builder()
             .from_env(false)
             .key("limited", format!("{LIMITED};rate=5/m"))
             .redis(url.clone(), UnavailablePolicy::Deny);
@@ -91,7 +91,7 @@ async fn logs_of_a_failed_connection_never_show_the_redis_password() {
     let port = closed_port();
     let url = format!("redis://alice:{PASSWORD}@127.0.0.1:{port}/0");
     let shown = format!("redis://alice:***@127.0.0.1:{port}/0");
-    let keys = ApiKeys::builder()
+    let keys = ApiKeyStore::builder()
         .from_env(false)
         .key("limited", format!("{LIMITED};rate=5/m"))
         .redis(url, UnavailablePolicy::Deny);

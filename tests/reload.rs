@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rocket::{get, routes};
-use rocket_api_key::{require_api_key, ApiKey, ApiKeys};
+use rocket_api_key::{require_api_key, ApiKey, ApiKeyStore};
 use support::{agent, get, Server};
 
 const ALPHA: &str = "alpha-key-0123456789abcdef";
@@ -52,7 +52,7 @@ impl KeysFile {
 
     /// A server that loads this file, polling it every `reload_interval` (zero: never).
     fn serve(&self, reload_interval: Duration, reload_on_sighup: bool) -> Server {
-        let keys = ApiKeys::builder()
+        let keys = ApiKeyStore::builder()
             .from_env(false)
             .keys_file(&self.path)
             .reload_interval(reload_interval)

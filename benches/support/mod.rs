@@ -1,6 +1,6 @@
 //! What the validation benchmarks share: the keys, the stores and the order keys are presented in.
 
-use rocket_api_key::{ApiKeys, KeyDigest, ScopeRequirement};
+use rocket_api_key::{keygen::KeyDigest, scope::ScopeRequirement, ApiKeyStore};
 
 /// The store sizes compared.
 pub const SIZES: [usize; 3] = [1, 10_000, 1_000_000];
@@ -15,8 +15,8 @@ pub fn key(i: usize) -> String {
 }
 
 /// A store of `n` keys, configured the recommended way (as `sha256:` digests, with a scope).
-pub fn store(n: usize) -> ApiKeys {
-    let mut builder = ApiKeys::builder().from_env(false);
+pub fn store(n: usize) -> ApiKeyStore {
+    let mut builder = ApiKeyStore::builder().from_env(false);
     for i in 0..n {
         let entry = format!(
             "{};scopes=read:orders",
@@ -49,7 +49,7 @@ pub fn presented(n: usize) -> Vec<String> {
 
 /// What a protected request does once its header is read: validate, then check the scopes.
 #[inline]
-pub fn check(keys: &ApiKeys, presented: &str) {
+pub fn check(keys: &ApiKeyStore, presented: &str) {
     let key = keys
         .verify(presented, None)
         .expect("every presented key is configured");

@@ -13,8 +13,9 @@ use rocket_api_key_runtime::__private::cli::{
     env_prefix_problem, env_var, key_name, DEFAULT_ENV_PREFIX,
 };
 use rocket_api_key_runtime::{
-    is_digest_entry, is_valid_scope, parse_duration, parse_entry, GeneratedKey, KeyEntry,
-    KeyGenError, DEFAULT_KEY_PREFIX,
+    __private::cli::is_digest_entry, __private::cli::parse_duration, __private::cli::parse_entry,
+    __private::cli::KeyEntry, keygen::GeneratedKey, keygen::KeyGenError,
+    keygen::DEFAULT_KEY_PREFIX, scope::is_valid_scope,
 };
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use rocket_api_key_runtime::{checksum, ApiKeys, Checksum, KeyDigest};
+use rocket_api_key_runtime::{keygen::checksum, keygen::Checksum, keygen::KeyDigest, ApiKeyStore};
 use serde_json::Value;
 
 fn apikey(args: &[&str], stdin: Option<&str>) -> Output {
@@ -37,10 +37,10 @@ fn stdout(output: &Output) -> String {
 }
 
 /// The value of an `API_KEY_<NAME>=<entry>` line, loaded as the server would.
-fn load_line(line: &str) -> ApiKeys {
+fn load_line(line: &str) -> ApiKeyStore {
     let (var, entry) = line.split_once('=').unwrap();
     let name = var.strip_prefix("API_KEY_").unwrap().to_ascii_lowercase();
-    ApiKeys::builder()
+    ApiKeyStore::builder()
         .from_env(false)
         .key(name, entry)
         .build()

@@ -8,7 +8,9 @@ use rocket::response::status::{Created, Custom};
 use rocket::serde::json::{self, json, Json, Value};
 use rocket::serde::{Deserialize, Serialize};
 use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket, State};
-use rocket_api_key::{require_api_key, ApiKey, ApiKeys, ApiKeysBuilder, UsageReport};
+use rocket_api_key::{
+    require_api_key, usage::UsageReport, ApiKey, ApiKeyStore, ApiKeyStoreBuilder,
+};
 
 /// Every scope the example's routes use (the demo key gets them all).
 pub const SCOPES: &[&str] = &["read:orders", "write:orders", "admin"];
@@ -112,7 +114,7 @@ fn create_order(
 
 #[require_api_key(scope = "admin")]
 #[get("/admin/usage")]
-fn usage(keys: &State<ApiKeys>) -> Json<UsageReport> {
+fn usage(keys: &State<ApiKeyStore>) -> Json<UsageReport> {
     Json(keys.usage())
 }
 
@@ -124,7 +126,7 @@ fn json_default(status: Status, _req: &Request<'_>) -> Json<Value> {
 }
 
 /// The application, with its keys configured by `keys`.
-pub fn rocket(keys: ApiKeysBuilder) -> Rocket<Build> {
+pub fn rocket(keys: ApiKeyStoreBuilder) -> Rocket<Build> {
     rocket::build()
         .attach(keys.fairing())
         .manage(Orders::default())

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use rocket::fairing::AdHoc;
 use rocket_api_key::log_filter::CredentialFilter;
-use rocket_api_key::{ApiKeys, GeneratedKey};
+use rocket_api_key::{keygen::GeneratedKey, ApiKeyStore};
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -62,7 +62,7 @@ async fn main() -> ExitCode {
 }
 
 fn rocket() -> rocket::Rocket<rocket::Build> {
-    let mut keys = ApiKeys::builder();
+    let mut keys = ApiKeyStore::builder();
     // Only an empty configuration (environment, keys file, Rocket.toml) gets a demo key; a
     // broken one is left for the fairing to report.
     let unconfigured = keys

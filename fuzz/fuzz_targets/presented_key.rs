@@ -4,15 +4,15 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use rocket_api_key_runtime::{checksum, ApiKeys, GeneratedKey};
+use rocket_api_key_runtime::{keygen::checksum, ApiKeyStore, keygen::GeneratedKey};
 
 const PLAIN: &str = "plain-key-0123456789abcdef";
 
-fn keys() -> &'static (ApiKeys, String) {
-    static KEYS: OnceLock<(ApiKeys, String)> = OnceLock::new();
+fn keys() -> &'static (ApiKeyStore, String) {
+    static KEYS: OnceLock<(ApiKeyStore, String)> = OnceLock::new();
     KEYS.get_or_init(|| {
         let generated = GeneratedKey::new().expect("OS randomness");
-        let keys = ApiKeys::builder()
+        let keys = ApiKeyStore::builder()
             .from_env(false)
             .key("plain", PLAIN)
             .key("generated", generated.entry())

@@ -45,7 +45,7 @@ use proc_macro::TokenStream;
 /// `all(…)` and `any(…)` take one or more string literals and do not nest.
 ///
 /// A scope is 1 to 64 characters of `A-Z a-z 0-9 _ . : / -`, such as `read:orders` or
-/// `billing/v2.write`. Configured keys follow the same rule (`rocket_api_key::is_valid_scope`),
+/// `billing/v2.write`. Configured keys follow the same rule (`rocket_api_key::scope::is_valid_scope`),
 /// so a route can never require a scope no key could have.
 ///
 /// `crate = "path"` names the `rocket-api-key` crate when it was renamed in `Cargo.toml`

@@ -136,7 +136,7 @@ mod tests {
         let agree = |scope: &str| {
             assert_eq!(
                 scope_problem(scope).is_none(),
-                rocket_api_key::is_valid_scope(scope),
+                rocket_api_key::scope::is_valid_scope(scope),
                 "{scope:?}"
             );
         };
@@ -167,7 +167,7 @@ mod tests {
         ] {
             agree(scope);
         }
-        assert_eq!(MAX_SCOPE_LEN, rocket_api_key::MAX_SCOPE_LEN);
+        assert_eq!(MAX_SCOPE_LEN, rocket_api_key::scope::MAX_SCOPE_LEN);
     }
 
     #[test]

@@ -10,14 +10,14 @@ use serde::{Deserialize, Serialize};
 use crate::entry::{MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN};
 use crate::env::{is_valid_env_prefix, shadowed_var, DEFAULT_ENV_PREFIX, KEYS_FILE_VAR};
 use crate::query::DEFAULT_REDACTED_PARAMS;
-use crate::rate::RateSpec;
+pub use crate::rate::{RateError, RateSpec};
 
 /// How the API-key layer behaves. Every field has a default.
 ///
 /// Read at ignite from the `api_keys` table of Rocket's configuration, so it can be set in
 /// `Rocket.toml` or through `ROCKET_API_KEYS`, over the values given to
-/// [`ApiKeys::builder`](crate::ApiKeys::builder) in code. The values shown are the defaults;
-/// commented lines are settings that are off unless given:
+/// [`ApiKeyStore::builder`](crate::ApiKeyStore::builder) in code. The values shown are the
+/// defaults; commented lines are settings that are off unless given:
 ///
 /// ```toml
 /// [default.api_keys]
@@ -122,7 +122,7 @@ pub struct Config {
     /// fixed, 8 bytes a slot, whatever the number of addresses. Default 65,536.
     pub failure_table_size: usize,
     /// Where rate-limit state lives. Default `memory`.
-    pub rate_limit_backend: Backend,
+    pub rate_limit_backend: LimitBackend,
     /// The Redis server of the `redis` backend. It may hold a password
     /// (`redis://user:password@host`, or `pass=` in a `redis+unix://` query): `Debug` and the
     /// layer's log events show it as `redis://user:***@host`.
@@ -178,7 +178,7 @@ pub enum ClientAddress {
 /// Where rate-limit state is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Backend {
+pub enum LimitBackend {
     /// In this process: limits apply per instance.
     Memory,
     /// In Redis (feature `redis`): instances sharing it share the limits.
@@ -217,7 +217,7 @@ impl Default for Config {
             failure_limit: None,
             failure_limit_address: None,
             failure_table_size: 65_536,
-            rate_limit_backend: Backend::Memory,
+            rate_limit_backend: LimitBackend::Memory,
             redis_url: None,
             redis_unavailable: None,
             redis_timeout: Duration::from_millis(50),
@@ -289,6 +289,7 @@ impl fmt::Debug for Config {
 /// What is wrong with an environment prefix, if anything: its spelling, or a reach over the
 /// variables `API_KEYS_FILE` and `API_KEY` that would read them as keys. The `apikey` command
 /// checks its `--env-prefix` with the same rule.
+#[doc(hidden)]
 pub fn env_prefix_problem(prefix: &str) -> Option<ConfigError> {
     if !is_valid_env_prefix(prefix) {
         return Some(ConfigError::BadEnvPrefix(prefix.to_owned()));
@@ -328,7 +329,7 @@ impl Config {
         if !(1..=1 << 24).contains(&self.failure_table_size) {
             errors.push(ConfigError::FailureTableSize);
         }
-        if self.rate_limit_backend == Backend::Redis {
+        if self.rate_limit_backend == LimitBackend::Redis {
             if !cfg!(feature = "redis") {
                 errors.push(ConfigError::RedisFeature);
             }
@@ -354,10 +355,10 @@ impl Config {
 /// the field at fault and how to fix it.
 ///
 /// ```
-/// use rocket_api_key_runtime::{ApiKeys, ConfigError, LoadError};
+/// use rocket_api_key_runtime::{ApiKeyStore, config::ConfigError, load::LoadError};
 ///
 /// let figment = rocket::Config::figment().merge(("api_keys.reload_interval", "500ms"));
-/// let errors = ApiKeys::builder().from_env(false).load(&figment).unwrap_err();
+/// let errors = ApiKeyStore::builder().from_env(false).load(&figment).unwrap_err();
 /// assert!(matches!(
 ///     errors.0[..],
 ///     [LoadError::Config(ConfigError::ReloadInterval)]
@@ -396,7 +397,7 @@ pub enum ConfigError {
     RedisUrl,
     /// `rate_limit_backend = "redis"` without `redis_unavailable`.
     RedisUnavailable,
-    /// `max_key_len` is outside [`MIN_PLAINTEXT_KEY_LEN`](crate::MIN_PLAINTEXT_KEY_LEN)..=8192
+    /// `max_key_len` is outside 16..=8192
     /// (the value given).
     MaxKeyLen(usize),
 }
@@ -731,7 +732,7 @@ mod tests {
             reload_interval: Duration::from_millis(500),
             failure_limit: Some("30/m".parse().unwrap()),
             failure_table_size: 0,
-            rate_limit_backend: Backend::Redis,
+            rate_limit_backend: LimitBackend::Redis,
             max_key_len: 8193,
             ..Config::default()
         };

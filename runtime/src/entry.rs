@@ -21,10 +21,10 @@ use crate::rate::{RateError, RateSpec};
 use crate::scope::{is_valid_scope, MAX_SCOPE_LEN};
 
 /// The shortest plaintext key accepted: shorter secrets can be guessed.
-pub const MIN_PLAINTEXT_KEY_LEN: usize = 16;
+pub(crate) const MIN_PLAINTEXT_KEY_LEN: usize = 16;
 
 /// The longest plaintext key accepted, and the default cap on a presented key.
-pub const MAX_KEY_LEN: usize = 256;
+pub(crate) const MAX_KEY_LEN: usize = 256;
 
 /// One parsed key entry: the digest of the key and what it may do.
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ impl KeyEntry {
     /// [`parse_entry`] never yields.
     ///
     /// ```
-    /// use rocket_api_key_runtime::{parse_entry, KeyDigest};
+    /// use rocket_api_key_runtime::{__private::cli::parse_entry, keygen::KeyDigest};
     ///
     /// let entry = parse_entry("0123456789abcdef0123;scopes=admin;ips=10.0.0.0/8").unwrap();
     /// let digest = KeyDigest::of(b"0123456789abcdef0123").to_entry();
@@ -85,9 +85,9 @@ impl KeyEntry {
 pub enum EntryError {
     /// Nothing before the first `;`.
     EmptyKey,
-    /// A plaintext key shorter than [`MIN_PLAINTEXT_KEY_LEN`].
+    /// A plaintext key shorter than 16 bytes.
     KeyTooShort,
-    /// A plaintext key longer than [`MAX_KEY_LEN`].
+    /// A plaintext key longer than 256 bytes.
     KeyTooLong,
     /// A plaintext key with a character outside visible ASCII.
     KeyCharacters,
@@ -100,8 +100,8 @@ pub enum EntryError {
     BadChecksum,
     /// A field (1-based position after the key) without `=`.
     FieldSyntax(usize),
-    /// A field name that is not `scopes`, `expires`, `ips` or `rate`; carries the name only when it is
-    /// short and lowercase, so a secret that contained `;` is never echoed.
+    /// A field name that is not `scopes`, `expires`, `ips` or `rate`; carries the name only when it
+    /// is short and lowercase, so a secret that contained `;` is never echoed.
     UnknownField(Option<String>),
     /// The same field twice.
     DuplicateField(&'static str),
@@ -174,7 +174,7 @@ impl std::error::Error for EntryError {}
 /// Parses an entry value (everything after `API_KEY_<NAME>=` or `<name>=`).
 ///
 /// ```
-/// use rocket_api_key_runtime::parse_entry;
+/// use rocket_api_key_runtime::__private::cli::parse_entry;
 ///
 /// let entry = parse_entry("0123456789abcdef0123;scopes=read:orders,admin;ips=10.0.0.0/8").unwrap();
 /// assert_eq!(entry.scopes, ["read:orders", "admin"]);
@@ -235,7 +235,7 @@ pub fn parse_entry(value: &str) -> Result<KeyEntry, EntryError> {
 /// valid.
 ///
 /// ```
-/// use rocket_api_key_runtime::is_digest_entry;
+/// use rocket_api_key_runtime::__private::cli::is_digest_entry;
 ///
 /// assert!(is_digest_entry("SHA256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08;scopes=x"));
 /// assert!(!is_digest_entry("0123456789abcdef0123;scopes=x"));

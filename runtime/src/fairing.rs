@@ -1,4 +1,4 @@
-//! Loading the keys at ignite: the [`ApiKeysBuilder`] and the fairing it makes.
+//! Loading the keys at ignite: the [`ApiKeyStoreBuilder`] and the fairing it makes.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -11,34 +11,35 @@ use rocket::figment::Figment;
 use rocket::{Build, Orbit, Rocket};
 use zeroize::Zeroizing;
 
-use crate::config::{Backend, ClientAddress, Config, LogLevel, UnavailablePolicy};
+use crate::config::{ClientAddress, Config, LimitBackend, LogLevel, UnavailablePolicy};
 use crate::env::KEYS_FILE_VAR;
-use crate::load::{LoadError, LoadErrors, Loader, Source};
+use crate::load::{KeySource, LoadError, LoadErrors, Loader};
 use crate::rate::RateSpec;
 use crate::reload_summary::ReloadSummary;
-use crate::store::ApiKeys;
+use crate::store::ApiKeyStore;
 use crate::target::TARGET;
 
-impl ApiKeys {
-    /// The fairing with the default configuration (overridable in `Rocket.toml` / `ROCKET_API_KEYS`):
-    /// keys from `API_KEY_<NAME>`, `API_KEY` and `API_KEYS_FILE`, read from `x-api-key`.
+impl ApiKeyStore {
+    /// The fairing with the default configuration (overridable in `Rocket.toml` /
+    /// `ROCKET_API_KEYS`): keys from `API_KEY_<NAME>`, `API_KEY` and `API_KEYS_FILE`, read from
+    /// `x-api-key`.
     ///
     /// ```no_run
     /// # use rocket::launch;
-    /// use rocket_api_key_runtime::ApiKeys;
+    /// use rocket_api_key_runtime::ApiKeyStore;
     ///
     /// #[launch]
     /// fn rocket() -> _ {
-    ///     rocket::build().attach(ApiKeys::fairing())
+    ///     rocket::build().attach(ApiKeyStore::fairing())
     /// }
     /// ```
-    pub fn fairing() -> ApiKeysFairing {
+    pub fn fairing() -> ApiKeyStoreFairing {
         Self::builder().fairing()
     }
 
     /// A builder, to configure the layer in code and add keys from elsewhere (a secrets manager).
-    pub fn builder() -> ApiKeysBuilder {
-        ApiKeysBuilder::default()
+    pub fn builder() -> ApiKeyStoreBuilder {
+        ApiKeyStoreBuilder::default()
     }
 }
 
@@ -46,9 +47,9 @@ impl ApiKeys {
 /// of Rocket's configuration overrides, so operators can change them without a rebuild.
 ///
 /// ```
-/// use rocket_api_key_runtime::{ApiKeys, LogLevel};
+/// use rocket_api_key_runtime::{ApiKeyStore, config::LogLevel};
 ///
-/// let fairing = ApiKeys::builder()
+/// let fairing = ApiKeyStore::builder()
 ///     .header("x-orders-key")
 ///     .accept_bearer(true)
 ///     .accepted_log_level(LogLevel::Info)
@@ -57,22 +58,22 @@ impl ApiKeys {
 /// let rocket = rocket::build().attach(fairing);
 /// ```
 #[derive(Default, Clone)]
-pub struct ApiKeysBuilder {
+pub struct ApiKeyStoreBuilder {
     config: Config,
     keys: Vec<(String, Zeroizing<String>)>,
 }
 
-impl fmt::Debug for ApiKeysBuilder {
+impl fmt::Debug for ApiKeyStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.keys.iter().map(|(name, _)| name.as_str()).collect();
-        f.debug_struct("ApiKeysBuilder")
+        f.debug_struct("ApiKeyStoreBuilder")
             .field("config", &self.config)
             .field("keys", &names)
             .finish()
     }
 }
 
-impl ApiKeysBuilder {
+impl ApiKeyStoreBuilder {
     /// The header the key is read from (default `x-api-key`).
     pub fn header(mut self, name: impl Into<String>) -> Self {
         self.config.header = name.into();
@@ -169,9 +170,9 @@ impl ApiKeysBuilder {
     /// Off by default.
     ///
     /// ```
-    /// use rocket_api_key_runtime::{ApiKeys, ClientAddress};
+    /// use rocket_api_key_runtime::{ApiKeyStore, config::ClientAddress};
     ///
-    /// let fairing = ApiKeys::builder()
+    /// let fairing = ApiKeyStore::builder()
     ///     .failure_limit("30/m".parse().unwrap(), ClientAddress::Peer)
     ///     .fairing();
     /// ```
@@ -190,7 +191,7 @@ impl ApiKeysBuilder {
     /// Keeps rate-limit state in Redis at `url` (feature `redis`), so every instance sharing it
     /// shares the limits; `unavailable` says what requests meet while Redis cannot be reached.
     pub fn redis(mut self, url: impl Into<String>, unavailable: UnavailablePolicy) -> Self {
-        self.config.rate_limit_backend = Backend::Redis;
+        self.config.rate_limit_backend = LimitBackend::Redis;
         self.config.redis_url = Some(url.into());
         self.config.redis_unavailable = Some(unavailable);
         self
@@ -210,7 +211,7 @@ impl ApiKeysBuilder {
     }
 
     /// Loads the keys now with this configuration alone (no Rocket configuration is read).
-    pub fn build(self) -> Result<ApiKeys, LoadErrors> {
+    pub fn build(self) -> Result<ApiKeyStore, LoadErrors> {
         load(self.config, &self.keys).map(|(keys, _)| keys)
     }
 
@@ -220,12 +221,12 @@ impl ApiKeysBuilder {
     /// configured.
     ///
     /// ```
-    /// use rocket_api_key_runtime::ApiKeys;
+    /// use rocket_api_key_runtime::ApiKeyStore;
     ///
-    /// let keys = ApiKeys::builder().from_env(false).load(&rocket::Config::figment()).unwrap();
+    /// let keys = ApiKeyStore::builder().from_env(false).load(&rocket::Config::figment()).unwrap();
     /// assert!(keys.is_empty());
     /// ```
-    pub fn load(&self, figment: &Figment) -> Result<ApiKeys, LoadErrors> {
+    pub fn load(&self, figment: &Figment) -> Result<ApiKeyStore, LoadErrors> {
         let config: Config = Figment::from(Serialized::defaults(&self.config))
             .merge(figment.focus("api_keys"))
             .extract()
@@ -233,10 +234,10 @@ impl ApiKeysBuilder {
         load(config, &self.keys).map(|(keys, _)| keys)
     }
 
-    /// The fairing that loads the keys at ignite, manages the [`ApiKeys`] state and registers
+    /// The fairing that loads the keys at ignite, manages the [`ApiKeyStore`] state and registers
     /// the JSON catchers. A configuration error stops ignition and is logged, naming where it is.
-    pub fn fairing(self) -> ApiKeysFairing {
-        ApiKeysFairing(self)
+    pub fn fairing(self) -> ApiKeyStoreFairing {
+        ApiKeyStoreFairing(self)
     }
 }
 
@@ -244,7 +245,7 @@ impl ApiKeysBuilder {
 fn load(
     mut config: Config,
     code_keys: &[(String, Zeroizing<String>)],
-) -> Result<(ApiKeys, ReloadSummary), LoadErrors> {
+) -> Result<(ApiKeyStore, ReloadSummary), LoadErrors> {
     config
         .validate()
         .map_err(|errors| LoadErrors(errors.into_iter().map(LoadError::Config).collect()))?;
@@ -254,9 +255,9 @@ fn load(
     // Code keys are parsed once; only their digests are kept, for reloads.
     let mut code = Loader::default();
     for (name, entry) in code_keys {
-        code.named_entry(name, Source::Code(name.clone()), entry);
+        code.named_entry(name, KeySource::Code(name.clone()), entry);
     }
-    let keys = ApiKeys::new(config, code.loaded);
+    let keys = ApiKeyStore::new(config, code.loaded);
     let mut outcome = keys.reload();
     // A reload defers a keys file that may still be being written to the next poll; at start
     // there is no later poll and no running key to keep, so the file is given the time it
@@ -283,12 +284,12 @@ fn load(
     }
 }
 
-/// The fairing of [`ApiKeysBuilder::fairing`] / [`ApiKeys::fairing`].
+/// The fairing of [`ApiKeyStoreBuilder::fairing`] / [`ApiKeyStore::fairing`].
 #[derive(Debug)]
-pub struct ApiKeysFairing(ApiKeysBuilder);
+pub struct ApiKeyStoreFairing(ApiKeyStoreBuilder);
 
 #[rocket::async_trait]
-impl Fairing for ApiKeysFairing {
+impl Fairing for ApiKeyStoreFairing {
     fn info(&self) -> Info {
         Info {
             name: "API keys",
@@ -340,7 +341,7 @@ impl Fairing for ApiKeysFairing {
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
-        if let Some(keys) = rocket.state::<ApiKeys>() {
+        if let Some(keys) = rocket.state::<ApiKeyStore>() {
             if !keys.config().trusted_proxies.is_empty() && rocket.config().ip_header.is_none() {
                 tracing::warn!(
                     target: TARGET,
@@ -370,7 +371,7 @@ impl Fairing for ApiKeysFairing {
             return;
         }
         // The state lives as long as the server, not as this borrow of the request.
-        if let Some(keys) = req.rocket().state::<ApiKeys>() {
+        if let Some(keys) = req.rocket().state::<ApiKeyStore>() {
             let config = keys.config();
             crate::query::redact_request(req, &config.header, &config.redacted_query_params);
         }
@@ -387,7 +388,7 @@ impl Fairing for ApiKeysFairing {
         if !matches!(res.status().code, 401 | 403 | 429 | 503) {
             return;
         }
-        let Some(keys) = req.rocket().state::<ApiKeys>() else {
+        let Some(keys) = req.rocket().state::<ApiKeyStore>() else {
             return;
         };
         if !keys.config().register_catchers {
@@ -406,7 +407,7 @@ impl Fairing for ApiKeysFairing {
     }
 
     async fn on_shutdown(&self, rocket: &Rocket<Orbit>) {
-        if let Some(keys) = rocket.state::<ApiKeys>() {
+        if let Some(keys) = rocket.state::<ApiKeyStore>() {
             keys.rejection_log().flush();
         }
     }

@@ -23,7 +23,7 @@ use crate::log;
 use crate::reason::Reason;
 use crate::reject::{self, Rejection};
 use crate::scope::{AnyKey, RequiredScopes, ScopeRequirement};
-use crate::store::{ApiKey, ApiKeys};
+use crate::store::{ApiKey, ApiKeyStore};
 
 /// A request guard that lets a request through only with a valid key meeting the scope
 /// requirement `S`. Dereferences to the [`ApiKey`].
@@ -33,7 +33,7 @@ use crate::store::{ApiKey, ApiKeys};
 ///
 /// ```
 /// use rocket::get;
-/// use rocket_api_key_runtime::{Authorized, RequiredScopes, ScopeRequirement};
+/// use rocket_api_key_runtime::{Authorized, scope::RequiredScopes, scope::ScopeRequirement};
 ///
 /// struct ReadOrders;
 /// impl RequiredScopes for ReadOrders {
@@ -47,7 +47,7 @@ use crate::store::{ApiKey, ApiKeys};
 /// ```
 ///
 /// Fails with a [`Rejection`]: 401 for a missing, malformed, duplicated, unknown or expired key,
-/// 403 for a missing scope or a disallowed address, 500 if no [`ApiKeys`] store is attached
+/// 403 for a missing scope or a disallowed address, 500 if no [`ApiKeyStore`] store is attached
 /// (and, as a [`Sentinel`], it stops such an application from launching in the first place).
 pub struct Authorized<S: RequiredScopes = AnyKey> {
     key: ApiKey,
@@ -117,12 +117,12 @@ impl Sentinel for ApiKey {
 }
 
 fn store_missing(rocket: &Rocket<Ignite>) -> bool {
-    let missing = rocket.state::<ApiKeys>().is_none();
+    let missing = rocket.state::<ApiKeyStore>().is_none();
     if missing {
         tracing::error!(
             target: crate::target::TARGET,
             "a route requires an API key but no key store is attached; \
-             add `.attach(ApiKeys::fairing())` to the application"
+             add `.attach(ApiKeyStore::fairing())` to the application"
         );
     }
     missing
@@ -151,7 +151,7 @@ fn check<'r>(req: &'r Request<'_>) -> &'r Check {
 }
 
 async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey, Rejection> {
-    let Some(keys) = req.rocket().state::<ApiKeys>() else {
+    let Some(keys) = req.rocket().state::<ApiKeyStore>() else {
         return reject(req, None, Rejection::new(Reason::NoStore), None, None);
     };
     let check = check(req);
@@ -223,7 +223,10 @@ async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey,
 /// Nothing is taken from the allowance before the lookup to be given back after it: that
 /// would make the allowance a cap on requests in flight, and an address sending more valid
 /// requests at once than the limit would be refused without ever failing.
-async fn authenticate_within_limit(req: &Request<'_>, keys: &ApiKeys) -> Result<ApiKey, Failure> {
+async fn authenticate_within_limit(
+    req: &Request<'_>,
+    keys: &ApiKeyStore,
+) -> Result<ApiKey, Failure> {
     let Some(ip) = failure_address(req, keys) else {
         return authenticate(req, keys);
     };
@@ -250,7 +253,7 @@ fn failure_limit(limit: Limit) -> Result<(), Failure> {
 }
 
 /// Applies the key's `rate=`; on success counts and logs the request as accepted.
-async fn admit(req: &Request<'_>, keys: &ApiKeys, key: &ApiKey) -> Result<(), Rejection> {
+async fn admit(req: &Request<'_>, keys: &ApiKeyStore, key: &ApiKey) -> Result<(), Rejection> {
     match keys
         .limiter()
         .admit(key.name(), key.rate(), &key.identity().rate)
@@ -273,7 +276,7 @@ fn unavailable() -> Rejection {
 /// The address failed authentications are counted against, when failure limiting is on: the
 /// socket peer, or with `failure_limit_address = "proxy"` what a trusted proxy reports (the proxy
 /// itself when it reports nothing usable).
-fn failure_address(req: &Request<'_>, keys: &ApiKeys) -> Option<IpAddr> {
+fn failure_address(req: &Request<'_>, keys: &ApiKeyStore) -> Option<IpAddr> {
     if !keys.limiter().limits_failures() {
         return None;
     }
@@ -292,7 +295,7 @@ fn is_guess(reason: Reason) -> bool {
     )
 }
 
-fn authenticate(req: &Request<'_>, keys: &ApiKeys) -> Result<ApiKey, Failure> {
+fn authenticate(req: &Request<'_>, keys: &ApiKeyStore) -> Result<ApiKey, Failure> {
     let failure = |reason| Failure {
         rejection: Rejection::new(reason),
         key: None,
@@ -371,7 +374,7 @@ fn bearer_token(value: &str) -> Option<&str> {
 /// counting it once however many guards fail.
 fn reject(
     req: &Request<'_>,
-    keys: Option<&ApiKeys>,
+    keys: Option<&ApiKeyStore>,
     rejection: Rejection,
     key: Option<&ApiKey>,
     fingerprint: Option<Fingerprint>,

@@ -18,7 +18,7 @@ use rand::rngs::SysRng;
 use rand::TryRng;
 use zeroize::Zeroizing;
 
-use crate::digest::KeyDigest;
+pub use crate::digest::{Fingerprint, KeyDigest};
 
 /// The prefix of generated keys unless another is chosen: `rak_…` ("rocket api key").
 pub const DEFAULT_KEY_PREFIX: &str = "rak";
@@ -62,7 +62,7 @@ impl GeneratedKey {
     /// A new key with the [default prefix](DEFAULT_KEY_PREFIX).
     ///
     /// ```
-    /// use rocket_api_key_runtime::{checksum, Checksum, GeneratedKey};
+    /// use rocket_api_key_runtime::{keygen::checksum, keygen::Checksum, keygen::GeneratedKey};
     ///
     /// let key = GeneratedKey::new().unwrap();
     /// assert!(key.expose_secret().starts_with("rak_"));
@@ -148,7 +148,7 @@ pub enum Checksum {
 /// Checks the checksum of a key that has the generated shape, with no lookup.
 ///
 /// ```
-/// use rocket_api_key_runtime::{checksum, Checksum};
+/// use rocket_api_key_runtime::{keygen::checksum, keygen::Checksum};
 ///
 /// assert_eq!(checksum("a-key-the-operator-chose-0123"), Checksum::NotGenerated);
 /// assert_eq!(checksum("rak_0000000000000000000000000000000000000000000000000"), Checksum::Invalid);
@@ -237,7 +237,7 @@ mod tests {
                 .all(|b| b.is_ascii_alphanumeric()));
             assert_eq!(checksum(s), Checksum::Valid);
             // Every generated key is accepted as a configuration entry.
-            crate::parse_entry(s).unwrap();
+            crate::__private::cli::parse_entry(s).unwrap();
         }
     }
 

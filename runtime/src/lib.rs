@@ -18,19 +18,20 @@ mod challenge;
 mod digest;
 mod duration;
 mod env;
-mod keygen;
+pub mod keygen;
 pub mod log_filter;
 mod query;
 mod rate;
 mod reason;
-mod scope;
+pub mod scope;
 mod scope_type;
 mod target;
 
 // Configuration and loading: key entries, the `api_keys` configuration, reading the sources.
 mod entry;
-mod config;
-mod load;
+pub mod config;
+mod reload_summary;
+pub mod load;
 
 // State: the rate limits (in memory or in Redis), the bound on rejection events, usage figures,
 // the slot table that holds the keys, and what a reload changed between two tables.
@@ -39,11 +40,10 @@ mod limit_outcome;
 mod redis_limit;
 mod limit;
 mod rejection_log;
-mod usage;
-mod table;
-mod reload_summary;
+pub mod usage;
+mod slot_table;
 
-// The store handle: `ApiKeys`, the `ApiKey` a check yields, and everything the store does,
+// The store handle: `ApiKeyStore`, the `ApiKey` a check yields, and everything the store does,
 // reloading included.
 mod store;
 
@@ -53,30 +53,17 @@ mod reject;
 mod log;
 mod guard;
 
-// Rocket glue: the keys-file watcher, the fairing and its builder. `ApiKeys::fairing` and
-// `ApiKeys::builder` are defined with the types they return.
+// Rocket glue: the keys-file watcher, the fairing and its builder. `ApiKeyStore::fairing` and
+// `ApiKeyStore::builder` are defined with the types they return.
 mod watch;
 mod fairing;
 
-pub use config::{Backend, ClientAddress, Config, ConfigError, LogLevel, UnavailablePolicy};
-pub use digest::{Fingerprint, KeyDigest};
-pub use duration::{parse_duration, DurationError};
-pub use entry::{
-    is_digest_entry, parse_entry, EntryError, KeyEntry, MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN,
-};
-pub use env::KEYS_FILE_VAR;
-pub use fairing::{ApiKeysBuilder, ApiKeysFairing};
+pub use fairing::{ApiKeyStoreBuilder, ApiKeyStoreFairing};
 pub use guard::Authorized;
-pub use keygen::{checksum, Checksum, GeneratedKey, KeyGenError, DEFAULT_KEY_PREFIX};
-pub use load::{LoadError, LoadErrors, Source};
-pub use rate::{RateError, RateSpec};
 pub use reason::Reason;
-pub use reject::{catchers, Rejection, UNAUTHORIZED_BODY};
-pub use reload_summary::ReloadSummary;
-pub use scope::{is_valid_scope, AnyKey, RequiredScopes, ScopeRequirement, MAX_SCOPE_LEN};
-pub use store::{ApiKey, ApiKeys};
+pub use reject::{catchers, Rejection};
+pub use store::{ApiKey, ApiKeyStore};
 pub use target::TARGET as LOG_TARGET;
-pub use usage::{Counts, KeyUsage, UsageReport};
 
 /// What `#[require_api_key]` expands to refers to, through the `rocket-api-key` crate; not a
 /// public API.
@@ -89,17 +76,21 @@ pub mod __private {
         pub use crate::entry::edit_distance;
     }
 
-    /// For the `apikey` command: the runtime's own rules for key names and variable names, so
-    /// that the lines it prints are the ones the runtime loads.
+    /// For the `apikey` command: the runtime's own parsers and rules for entries, durations, key
+    /// names and variable names, so that the lines it prints are the ones the runtime loads.
     pub mod cli {
         pub use crate::config::env_prefix_problem;
+        pub use crate::duration::{parse_duration, DurationError};
+        pub use crate::entry::{is_digest_entry, parse_entry, KeyEntry};
         pub use crate::env::{env_var, DEFAULT_ENV_PREFIX};
         pub use crate::load::key_name;
     }
 
-    /// For the fuzz targets: the query redaction and the `X-Forwarded-For` reading, on text.
+    /// For the fuzz targets: the entry parser, the query redaction and the `X-Forwarded-For`
+    /// reading, on text.
     pub mod fuzz {
         pub use crate::address::forwarded_for;
+        pub use crate::entry::parse_entry;
         pub use crate::query::{redact, REDACTED};
     }
 }

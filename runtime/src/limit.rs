@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::config::{Backend, Config};
+use crate::config::{Config, LimitBackend};
 use crate::limit_outcome::Limit;
 use crate::rate::{Clock, FailureTable, GcraCell, RateSpec};
 
@@ -19,7 +19,7 @@ pub(crate) struct Limiter {
 
 impl Limiter {
     pub fn new(config: &Config) -> Self {
-        let memory = config.rate_limit_backend == Backend::Memory;
+        let memory = config.rate_limit_backend == LimitBackend::Memory;
         Limiter {
             clock: Clock::new(),
             failures: config
@@ -45,8 +45,8 @@ impl Limiter {
         }
     }
 
-    /// Counts a request of the key `name` against its `rate=`, if it has one: `cell` is the key's
-    /// in-process state.
+    /// RequestCounts a request of the key `name` against its `rate=`, if it has one: `cell` is the
+    /// key's in-process state.
     #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
     pub async fn admit(&self, name: &str, rate: Option<RateSpec>, cell: &GcraCell) -> Limit {
         let Some(spec) = rate else {

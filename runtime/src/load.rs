@@ -15,8 +15,11 @@ use rocket::figment;
 use zeroize::Zeroizing;
 
 use crate::config::ConfigError;
-use crate::entry::{is_digest_entry, parse_entry, EntryError, KeyEntry};
+pub use crate::entry::EntryError;
+use crate::entry::{is_digest_entry, parse_entry, KeyEntry};
+pub use crate::env::KEYS_FILE_VAR;
 use crate::env::{env_role, is_env_name_byte, EnvRole};
+pub use crate::reload_summary::ReloadSummary;
 
 /// The longest key name, in bytes.
 const MAX_NAME_LEN: usize = 64;
@@ -32,21 +35,21 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Where an entry came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub enum KeySource {
     /// An environment variable, by name.
     Env(String),
     /// A line (1-based) of the keys file.
     File(PathBuf, usize),
-    /// [`ApiKeysBuilder::key`](crate::ApiKeysBuilder::key), by the name given.
+    /// [`ApiKeyStoreBuilder::key`](crate::ApiKeyStoreBuilder::key), by the name given.
     Code(String),
 }
 
-impl fmt::Display for Source {
+impl fmt::Display for KeySource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Source::Env(var) => write!(f, "environment variable `{var}`"),
-            Source::File(path, line) => write!(f, "{}:{line}", path.display()),
-            Source::Code(name) => write!(f, "key `{name}` given in code"),
+            KeySource::Env(var) => write!(f, "environment variable `{var}`"),
+            KeySource::File(path, line) => write!(f, "{}:{line}", path.display()),
+            KeySource::Code(name) => write!(f, "key `{name}` given in code"),
         }
     }
 }
@@ -56,17 +59,17 @@ impl fmt::Display for Source {
 #[non_exhaustive]
 pub enum LoadError {
     /// An entry that does not parse.
-    Entry(Source, EntryError),
+    Entry(KeySource, EntryError),
     /// A key name outside `[A-Z0-9_]+` (environment) or `[A-Za-z0-9_]+` (file, code).
-    Name(Source),
+    Name(KeySource),
     /// A value that is not UTF-8.
-    NotUnicode(Source),
+    NotUnicode(KeySource),
     /// The same secret configured twice: one key, one identity.
-    DuplicateKey(Source, Source),
+    DuplicateKey(KeySource, KeySource),
     /// The same name configured twice.
-    DuplicateName(Source, Source),
+    DuplicateName(KeySource, KeySource),
     /// A keys-file line that is not `name=value`.
-    FileSyntax(Source),
+    FileSyntax(KeySource),
     /// The keys file cannot be read.
     File(PathBuf, std::io::Error),
     /// The keys file is not a regular file (the path, and what it is instead): a FIFO would
@@ -83,8 +86,8 @@ pub enum LoadError {
     /// A setting of the runtime configuration (`api_keys` table) is refused; each is its own
     /// error.
     Config(ConfigError),
-    /// The runtime configuration (`api_keys` table) cannot be read into [`Config`](crate::Config):
-    /// an unknown field, a value of the wrong type.
+    /// The runtime configuration (`api_keys` table) cannot be read into
+    /// [`Config`](crate::config::Config): an unknown field, a value of the wrong type.
     Settings(Box<figment::Error>),
 }
 
@@ -92,7 +95,7 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Entry(source, e) => write!(f, "{source}: {e}"),
-            LoadError::Name(source @ Source::Env(_)) => write!(
+            LoadError::Name(source @ KeySource::Env(_)) => write!(
                 f,
                 "{source}: the name after the prefix must be upper-case letters, digits and `_`"
             ),
@@ -181,7 +184,7 @@ impl std::error::Error for LoadErrors {}
 #[derive(Debug, Clone)]
 pub(crate) struct Loaded {
     pub name: String,
-    pub source: Source,
+    pub source: KeySource,
     pub entry: KeyEntry,
 }
 
@@ -271,14 +274,14 @@ impl Loader {
                         || name.is_empty()
                         || !name.bytes().all(is_env_name_byte)
                     {
-                        let source = Source::Env(var_lossy.to_string());
+                        let source = KeySource::Env(var_lossy.to_string());
                         self.errors.push(LoadError::Name(source));
                         continue;
                     }
                     name.to_ascii_lowercase()
                 }
             };
-            let source = Source::Env(var_lossy.into_owned());
+            let source = KeySource::Env(var_lossy.into_owned());
             match value.into_string() {
                 Ok(value) => self.entry(name, source, &Zeroizing::new(value)),
                 Err(_) => self.errors.push(LoadError::NotUnicode(source)),
@@ -425,7 +428,7 @@ impl Loader {
 
     /// One line of the keys file; whether it holds a key in plaintext (rather than its digest).
     fn file_line(&mut self, path: &Path, line_no: usize, line: &[u8]) -> bool {
-        let source = || Source::File(path.to_owned(), line_no);
+        let source = || KeySource::File(path.to_owned(), line_no);
         let Ok(line) = std::str::from_utf8(line) else {
             self.errors.push(LoadError::NotUnicode(source()));
             // Not known to be a digest: a secret is assumed.
@@ -444,11 +447,11 @@ impl Loader {
     }
 
     /// An entry given in code (or in a file line), after checking its name.
-    pub fn named_entry(&mut self, name: &str, source: Source, value: &str) {
+    pub fn named_entry(&mut self, name: &str, source: KeySource, value: &str) {
         let Some(name) = key_name(name) else {
             // The name is not echoed: a line without a proper name may be a bare key.
             let source = match source {
-                Source::Code(_) => Source::Code("<invalid name>".into()),
+                KeySource::Code(_) => KeySource::Code("<invalid name>".into()),
                 other => other,
             };
             return self.errors.push(LoadError::Name(source));
@@ -456,7 +459,7 @@ impl Loader {
         self.entry(name, source, value);
     }
 
-    fn entry(&mut self, name: String, source: Source, value: &str) {
+    fn entry(&mut self, name: String, source: KeySource, value: &str) {
         match parse_entry(value) {
             Ok(entry) => self.push(Loaded {
                 name,
@@ -513,6 +516,7 @@ impl Loader {
 
 /// A key's name as the store keeps it, from a name given in code, on a line of the keys file or to
 /// the `apikey` command: 1 to 64 ASCII letters, digits and `_`, lower-cased. `None` for any other.
+#[doc(hidden)]
 pub fn key_name(name: &str) -> Option<String> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
@@ -795,9 +799,9 @@ mod tests {
     fn duplicates() {
         let mut l = Loader::default();
         l.env("API_KEY_", vars(&[("API_KEY_ONE", A), ("API_KEY_TWO", A)]));
-        l.named_entry("ONE", Source::Code("ONE".into()), B);
+        l.named_entry("ONE", KeySource::Code("ONE".into()), B);
         let hashed = crate::digest::KeyDigest::of(A.as_bytes()).to_entry();
-        l.named_entry("three", Source::Code("three".into()), &hashed);
+        l.named_entry("three", KeySource::Code("three".into()), &hashed);
         assert_eq!(
             messages(&l),
             [
@@ -859,7 +863,7 @@ mod tests {
             )]
         );
         assert_eq!(l.loaded.len(), 5001);
-        assert_eq!(l.loaded[4999].source, Source::File(path.clone(), 5001));
+        assert_eq!(l.loaded[4999].source, KeySource::File(path.clone(), 5001));
         assert_eq!(l.loaded[5000].name, "last");
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -886,7 +890,7 @@ mod tests {
         );
         assert_eq!(l.loaded.len(), 1);
         assert_eq!(l.loaded[0].name, "a");
-        assert_eq!(l.loaded[0].source, Source::File(path.clone(), 1));
+        assert_eq!(l.loaded[0].source, KeySource::File(path.clone(), 1));
 
         // A comment first, and a file that is nothing but the mark.
         let path = dir.write("comment", format!("\u{feff}# keys\na={A}"));

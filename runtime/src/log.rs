@@ -2,7 +2,7 @@
 //!
 //! Fields carry values, never sentences. User-controlled text never reaches a field unescaped:
 //! the path is Rocket's validated, percent-encoded URI path, the method is an enum, names are
-//! `[a-z0-9_]`, and the key is represented only by its [fingerprint](crate::Fingerprint).
+//! `[a-z0-9_]`, and the key is represented only by its [fingerprint](crate::keygen::Fingerprint).
 
 use std::time::Duration;
 
@@ -13,13 +13,13 @@ use crate::address::ClientAddr;
 use crate::config::LogLevel;
 use crate::digest::Fingerprint;
 use crate::reject::Rejection;
-use crate::store::{ApiKey, ApiKeys};
+use crate::store::{ApiKey, ApiKeyStore};
 use crate::target::TARGET;
 
 /// `WARN` for each rejected request, up to `rejected_log_limit` a second.
 pub(crate) fn rejected(
     req: &Request<'_>,
-    keys: &ApiKeys,
+    keys: &ApiKeyStore,
     rejection: &Rejection,
     key: Option<&ApiKey>,
     fingerprint: Option<Fingerprint>,
@@ -57,7 +57,7 @@ pub(crate) fn no_store(req: &Request<'_>) {
         reason = "no_store",
         method = req.method().as_str(),
         path = req.uri().path().as_str(),
-        "API key guard used without a key store; attach `ApiKeys::fairing()`"
+        "API key guard used without a key store; attach `ApiKeyStore::fairing()`"
     );
 }
 
@@ -85,7 +85,7 @@ pub(crate) fn accepted(req: &Request<'_>, level: LogLevel, key: &ApiKey) {
 }
 
 /// Reports held-back rejections once a second even when the flood has stopped, until shutdown.
-pub(crate) async fn summarise_periodically(keys: ApiKeys, shutdown: Shutdown) {
+pub(crate) async fn summarise_periodically(keys: ApiKeyStore, shutdown: Shutdown) {
     use rocket::tokio::time::{interval, MissedTickBehavior};
 
     let mut ticker = interval(Duration::from_secs(1));

@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::challenge::challenge;
 use crate::reason::Reason;
 use crate::scope::ScopeRequirement;
-use crate::store::ApiKeys;
+use crate::store::ApiKeyStore;
 
 /// The body of every 401, exactly as the Flask recipe answered it.
 pub const UNAUTHORIZED_BODY: &str = r#"{"error":"Unauthorized access"}"#;
@@ -129,7 +129,7 @@ impl Rejection {
     /// The rejection an API-key guard recorded for this request, if any.
     ///
     /// For applications that register their own 401/403 catchers (see
-    /// [`ApiKeysBuilder::register_catchers`](crate::ApiKeysBuilder::register_catchers)):
+    /// [`ApiKeyStoreBuilder::register_catchers`](crate::ApiKeyStoreBuilder::register_catchers)):
     ///
     /// ```
     /// use rocket::{catch, Request};
@@ -205,7 +205,7 @@ impl<'r> Responder<'r, 'static> for JsonError {
             .header(ContentType::JSON)
             .sized_body(body.len(), Cursor::new(body));
         if status == Status::Unauthorized {
-            let keys = req.rocket().state::<ApiKeys>();
+            let keys = req.rocket().state::<ApiKeyStore>();
             let challenge = match keys {
                 Some(keys) => keys.challenge().to_owned(),
                 None => challenge(&crate::config::Config::default().header),
@@ -305,7 +305,7 @@ fn unavailable(req: &Request<'_>) -> Result<Rejection, JsonError> {
 
 /// The JSON catchers for every status this layer answers with (401, 403, 429, 503), for
 /// applications that opted out with
-/// [`register_catchers(false)`](crate::ApiKeysBuilder::register_catchers) and mount them
+/// [`register_catchers(false)`](crate::ApiKeyStoreBuilder::register_catchers) and mount them
 /// themselves, where they like. Each answers with the recorded [`Rejection`], or a generic JSON
 /// body of its status for an error that came from elsewhere.
 ///

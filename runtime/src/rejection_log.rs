@@ -39,7 +39,8 @@ impl RejectionLog {
     }
 
     /// Closes the current window if its second is over, logging the summary of what it held
-    /// back. Called by every rejection and once a second by [`summarise_periodically`](crate::log::summarise_periodically).
+    /// back. Called by every rejection and once a second by
+    /// [`summarise_periodically`](crate::log::summarise_periodically).
     pub(crate) fn roll(&self) {
         if let Some(n) = self.roll_at(self.now()) {
             summary(n, self.limit);

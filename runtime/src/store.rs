@@ -1,5 +1,5 @@
-//! The [`ApiKeys`] handle kept in Rocket's managed state, and the [`ApiKey`] a check yields.
-//! How the keys are laid out for an O(1) lookup is the concern of [`crate::table`].
+//! The [`ApiKeyStore`] handle kept in Rocket's managed state, and the [`ApiKey`] a check yields.
+//! How the keys are laid out for an O(1) lookup is the concern of [`crate::slot_table`].
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,7 +18,7 @@ use crate::rate::RateSpec;
 use crate::reason::Reason;
 use crate::rejection_log::RejectionLog;
 use crate::reload_summary::ReloadSummary;
-use crate::table::{KeyIdentity, KeyStore, Profile, Slot};
+use crate::slot_table::{KeyIdentity, Profile, Slot, SlotTable};
 use crate::target::TARGET;
 use crate::usage::{KeyUsage, Rejected, UsageReport};
 
@@ -43,8 +43,8 @@ use crate::usage::{KeyUsage, Rejected, UsageReport};
 /// [name](Self::name).
 #[derive(Clone)]
 pub struct ApiKey {
-    store: Arc<KeyStore>,
-    /// A position `KeyStore::find` returned: always holds a slot.
+    store: Arc<SlotTable>,
+    /// A position `SlotTable::find` returned: always holds a slot.
     position: usize,
 }
 
@@ -116,9 +116,9 @@ impl fmt::Debug for ApiKey {
 /// The loaded keys and the layer's configuration: what the fairing puts in Rocket's managed
 /// state. Cheap to clone (a shared handle).
 ///
-/// Reach it from a handler as `&State<ApiKeys>`, e.g. to report [usage](ApiKeys::usage).
+/// Reach it from a handler as `&State<ApiKeyStore>`, e.g. to report [usage](ApiKeyStore::usage).
 #[derive(Clone)]
-pub struct ApiKeys {
+pub struct ApiKeyStore {
     shared: Arc<Shared>,
 }
 
@@ -133,12 +133,12 @@ struct Shared {
     reload_lock: Mutex<Option<FileState>>,
     // Swapped whole on reload: a request sees the old store or the new one, never a mix, and
     // reading it takes no lock.
-    store: ArcSwap<KeyStore>,
+    store: ArcSwap<SlotTable>,
     /// Rejections no key can be blamed for.
     unattributed: Rejected<{ Reason::ALL.len() }>,
     /// Stores replaced by a reload that requests may still be using, kept so that usage figures
     /// include their counts until they are folded into the keys' identities.
-    retired: Mutex<Vec<Arc<KeyStore>>>,
+    retired: Mutex<Vec<Arc<SlotTable>>>,
     /// The `WWW-Authenticate` value of a 401, made once.
     challenge: String,
     /// Bounds the rate of `request rejected` events.
@@ -147,11 +147,11 @@ struct Shared {
     file_warnings: Mutex<Vec<FileWarning>>,
 }
 
-impl ApiKeys {
+impl ApiKeyStore {
     /// An empty store; [`reload`](Self::reload) fills it.
     pub(crate) fn new(config: Config, code_keys: Vec<Loaded>) -> Self {
         let limiter = Limiter::new(&config);
-        ApiKeys {
+        ApiKeyStore {
             shared: Arc::new(Shared {
                 rejection_log: RejectionLog::new(config.rejected_log_limit),
                 file_warnings: Mutex::new(Vec::new()),
@@ -160,7 +160,7 @@ impl ApiKeys {
                 code_keys,
                 limiter,
                 reload_lock: Mutex::new(None),
-                store: ArcSwap::from_pointee(KeyStore::default()),
+                store: ArcSwap::from_pointee(SlotTable::default()),
                 unattributed: Rejected::default(),
                 retired: Mutex::new(Vec::new()),
             }),
@@ -223,7 +223,7 @@ impl ApiKeys {
     pub fn usage(&self) -> UsageReport {
         let mut retired = self.lock_retired();
         collect(&mut retired);
-        // Counts still held by replaced stores that requests are using, by identity.
+        // RequestCounts still held by replaced stores that requests are using, by identity.
         let mut live: HashMap<*const KeyIdentity, (u64, u32)> = HashMap::new();
         for (_, slot) in retired.iter().flat_map(|store| store.iter()) {
             let (n, at) = slot.accepted();
@@ -255,7 +255,7 @@ impl ApiKeys {
     }
 
     /// Puts `new` in place of the current store, keeping the old one until no request uses it.
-    pub(crate) fn swap_store(&self, new: KeyStore) {
+    pub(crate) fn swap_store(&self, new: SlotTable) {
         let mut retired = self.lock_retired();
         let old = self.shared.store.swap(Arc::new(new));
         retired.push(old);
@@ -267,7 +267,7 @@ impl ApiKeys {
         collect(&mut self.lock_retired());
     }
 
-    fn lock_retired(&self) -> std::sync::MutexGuard<'_, Vec<Arc<KeyStore>>> {
+    fn lock_retired(&self) -> std::sync::MutexGuard<'_, Vec<Arc<SlotTable>>> {
         // The list stays consistent whatever panicked while it was held.
         self.shared
             .retired
@@ -277,14 +277,14 @@ impl ApiKeys {
 
     /// Validates a presented key without Rocket: for other transports (a WebSocket handshake, a
     /// job queue) or custom guards. Checks shape, digest, expiry and the `ips` allowlist against
-    /// `client` (an allowlisted key with an unknown client address is refused). Counts the
+    /// `client` (an allowlisted key with an unknown client address is refused). RequestCounts the
     /// outcome in the usage figures; logs nothing. Rate limits (`rate=`, `failure_limit`) are
     /// applied by the request guards only.
     ///
     /// ```
-    /// use rocket_api_key_runtime::{ApiKeys, Reason};
+    /// use rocket_api_key_runtime::{ApiKeyStore, Reason};
     ///
-    /// let keys = ApiKeys::builder()
+    /// let keys = ApiKeyStore::builder()
     ///     .from_env(false)
     ///     .key("ci", "ci-key-0123456789abcdef;scopes=deploy")
     ///     .build()
@@ -373,8 +373,8 @@ impl ApiKeys {
     /// or others may write, or read while it holds plaintext keys, is named in a `WARN` event by
     /// the fairing, at start and at each reload it makes.
     ///
-    /// [`LoadError::FileUnsettled`]: crate::LoadError::FileUnsettled
-    /// [`LoadError::FileChanging`]: crate::LoadError::FileChanging
+    /// [`LoadError::FileUnsettled`]: crate::load::LoadError::FileUnsettled
+    /// [`LoadError::FileChanging`]: crate::load::LoadError::FileChanging
     pub fn reload(&self) -> Result<ReloadSummary, LoadErrors> {
         let shared = &self.shared;
         let mut loaded_state = shared.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -394,7 +394,7 @@ impl ApiKeys {
         }
         // Kept for whoever logs this load (the fairing at start, the watcher at each reload), so
         // a file left open to others is named once per load while it stays so, not at every
-        // poll, and not again by a load that only looks (`ApiKeysBuilder::load`).
+        // poll, and not again by a load that only looks (`ApiKeyStoreBuilder::load`).
         *shared
             .file_warnings
             .lock()
@@ -411,8 +411,8 @@ impl ApiKeys {
             return Err(LoadErrors(errors));
         }
         let old = shared.store.load_full();
-        let new = KeyStore::new(loaded, Some(&old));
-        let summary = ReloadSummary::between(&old, &new);
+        let new = SlotTable::new(loaded, Some(&old));
+        let summary = SlotTable::changes(&old, &new);
         drop(old);
         self.swap_store(new);
         Ok(summary)
@@ -443,7 +443,8 @@ impl ApiKeys {
         }
     }
 
-    /// Logs the warnings about the keys file that the last load found (see [`reload`](Self::reload)).
+    /// Logs the warnings about the keys file that the last load found (see
+    /// [`reload`](Self::reload)).
     pub(crate) fn warn_file_permissions(&self) {
         let warnings = self
             .shared
@@ -457,9 +458,9 @@ impl ApiKeys {
     }
 }
 
-impl fmt::Debug for ApiKeys {
+impl fmt::Debug for ApiKeyStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiKeys")
+        f.debug_struct("ApiKeyStore")
             .field("config", &self.shared.config)
             .field("keys", &self.names())
             .finish()
@@ -468,7 +469,7 @@ impl fmt::Debug for ApiKeys {
 
 /// Drops the retired stores that only this list still holds, folding their counts into the keys'
 /// identities first. Nothing else can reach such a store, so its counts are final.
-fn collect(retired: &mut Vec<Arc<KeyStore>>) {
+fn collect(retired: &mut Vec<Arc<SlotTable>>) {
     retired.retain(|store| {
         if Arc::strong_count(store) > 1 {
             return true;
@@ -555,7 +556,7 @@ mod tests {
         let file = KeysFile::new("reload-unit");
         let write = |s: &str| file.write(s);
         write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;scopes=x\nc=cccccccccccccccccccc\n");
-        let keys = ApiKeys::builder()
+        let keys = ApiKeyStore::builder()
             .from_env(false)
             .keys_file(&file.path)
             .key("code", "codecodecodecodecode")
@@ -603,7 +604,7 @@ mod tests {
         let file = KeysFile::new("reload-counts");
         let write = |s: &str| file.write(s);
         write("a=aaaaaaaaaaaaaaaaaaaa;scopes=x\n");
-        let keys = ApiKeys::builder()
+        let keys = ApiKeyStore::builder()
             .from_env(false)
             .keys_file(&file.path)
             .build()
@@ -650,7 +651,7 @@ mod tests {
     fn a_keys_file_that_is_no_regular_file_fails_the_reload_and_keeps_the_keys() {
         let file = KeysFile::new("reload-kinds");
         file.write("a=aaaaaaaaaaaaaaaaaaaa\n");
-        let keys = ApiKeys::builder()
+        let keys = ApiKeyStore::builder()
             .from_env(false)
             .keys_file(&file.path)
             .keys_file_max_size(1024)
@@ -705,7 +706,7 @@ mod tests {
     fn a_half_written_keys_file_is_deferred_and_read_again_at_the_next_poll() {
         let file = KeysFile::new("reload-unsettled");
         file.write("a=aaaaaaaaaaaaaaaaaaaa\n");
-        let keys = ApiKeys::builder()
+        let keys = ApiKeyStore::builder()
             .from_env(false)
             .keys_file(&file.path)
             .reload_interval(std::time::Duration::from_secs(1))
@@ -721,7 +722,7 @@ mod tests {
         file.write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;ips=10.0.0.0/1");
         let errors = keys.reload().unwrap_err();
         assert!(
-            matches!(&errors.0[..], [crate::LoadError::FileUnsettled(..)]),
+            matches!(&errors.0[..], [crate::load::LoadError::FileUnsettled(..)]),
             "{errors}"
         );
         assert_eq!(keys.names(), ["a"]);

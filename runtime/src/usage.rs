@@ -11,7 +11,7 @@ use crate::reason::Reason;
 /// Counters of one key.
 ///
 /// Requests accepted with the current store are counted in its slots, beside the digests (see
-/// [`crate::table`]); they come here when that store is replaced.
+/// [`crate::slot_table`]); they come here when that store is replaced.
 #[derive(Debug, Default)]
 pub(crate) struct Usage {
     /// Requests accepted with stores that have since been replaced.
@@ -27,19 +27,19 @@ impl Usage {
         self.last_used.fetch_max(last_used, Relaxed);
     }
 
-    /// Counts a rejection; `false` (and nothing counted) for a reason that names no key.
+    /// RequestCounts a rejection; `false` (and nothing counted) for a reason that names no key.
     pub(crate) fn record_rejected(&self, reason: Reason) -> bool {
         self.rejected.record(&Reason::OF_A_KEY, reason)
     }
 
     /// The counts, with `live`: the accepted requests (and when the last was) that stores still
     /// in use hold for this key.
-    pub(crate) fn snapshot(&self, live: impl IntoIterator<Item = (u64, u32)>) -> Counts {
+    pub(crate) fn snapshot(&self, live: impl IntoIterator<Item = (u64, u32)>) -> RequestCounts {
         let (accepted, last_used) = live.into_iter().fold(
             (self.accepted.load(Relaxed), self.last_used.load(Relaxed)),
             |(n, last), (more, at)| (n + more, last.max(at)),
         );
-        Counts {
+        RequestCounts {
             accepted,
             rejected: self.rejected.snapshot(&Reason::OF_A_KEY),
             last_used: (last_used > 0)
@@ -60,7 +60,7 @@ impl<const N: usize> Default for Rejected<N> {
 }
 
 impl<const N: usize> Rejected<N> {
-    /// Counts `reason`, if it is one of `reasons` (the list this set counts).
+    /// RequestCounts `reason`, if it is one of `reasons` (the list this set counts).
     pub(crate) fn record(&self, reasons: &[Reason; N], reason: Reason) -> bool {
         match reasons.iter().position(|&r| r == reason) {
             Some(i) => {
@@ -86,7 +86,7 @@ impl<const N: usize> Rejected<N> {
 
 /// A snapshot of request counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Counts {
+pub struct RequestCounts {
     /// Requests this key was accepted for.
     pub accepted: u64,
     /// Rejections by [reason](crate::Reason::as_str), only reasons that occurred.
@@ -96,7 +96,7 @@ pub struct Counts {
     pub last_used: Option<OffsetDateTime>,
 }
 
-impl Counts {
+impl RequestCounts {
     /// All rejections, whatever the reason.
     pub fn rejected_total(&self) -> u64 {
         self.rejected.values().sum()
@@ -110,10 +110,10 @@ pub struct KeyUsage {
     pub name: String,
     /// Its counts.
     #[serde(flatten)]
-    pub counts: Counts,
+    pub counts: RequestCounts,
 }
 
-/// Usage figures of every key, from [`ApiKeys::usage`](crate::ApiKeys::usage).
+/// Usage figures of every key, from [`ApiKeyStore::usage`](crate::ApiKeyStore::usage).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UsageReport {
     /// One entry per configured key, sorted by name.
@@ -125,7 +125,7 @@ pub struct UsageReport {
 
 impl UsageReport {
     /// The usage of the key called `name`.
-    pub fn key(&self, name: &str) -> Option<&Counts> {
+    pub fn key(&self, name: &str) -> Option<&RequestCounts> {
         self.keys.iter().find(|k| k.name == name).map(|k| &k.counts)
     }
 }

@@ -3,11 +3,11 @@
 
 use rocket::Shutdown;
 
-use crate::store::ApiKeys;
+use crate::store::ApiKeyStore;
 use crate::target::TARGET;
 
 /// The watcher started at liftoff; ends with the server.
-pub(crate) async fn watch(keys: ApiKeys, shutdown: Shutdown, mut hangup: Hangup) {
+pub(crate) async fn watch(keys: ApiKeyStore, shutdown: Shutdown, mut hangup: Hangup) {
     use rocket::tokio::time::{interval, MissedTickBehavior};
 
     let config = keys.config().clone();
@@ -78,7 +78,7 @@ async fn next_hangup(hangup: &mut Hangup) -> Option<()> {
 }
 
 /// Reloads, logging the outcome: a summary when something changed, every error otherwise.
-async fn reload_and_log(keys: &ApiKeys, trigger: &'static str) {
+async fn reload_and_log(keys: &ApiKeyStore, trigger: &'static str) {
     let store = keys.clone();
     let outcome = rocket::tokio::task::spawn_blocking(move || store.reload()).await;
     if outcome.is_ok() {

@@ -1,7 +1,7 @@
 //! Loading from the process environment. One test in its own binary: it sets variables that
 //! other tests must not see.
 
-use rocket_api_key_runtime::{ApiKeys, KeyDigest};
+use rocket_api_key_runtime::{keygen::KeyDigest, ApiKeyStore};
 
 #[test]
 fn keys_from_environment_and_keys_file() {
@@ -22,7 +22,7 @@ fn keys_from_environment_and_keys_file() {
     );
     std::env::set_var("API_KEYS_FILE", &file);
 
-    let keys = ApiKeys::builder().build().unwrap();
+    let keys = ApiKeyStore::builder().build().unwrap();
     assert_eq!(keys.names(), ["batch", "default", "orders"]);
     assert_eq!(keys.config().keys_file.as_deref(), Some(file.as_path()));
     assert_eq!(
@@ -42,7 +42,7 @@ fn keys_from_environment_and_keys_file() {
     );
 
     // `from_env(false)` reads neither the variables nor API_KEYS_FILE.
-    assert!(ApiKeys::builder()
+    assert!(ApiKeyStore::builder()
         .from_env(false)
         .build()
         .unwrap()
@@ -50,7 +50,7 @@ fn keys_from_environment_and_keys_file() {
 
     // Another prefix for another service on the same host.
     std::env::set_var("BILLING_KEY_NIGHTLY", "nightly-key-0123456789abcdef");
-    let billing = ApiKeys::builder()
+    let billing = ApiKeyStore::builder()
         .env_prefix("BILLING_KEY_")
         .build()
         .unwrap();
@@ -58,7 +58,7 @@ fn keys_from_environment_and_keys_file() {
 
     // A bad variable is named; its value is not repeated; nothing loads.
     std::env::set_var("API_KEY_BROKEN", "tiny-secret");
-    let error = ApiKeys::builder().build().unwrap_err().to_string();
+    let error = ApiKeyStore::builder().build().unwrap_err().to_string();
     assert_eq!(
         error,
         "environment variable `API_KEY_BROKEN`: the key is shorter than 16 characters; generate a random key of at least 32 bytes"
@@ -67,7 +67,7 @@ fn keys_from_environment_and_keys_file() {
 
     // The same name twice across sources is refused.
     std::env::set_var("API_KEY_BATCH", "other-batch-key-0123456789");
-    let error = ApiKeys::builder().build().unwrap_err().to_string();
+    let error = ApiKeyStore::builder().build().unwrap_err().to_string();
     assert!(
         error.contains("this name is already used by environment variable `API_KEY_BATCH`"),
         "{error}"
@@ -76,7 +76,7 @@ fn keys_from_environment_and_keys_file() {
 
     // An unreadable keys file stops loading rather than silently serving fewer keys.
     std::env::set_var("API_KEYS_FILE", dir.join("missing"));
-    let error = ApiKeys::builder().build().unwrap_err().to_string();
+    let error = ApiKeyStore::builder().build().unwrap_err().to_string();
     assert!(error.starts_with("cannot read keys file "), "{error}");
 
     std::fs::remove_dir_all(dir).unwrap();

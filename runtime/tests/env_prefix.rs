@@ -2,7 +2,7 @@
 //! sets variables that other tests must not see.
 
 use rocket::figment::Figment;
-use rocket_api_key_runtime::ApiKeys;
+use rocket_api_key_runtime::ApiKeyStore;
 
 #[test]
 fn a_prefix_covering_the_keys_file_variable_is_a_configuration_error() {
@@ -15,7 +15,7 @@ fn a_prefix_covering_the_keys_file_variable_is_a_configuration_error() {
     std::env::set_var("API_KEY", "default-key-0123456789abcdef");
 
     for prefix in ["API_", "API_KEYS_", "API_KEYS_FILE_"] {
-        let error = ApiKeys::builder()
+        let error = ApiKeyStore::builder()
             .env_prefix(prefix)
             .build()
             .unwrap_err()
@@ -31,15 +31,20 @@ fn a_prefix_covering_the_keys_file_variable_is_a_configuration_error() {
         // The same when the prefix comes from Rocket's configuration.
         let figment =
             Figment::from(rocket::Config::figment()).merge(("api_keys.env_prefix", prefix));
-        let error = ApiKeys::builder().load(&figment).unwrap_err().to_string();
+        let error = ApiKeyStore::builder()
+            .load(&figment)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("would read `API_KEYS_FILE`"), "{error}");
     }
 
     // The default prefix reads `API_KEY` as `default`, and the path as a path only.
-    let keys = ApiKeys::builder().build().unwrap();
+    let keys = ApiKeyStore::builder().build().unwrap();
     assert_eq!(keys.names(), ["batch", "default"]);
     assert!(keys.verify(&file.to_string_lossy(), None).is_err());
-    let fairing_keys = ApiKeys::builder().load(&rocket::Config::figment()).unwrap();
+    let fairing_keys = ApiKeyStore::builder()
+        .load(&rocket::Config::figment())
+        .unwrap();
     assert_eq!(fairing_keys.names(), ["batch", "default"]);
 
     std::fs::remove_dir_all(dir).unwrap();

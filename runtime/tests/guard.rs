@@ -7,7 +7,9 @@ use rocket::http::{ContentType, Header, Status};
 use rocket::local::blocking::{Client, LocalResponse};
 use rocket::request::Request;
 use rocket::{catch, catchers, routes};
-use rocket_api_key_runtime::{ApiKeys, ConfigError, KeyDigest, LoadError, Reason, Rejection};
+use rocket_api_key_runtime::{
+    config::ConfigError, keygen::KeyDigest, load::LoadError, ApiKeyStore, Reason, Rejection,
+};
 use serde_json::{json, Value};
 
 use common::*;
@@ -288,7 +290,7 @@ fn usage_figures() {
     get_with(&c, "/any", &key(EXPIRED));
     get_with(&c, "/any", &key("no-such-key-0123456789"));
     get_with(&c, "/any", &[]);
-    let keys = c.rocket().state::<ApiKeys>().unwrap().usage();
+    let keys = c.rocket().state::<ApiKeyStore>().unwrap().usage();
     let reader = keys.key("reader").unwrap();
     assert_eq!(reader.accepted, 2);
     assert_eq!(reader.rejected.get("scope"), Some(&1));
@@ -306,7 +308,7 @@ fn usage_figures() {
 
 #[test]
 fn empty_store_fails_closed() {
-    let c = client(ApiKeys::builder().from_env(false));
+    let c = client(ApiKeyStore::builder().from_env(false));
     assert_unauthorized(get_with(&c, "/any", &key(READER)));
     assert_unauthorized(get_with(&c, "/any", &[]));
 }
@@ -317,7 +319,7 @@ fn configuration_errors_stop_ignition() {
     assert!(ignition_error(app(bad)).unwrap().contains("FailedFairings"));
     let dup = keys().key("again", READER);
     assert!(ignition_error(app(dup)).unwrap().contains("FailedFairings"));
-    let errors = ApiKeys::builder()
+    let errors = ApiKeyStore::builder()
         .from_env(false)
         .key("a", "short")
         .key("b", format!("{READER};scopes=x y"))
@@ -476,7 +478,7 @@ fn verify_outside_rocket() {
 
 #[test]
 fn generated_keys_with_a_bad_checksum_are_malformed_before_lookup() {
-    let generated = rocket_api_key_runtime::GeneratedKey::new().unwrap();
+    let generated = rocket_api_key_runtime::keygen::GeneratedKey::new().unwrap();
     let c = client(keys().key("generated", generated.entry()));
     let secret = generated.expose_secret();
     assert_eq!(
@@ -487,7 +489,7 @@ fn generated_keys_with_a_bad_checksum_are_malformed_before_lookup() {
     let last = typo.pop().unwrap();
     typo.push(if last == 'a' { 'b' } else { 'a' });
     assert_unauthorized(get_with(&c, "/any", &key(&typo)));
-    let usage = c.rocket().state::<ApiKeys>().unwrap().usage();
+    let usage = c.rocket().state::<ApiKeyStore>().unwrap().usage();
     assert_eq!(usage.unattributed.get("malformed"), Some(&1));
     assert_eq!(usage.unattributed.get("unknown"), None);
 }
@@ -552,7 +554,7 @@ fn refusals_keep_their_answer_whatever_catcher_the_application_mounts() {
     // answer is still the documented one, challenge and scopes included.
     let rocket = app(keys().failure_limit(
         "1/m".parse().unwrap(),
-        rocket_api_key_runtime::ClientAddress::Peer,
+        rocket_api_key_runtime::config::ClientAddress::Peer,
     ))
     .mount("/api", routes![any, read])
     .register("/api", catchers![api_default]);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use rocket_api_key_runtime::{ApiKeys, ApiKeysBuilder, KeyDigest};
+use rocket_api_key_runtime::{keygen::KeyDigest, ApiKeyStore, ApiKeyStoreBuilder};
 
 use common::{app, ignition_error, Captured};
 use rocket::local::blocking::Client;
@@ -45,12 +45,12 @@ impl Drop for Dir {
     }
 }
 
-fn builder(path: &Path) -> ApiKeysBuilder {
-    ApiKeys::builder().from_env(false).keys_file(path)
+fn builder(path: &Path) -> ApiKeyStoreBuilder {
+    ApiKeyStore::builder().from_env(false).keys_file(path)
 }
 
 /// `build()` on another thread: a load that blocks fails the test instead of hanging it.
-fn build_within(builder: ApiKeysBuilder, limit: Duration) -> Result<ApiKeys, String> {
+fn build_within(builder: ApiKeyStoreBuilder, limit: Duration) -> Result<ApiKeyStore, String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || tx.send(builder.build().map_err(|e| e.to_string())));
     rx.recv_timeout(limit)

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rocket::http::{ContentType, Status};
 use rocket::local::asynchronous::Client as AsyncClient;
 use rocket::local::blocking::{Client, LocalResponse};
-use rocket_api_key_runtime::{ApiKeys, ClientAddress, RateSpec};
+use rocket_api_key_runtime::{config::ClientAddress, config::RateSpec, ApiKeyStore};
 use serde_json::{json, Value};
 
 use common::*;
@@ -64,7 +64,7 @@ fn a_key_over_its_rate_gets_429_with_retry_after() {
     );
     // Other keys have their own (or no) limits.
     assert_eq!(get_with(&c, "/any", &key(READER)).status(), Status::Ok);
-    let usage = c.rocket().state::<ApiKeys>().unwrap().usage();
+    let usage = c.rocket().state::<ApiKeyStore>().unwrap().usage();
     let limited = usage.key("limited").unwrap();
     assert_eq!(limited.accepted, 3);
     assert_eq!(limited.rejected.get("rate_limited"), Some(&2));
@@ -163,7 +163,7 @@ fn an_address_guessing_keys_is_blocked_even_with_a_valid_key() {
         request(&c, "198.51.100.1:4000", &key(READER)).status(),
         Status::Ok
     );
-    let usage = c.rocket().state::<ApiKeys>().unwrap().usage();
+    let usage = c.rocket().state::<ApiKeyStore>().unwrap().usage();
     assert_eq!(usage.unattributed.get("too_many_failures"), Some(&3));
 }
 
@@ -244,7 +244,7 @@ fn rate_state_survives_a_reload_that_keeps_the_rate() {
     let file = dir.join("keys");
     std::fs::write(&file, format!("limited={LIMITED};rate=2/m\n")).unwrap();
     let c = client(keys().keys_file(&file).reload_interval(Duration::ZERO));
-    let store = c.rocket().state::<ApiKeys>().unwrap();
+    let store = c.rocket().state::<ApiKeyStore>().unwrap();
     assert_eq!(get_with(&c, "/any", &key(LIMITED)).status(), Status::Ok);
     assert_eq!(get_with(&c, "/any", &key(LIMITED)).status(), Status::Ok);
     // Same rate, other change: the spent budget stays spent.
@@ -263,7 +263,7 @@ fn rate_state_survives_a_reload_that_keeps_the_rate() {
 
 /// A client for floods: untracked (no cookie jar shared by every request), and without
 /// Rocket's line per request.
-async fn async_client(builder: rocket_api_key_runtime::ApiKeysBuilder) -> Arc<AsyncClient> {
+async fn async_client(builder: rocket_api_key_runtime::ApiKeyStoreBuilder) -> Arc<AsyncClient> {
     let quiet = rocket::Config::figment().merge(("log_level", "off"));
     let rocket = app(builder).configure(quiet);
     Arc::new(AsyncClient::untracked(rocket).await.unwrap())

@@ -7,7 +7,7 @@ mod common;
 use rocket::http::Header;
 use rocket::local::blocking::Client;
 use rocket::routes;
-use rocket_api_key_runtime::{KeyDigest, LogLevel};
+use rocket_api_key_runtime::{config::LogLevel, keygen::KeyDigest};
 
 use common::*;
 
@@ -80,7 +80,7 @@ fn each_rejection_names_its_reason_and_never_the_key() {
                 .key("limited", format!("{SECRET}-limited;rate=1/m"))
                 .failure_limit(
                     "1/m".parse().unwrap(),
-                    rocket_api_key_runtime::ClientAddress::Peer,
+                    rocket_api_key_runtime::config::ClientAddress::Peer,
                 ),
         );
         get_with(&limited, "/any", &key(&format!("{SECRET}-limited")));
@@ -304,7 +304,7 @@ fn reload_errors() {
         assert_eq!(
             client
                 .rocket()
-                .state::<rocket_api_key_runtime::ApiKeys>()
+                .state::<rocket_api_key_runtime::ApiKeyStore>()
                 .unwrap()
                 .len(),
             7

@@ -6,7 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 use proptest::prelude::*;
 use rocket_api_key_runtime::{
-    checksum, parse_duration, parse_entry, ApiKeys, Checksum, GeneratedKey, KeyDigest, Reason,
+    __private::cli::parse_duration, __private::cli::parse_entry, keygen::checksum,
+    keygen::Checksum, keygen::GeneratedKey, keygen::KeyDigest, ApiKeyStore, Reason,
 };
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -113,7 +114,7 @@ proptest! {
 
     #[test]
     fn presented_keys_never_panic_and_only_the_key_passes(presented in any::<String>(), key in plain_key()) {
-        let keys = ApiKeys::builder().from_env(false).key("only", key.clone()).build().unwrap();
+        let keys = ApiKeyStore::builder().from_env(false).key("only", key.clone()).build().unwrap();
         match keys.verify(&presented, None) {
             Ok(found) => {
                 prop_assert_eq!(&presented, &key);
@@ -129,7 +130,7 @@ proptest! {
 
     #[test]
     fn near_misses_of_a_key_are_refused(key in plain_key(), i in any::<prop::sample::Index>(), c in "[ -~]") {
-        let keys = ApiKeys::builder().from_env(false).key("only", key.clone()).build().unwrap();
+        let keys = ApiKeyStore::builder().from_env(false).key("only", key.clone()).build().unwrap();
         let at = i.index(key.len());
         let mut changed = key.clone();
         changed.replace_range(at..at + 1, &c);
@@ -166,7 +167,7 @@ proptest! {
         let file = std::fs::File::options().write(true).open(&path).unwrap();
         file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600)).unwrap();
         drop(file);
-        let _ = ApiKeys::builder().from_env(false).keys_file(&path).build();
+        let _ = ApiKeyStore::builder().from_env(false).keys_file(&path).build();
         std::fs::remove_file(&path).unwrap();
     }
 }

@@ -11,7 +11,9 @@ use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
 use rocket::http::{Header, Status};
 use rocket::local::blocking::Client;
-use rocket_api_key_runtime::{ApiKeys, ApiKeysBuilder, ClientAddress, RateSpec};
+use rocket_api_key_runtime::{
+    config::ClientAddress, config::RateSpec, ApiKeyStore, ApiKeyStoreBuilder,
+};
 
 use common::*;
 
@@ -20,12 +22,12 @@ use common::*;
 const PROXIED: &str = "proxied-key-0123456789abcdef";
 const GUESS: &str = "guess-key-0123456789abcdef";
 
-fn builder() -> ApiKeysBuilder {
+fn builder() -> ApiKeyStoreBuilder {
     keys().key("proxied", format!("{PROXIED};ips=127.0.0.1,10.0.0.0/8"))
 }
 
 /// A client behind the proxy 127.0.0.1, with Rocket's `ip_header` as given (`None`: default).
-fn behind_proxy(ip_header: Option<&str>, keys: ApiKeysBuilder) -> Client {
+fn behind_proxy(ip_header: Option<&str>, keys: ApiKeyStoreBuilder) -> Client {
     let mut figment = Figment::from(rocket::Config::debug_default());
     if let Some(header) = ip_header {
         figment = figment.merge(("ip_header", header));
@@ -173,7 +175,10 @@ fn proxies_are_written_as_addresses_or_networks() {
     }
     let figment = Figment::from(rocket::Config::debug_default())
         .merge(Toml::string("[default.api_keys]\ntrusted_proxies = [\"127.0.0.x\"]").nested());
-    let error = ApiKeys::builder().load(&figment).unwrap_err().to_string();
+    let error = ApiKeyStore::builder()
+        .load(&figment)
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains(r#""127.0.0.x" is not an IP address or a CIDR network"#),
         "{error}"

@@ -7,13 +7,13 @@ use std::thread::JoinHandle;
 
 use rocket::fairing::AdHoc;
 use rocket::{Build, Rocket, Shutdown};
-use rocket_api_key::ApiKeys;
+use rocket_api_key::ApiKeyStore;
 
 /// A running server; shut down and joined when dropped.
 pub struct Server {
     pub base: String,
     /// The server's key store, for assertions on what it holds.
-    pub keys: ApiKeys,
+    pub keys: ApiKeyStore,
     shutdown: Shutdown,
     thread: Option<JoinHandle<()>>,
 }
@@ -31,7 +31,7 @@ impl Server {
             .configure(config)
             .attach(AdHoc::on_liftoff("test port", move |r| {
                 let keys = r
-                    .state::<ApiKeys>()
+                    .state::<ApiKeyStore>()
                     .cloned()
                     .expect("the API keys fairing is attached");
                 let _ = tx.send((r.config().port, keys, r.shutdown()));

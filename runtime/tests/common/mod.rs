@@ -12,8 +12,8 @@ use rocket::local::blocking::{Client, LocalResponse};
 use rocket::request::{self, FromRequest, Request};
 use rocket::{get, routes, State};
 use rocket_api_key_runtime::{
-    ApiKey, ApiKeys, ApiKeysBuilder, Authorized, KeyDigest, Rejection, RequiredScopes,
-    ScopeRequirement,
+    keygen::KeyDigest, scope::RequiredScopes, scope::ScopeRequirement, ApiKey, ApiKeyStore,
+    ApiKeyStoreBuilder, Authorized, Rejection,
 };
 
 pub const READER: &str = "reader-key-0123456789abcdef";
@@ -61,12 +61,12 @@ pub fn scoped_whoami(_guard: Authorized<ReadOrders>, key: ApiKey) -> String {
     key.name().to_owned()
 }
 #[get("/usage")]
-pub fn usage(keys: &State<ApiKeys>) -> String {
+pub fn usage(keys: &State<ApiKeyStore>) -> String {
     serde_json::to_string(&keys.usage()).unwrap()
 }
 
-pub fn keys() -> ApiKeysBuilder {
-    ApiKeys::builder()
+pub fn keys() -> ApiKeyStoreBuilder {
+    ApiKeyStore::builder()
         .from_env(false)
         .key("reader", format!("{READER};scopes=read:orders"))
         .key(
@@ -82,14 +82,14 @@ pub fn keys() -> ApiKeysBuilder {
         .key("office", format!("{OFFICE};ips=10.0.0.0/8,2001:db8::/32"))
 }
 
-pub fn app(builder: ApiKeysBuilder) -> rocket::Rocket<rocket::Build> {
+pub fn app(builder: ApiKeyStoreBuilder) -> rocket::Rocket<rocket::Build> {
     rocket::build().attach(builder.fairing()).mount(
         "/",
         routes![any, read, both, either, whoami, scoped_whoami, usage],
     )
 }
 
-pub fn client(builder: ApiKeysBuilder) -> Client {
+pub fn client(builder: ApiKeyStoreBuilder) -> Client {
     Client::tracked(app(builder)).expect("valid rocket")
 }
 

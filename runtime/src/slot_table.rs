@@ -30,6 +30,7 @@ use time::OffsetDateTime;
 use crate::digest::KeyDigest;
 use crate::load::Loaded;
 use crate::rate::{GcraCell, RateSpec};
+use crate::reload_summary::ReloadSummary;
 use crate::usage::Usage;
 
 /// What belongs to a key name rather than to one version of the key: kept from store to store
@@ -117,7 +118,7 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    /// Counts an accepted request.
+    /// RequestCounts an accepted request.
     pub fn record_accepted(&self) {
         self.accepted.fetch_add(1, Relaxed);
         let now = unix_seconds();
@@ -145,7 +146,7 @@ impl fmt::Debug for Slot {
 
 /// An immutable set of keys. Reloading builds a new one and swaps it in whole.
 #[derive(Debug, Default)]
-pub(crate) struct KeyStore {
+pub(crate) struct SlotTable {
     /// In digest order; `None` where no key lives. Past `homes` are only keys that spilled over
     /// the end.
     slots: Box<[Option<Slot>]>,
@@ -160,10 +161,10 @@ fn home(prefix: u64, homes: usize) -> usize {
     ((u128::from(prefix) * homes as u128) >> 64) as usize
 }
 
-impl KeyStore {
+impl SlotTable {
     /// A store of `loaded`. Keys whose name was in `previous` keep their identity: usage figures
     /// and, while their rate is unchanged, their rate state.
-    pub fn new(mut loaded: Vec<Loaded>, previous: Option<&KeyStore>) -> Self {
+    pub fn new(mut loaded: Vec<Loaded>, previous: Option<&SlotTable>) -> Self {
         let mut previous: HashMap<&str, (&Arc<KeyIdentity>, Option<RateSpec>)> = previous
             .map(|p| {
                 p.iter()
@@ -221,7 +222,7 @@ impl KeyStore {
         if slots.len() < homes {
             slots.resize_with(homes, || None);
         }
-        KeyStore {
+        SlotTable {
             slots: slots.into(),
             homes,
             profiles: profiles.into(),
@@ -281,18 +282,53 @@ impl KeyStore {
     }
 }
 
+/// What a reload changed: compared by name, a key changed when its secret, scopes, expiry,
+/// addresses or rate differ.
+impl SlotTable {
+    /// What changed, by key name, from `old` to `new`.
+    pub(crate) fn changes(old: &SlotTable, new: &SlotTable) -> ReloadSummary {
+        let old_by_name: std::collections::HashMap<&str, &Slot> =
+            old.iter().map(|(_, s)| (&*s.identity.name, s)).collect();
+        let mut summary = ReloadSummary::default();
+        for (_, s) in new.iter() {
+            let name = &*s.identity.name;
+            match old_by_name.get(name) {
+                None => summary.added.push(name.to_string()),
+                Some(o) if !same((old, o), (new, s)) => summary.changed.push(name.to_string()),
+                Some(_) => {}
+            }
+        }
+        let new_names: std::collections::HashSet<&str> =
+            new.iter().map(|(_, s)| &*s.identity.name).collect();
+        summary.removed = old_by_name
+            .keys()
+            .filter(|n| !new_names.contains(*n))
+            .map(|n| n.to_string())
+            .collect();
+        summary.added.sort();
+        summary.removed.sort();
+        summary.changed.sort();
+        summary
+    }
+}
+
+/// Whether a key is the same in two stores: same secret, scopes, expiry, addresses and rate.
+fn same((old, a): (&SlotTable, &Slot), (new, b): (&SlotTable, &Slot)) -> bool {
+    a.digest.ct_eq(&b.digest) && a.expires == b.expires && old.profile(a) == new.profile(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::entry::parse_entry;
-    use crate::load::Source;
+    use crate::load::KeySource;
 
-    fn store_of(keys: &[(&str, &str)]) -> KeyStore {
-        KeyStore::new(
+    fn store_of(keys: &[(&str, &str)]) -> SlotTable {
+        SlotTable::new(
             keys.iter()
                 .map(|(name, value)| Loaded {
                     name: name.to_string(),
-                    source: Source::Code(name.to_string()),
+                    source: KeySource::Code(name.to_string()),
                     entry: parse_entry(value).unwrap(),
                 })
                 .collect(),
@@ -380,7 +416,7 @@ mod tests {
 
     #[test]
     fn an_empty_store_finds_nothing() {
-        let store = KeyStore::new(Vec::new(), None);
+        let store = SlotTable::new(Vec::new(), None);
         assert!(store.find(&KeyDigest::of(b"anything-at-all")).is_none());
         assert_eq!(store.len(), 0);
     }
