@@ -312,8 +312,8 @@ fn authenticate(req: &Request<'_>, keys: &ApiKeys) -> Result<ApiKey, Failure> {
         return Err(failure(Reason::Malformed));
     }
     let digest = KeyDigest::of(presented.as_bytes());
-    let client = ClientAddr::of(req, &keys.config().trusted_proxies);
-    keys.check_digest(&digest, client.known())
+    let client = || ClientAddr::of(req, &keys.config().trusted_proxies).known();
+    keys.check_digest(&digest, client)
         .map_err(|(reason, key)| Failure {
             rejection: Rejection::new(reason),
             key,
