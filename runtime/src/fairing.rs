@@ -1,7 +1,10 @@
 //! Loading the keys at ignite: the [`ApiKeyStoreBuilder`] and the fairing it makes.
 
 use std::fmt;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -365,16 +368,26 @@ impl Fairing for ApiKeyStoreFairing {
     }
 
     /// Redacts keys sent in the query string before Rocket logs the request.
-    async fn on_request(&self, req: &mut rocket::Request<'_>, _data: &mut rocket::Data<'_>) {
-        // Most requests have no query: nothing to look up for them.
-        if req.uri().query().is_none() {
-            return;
-        }
-        // The state lives as long as the server, not as this borrow of the request.
-        if let Some(keys) = req.rocket().state::<ApiKeyStore>() {
-            let config = keys.config();
-            crate::query::redact_request(req, &config.header, &config.redacted_query_params);
-        }
+    ///
+    /// Written out rather than as an `async fn`: the work is synchronous, so it is done when
+    /// Rocket calls the stage (which Rocket awaits at once) and the future returned is [`Done`],
+    /// of no size, whose box allocates nothing. An `async fn` would allocate and free a boxed
+    /// future for every request, and shift the allocator's pattern for everything after it.
+    fn on_request<'life0, 'life1, 'life2, 'life3, 'life4, 'async_trait>(
+        &'life0 self,
+        req: &'life1 mut rocket::Request<'life2>,
+        _data: &'life3 mut rocket::Data<'life4>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        'life3: 'async_trait,
+        'life4: 'async_trait,
+        Self: 'async_trait,
+    {
+        redact_query(req);
+        Box::pin(Done)
     }
 
     /// Makes every answer to a request this layer refused the documented one (status, JSON
@@ -382,33 +395,76 @@ impl Fairing for ApiKeyStoreFairing {
     /// application registered under a longer base path wins over ours at `/`, and 429 and 503 are
     /// not registered at all. Left alone with `register_catchers = false`, and when the handler
     /// answered with another status (it took `Option<ApiKey>`, say).
-    async fn on_response<'r>(&self, req: &'r rocket::Request<'_>, res: &mut rocket::Response<'r>) {
-        use rocket::response::Responder;
-
-        if !matches!(res.status().code, 401 | 403 | 429 | 503) {
-            return;
-        }
-        let Some(keys) = req.rocket().state::<ApiKeyStore>() else {
-            return;
-        };
-        if !keys.config().register_catchers {
-            return;
-        }
-        // Answered by a `Rejection` (our catchers'): nothing to repair, and nothing to redo.
-        let Some(rejection) = crate::reject::unanswered_rejection(req) else {
-            return;
-        };
-        if rejection.status() != res.status() {
-            return;
-        }
-        if let Ok(ours) = rejection.clone().respond_to(req) {
-            res.merge(ours);
-        }
+    ///
+    /// Synchronous, and written out for the same reason as `on_request`.
+    fn on_response<'r, 'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        req: &'r rocket::Request<'life1>,
+        res: &'life2 mut rocket::Response<'r>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'async_trait>>
+    where
+        'r: 'async_trait,
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        repair_response(req, res);
+        Box::pin(Done)
     }
 
     async fn on_shutdown(&self, rocket: &Rocket<Orbit>) {
         if let Some(keys) = rocket.state::<ApiKeyStore>() {
             keys.rejection_log().flush();
         }
+    }
+}
+
+/// The request stage's work: see [`ApiKeyStoreFairing`]'s `on_request`.
+fn redact_query(req: &mut rocket::Request<'_>) {
+    // Most requests have no query: nothing to look up for them.
+    if req.uri().query().is_none() {
+        return;
+    }
+    // The state lives as long as the server, not as this borrow of the request.
+    if let Some(keys) = req.rocket().state::<ApiKeyStore>() {
+        let config = keys.config();
+        crate::query::redact_request(req, &config.header, &config.redacted_query_params);
+    }
+}
+
+/// The response stage's work: see [`ApiKeyStoreFairing`]'s `on_response`.
+fn repair_response<'r>(req: &'r rocket::Request<'_>, res: &mut rocket::Response<'r>) {
+    use rocket::response::Responder;
+
+    if !matches!(res.status().code, 401 | 403 | 429 | 503) {
+        return;
+    }
+    let Some(keys) = req.rocket().state::<ApiKeyStore>() else {
+        return;
+    };
+    if !keys.config().register_catchers {
+        return;
+    }
+    // Answered by a `Rejection` (our catchers'): nothing to repair, and nothing to redo.
+    let Some(rejection) = crate::reject::unanswered_rejection(req) else {
+        return;
+    };
+    if rejection.status() != res.status() {
+        return;
+    }
+    if let Ok(ours) = rejection.clone().respond_to(req) {
+        res.merge(ours);
+    }
+}
+
+/// A future that is already finished and has no size: `Box::pin(Done)` allocates nothing.
+struct Done;
+
+impl Future for Done {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Ready(())
     }
 }

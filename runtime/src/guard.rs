@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::ops::Deref;
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rocket::http::Header;
@@ -132,14 +132,20 @@ fn store_missing(rocket: &Rocket<Ignite>) -> bool {
 /// authentication and admission happen once per request however many guards ask. The first
 /// rejection is kept apart, by [`reject::record`], for the catchers to answer with (it alone is
 /// logged and counted).
+///
+/// Each verdict sits in a `Mutex`, locked only to read or store it, never across an await: a
+/// `OnceLock` costs more to fill (its `Once` state machine) than an uncontended lock and unlock,
+/// and this runs on every protected request. A guard takes its own copy of the verdict (a key is
+/// a reference count, a failure a few words).
 #[derive(Default)]
 struct Check {
     /// The key, or why there is none: decided once, under the failure limit.
-    authentication: OnceLock<Result<ApiKey, Failure>>,
+    authentication: Mutex<Option<Result<ApiKey, Failure>>>,
     /// Counted against the key's rate, then counted and logged as accepted.
-    admission: OnceLock<Result<(), Rejection>>,
+    admission: Mutex<Option<Result<(), Rejection>>>,
 }
 
+#[derive(Clone)]
 struct Failure {
     rejection: Rejection,
     key: Option<ApiKey>,
@@ -150,24 +156,29 @@ fn check<'r>(req: &'r Request<'_>) -> &'r Check {
     req.local_cache(Check::default)
 }
 
+/// A verdict's cell. A guard that panicked holding it left a verdict or none, either usable.
+fn lock<T>(cell: &Mutex<T>) -> MutexGuard<'_, T> {
+    cell.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey, Rejection> {
     let Some(keys) = req.rocket().state::<ApiKeyStore>() else {
         return reject(req, None, Rejection::new(Reason::NoStore), None, None);
     };
     let check = check(req);
-    let authentication = match check.authentication.get() {
+    let cached = lock(&check.authentication).clone();
+    let authentication = match cached {
         Some(authentication) => authentication,
         // As with `admission` below: no other guard of this request runs while this one awaits.
         None => {
             let authentication = authenticate_within_limit(req, keys).await;
-            check.authentication.get_or_init(|| authentication)
+            lock(&check.authentication)
+                .get_or_insert(authentication)
+                .clone()
         }
     };
     let key = match authentication {
-        Err(f) => {
-            let rejection = f.rejection.clone();
-            return reject(req, Some(keys), rejection, f.key.as_ref(), f.fingerprint);
-        }
+        Err(f) => return reject(req, Some(keys), f.rejection, f.key.as_ref(), f.fingerprint),
         Ok(key) => key,
     };
     if !required.is_met_by(key.granted()) {
@@ -176,32 +187,30 @@ async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey,
             req,
             Some(keys),
             rejection,
-            Some(key),
+            Some(&key),
             Some(key.fingerprint()),
         );
     }
-    let admission = match check.admission.get() {
+    let cached = lock(&check.admission).clone();
+    let admission = match cached {
         Some(admission) => admission,
         // Rocket runs a request's guards one after another, so no other guard of this request
         // can admit it while this one awaits the limiter. (An async `OnceCell` would also cover
         // guards run concurrently, at the cost of a semaphore per request.)
         None => {
-            let admission = admit(req, keys, key).await;
-            check.admission.get_or_init(|| admission)
+            let admission = admit(req, keys, &key).await;
+            lock(&check.admission).get_or_insert(admission).clone()
         }
     };
     match admission {
-        Ok(()) => Outcome::Success(key.clone()),
-        Err(rejection) => {
-            let rejection = rejection.clone();
-            reject(
-                req,
-                Some(keys),
-                rejection,
-                Some(key),
-                Some(key.fingerprint()),
-            )
-        }
+        Ok(()) => Outcome::Success(key),
+        Err(rejection) => reject(
+            req,
+            Some(keys),
+            rejection,
+            Some(&key),
+            Some(key.fingerprint()),
+        ),
     }
 }
 
@@ -306,8 +315,8 @@ fn authenticate(req: &Request<'_>, keys: &ApiKeyStore) -> Result<ApiKey, Failure
         return Err(failure(Reason::Malformed));
     }
     let digest = KeyDigest::of(presented.as_bytes());
-    let client = ClientAddr::of(req, &keys.config().trusted_proxies);
-    keys.check_digest(&digest, client.known())
+    let client = || ClientAddr::of(req, &keys.config().trusted_proxies).known();
+    keys.check_digest(&digest, client)
         .map_err(|(reason, key)| Failure {
             rejection: Rejection::new(reason),
             key,

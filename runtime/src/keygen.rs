@@ -154,9 +154,13 @@ pub enum Checksum {
 /// assert_eq!(checksum("rak_0000000000000000000000000000000000000000000000000"), Checksum::Invalid);
 /// ```
 pub fn checksum(key: &str) -> Checksum {
-    let Some((prefix, tail)) = key.split_once('_') else {
+    // The first `_` ends the prefix. One further in than the longest prefix cannot make a
+    // generated key, so the search stops there: a short loop, cheaper than `split_once`'s
+    // general search, and this runs on every presented key.
+    let Some(cut) = key.bytes().take(MAX_PREFIX_LEN + 1).position(|b| b == b'_') else {
         return Checksum::NotGenerated;
     };
+    let (prefix, tail) = (&key[..cut], &key[cut + 1..]);
     let shaped = valid_prefix(prefix)
         && tail.len() == RANDOM_LEN + CHECKSUM_LEN
         && tail

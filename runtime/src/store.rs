@@ -298,7 +298,7 @@ impl ApiKeyStore {
             self.record_rejected(Reason::Malformed, None);
             return Err(Reason::Malformed);
         }
-        match self.check_digest(&KeyDigest::of(presented.as_bytes()), client) {
+        match self.check_digest(&KeyDigest::of(presented.as_bytes()), || client) {
             Ok(key) => {
                 key.record_accepted();
                 Ok(key)
@@ -323,10 +323,13 @@ impl ApiKeyStore {
 
     /// Finds the key with this digest and checks its expiry and address allowlist. On failure,
     /// the key is returned when it was recognised (expired, wrong address).
+    ///
+    /// `client` is asked only for a key with an allowlist: most keys have none, and working out
+    /// the client's address (behind a proxy, from a header) is wasted on them.
     pub(crate) fn check_digest(
         &self,
         digest: &KeyDigest,
-        client: Option<IpAddr>,
+        client: impl FnOnce() -> Option<IpAddr>,
     ) -> Result<ApiKey, (Reason, Option<ApiKey>)> {
         let store = self.shared.store.load();
         let Some((position, slot)) = store.find(digest) else {
@@ -335,7 +338,7 @@ impl ApiKeyStore {
         let expired = slot.expires.has_passed();
         let ips = &store.profile(slot).ips;
         let allowed = ips.is_empty()
-            || client.is_some_and(|ip| {
+            || client().is_some_and(|ip| {
                 let ip = ip.to_canonical();
                 ips.iter().any(|net| net.contains(&ip))
             });
