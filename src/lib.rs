@@ -53,6 +53,7 @@
 //! | [`keygen`] | making keys, their checksum, digests and fingerprints |
 //! | [`scope`] | scope rules and the requirement a route declares |
 //! | [`usage`] | per-key counts of accepted and refused requests |
+//! | [`audit`] | which configured keys reach which mounted routes |
 //! | [`log_filter`] | the `tracing` layer that keeps Rocket's credential-printing lines out |
 //!
 //! # The attribute
@@ -140,6 +141,38 @@
 //! (every request's headers at `debug`). Add it to the `tracing` subscriber you build; with
 //! Rocket's own logger, keep its level above `debug`.
 //!
+//! # Which keys reach which routes
+//!
+//! At liftoff, and after every reload that changes the keys, the fairing compares the mounted
+//! routes' requirements with the configured keys: one `INFO` event lists each protected route
+//! and how many keys pass it, a `WARN` names each route no key can pass and each configured
+//! scope no route requires, with the likely intended scope. [`audit::Audit::of`] gives the same
+//! findings as data:
+//!
+//! ```
+//! use rocket::local::blocking::Client;
+//! use rocket::{get, routes};
+//! use rocket_api_key::{audit::Audit, require_api_key, ApiKeyStore};
+//!
+//! #[require_api_key(scope = "read:orders")]
+//! #[get("/orders")]
+//! fn orders() -> &'static str {
+//!     "[]"
+//! }
+//!
+//! let fairing = ApiKeyStore::builder()
+//!     .from_env(false)
+//!     .key("reporting", "0123456789abcdef0123456789abcdef;scopes=read:order")
+//!     .fairing();
+//! let client = Client::tracked(rocket::build().attach(fairing).mount("/", routes![orders]))
+//!     .expect("a valid rocket");
+//! let audit = Audit::of(client.rocket().state::<ApiKeyStore>().expect("attached"));
+//!
+//! assert_eq!(audit.unreachable().count(), 1); // no key has `read:orders`…
+//! assert_eq!(audit.unused_scopes[0].scope, "read:order"); // …one has a typo of it
+//! assert_eq!(audit.unused_scopes[0].suggestion.as_deref(), Some("read:orders"));
+//! ```
+//!
 //! # Behind a reverse proxy
 //!
 //! List the proxies in [`Config::trusted_proxies`](config::Config::trusted_proxies) and set
@@ -159,7 +192,7 @@ pub use rocket_api_key_runtime::{
     Rejection, LOG_TARGET,
 };
 
-pub use rocket_api_key_runtime::{config, keygen, load, log_filter, scope, usage};
+pub use rocket_api_key_runtime::{audit, config, keygen, load, log_filter, scope, usage};
 
 /// What `#[require_api_key]` expands to refers to; not a public API.
 #[doc(hidden)]

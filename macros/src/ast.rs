@@ -110,6 +110,46 @@ impl<'a> Handler<'a> {
     }
 }
 
+/// The method and path a route attribute declares, as written: `#[get("/orders")]` and
+/// `#[route(GET, uri = "/orders")]` both give `("GET", "/orders")`. Empty for what it does not
+/// spell out (the launch audit then matches the route by handler name alone).
+pub(crate) fn route_target(attr: &Attribute) -> (String, String) {
+    let name = attr
+        .path()
+        .segments
+        .last()
+        .map(|segment| segment.ident.to_string())
+        .unwrap_or_default();
+    let tokens = match &attr.meta {
+        syn::Meta::List(list) => list.tokens.clone(),
+        _ => TokenStream::new(),
+    };
+    let mut method = if name == "route" {
+        String::new()
+    } else {
+        name.to_uppercase()
+    };
+    let mut path = String::new();
+    for token in tokens {
+        match token {
+            // Rocket's methods are spelled in capitals (`GET`); `uri`, `data`, … are not.
+            TokenTree::Ident(ident)
+                if method.is_empty()
+                    && ident.to_string().bytes().all(|b| b.is_ascii_uppercase()) =>
+            {
+                method = ident.to_string()
+            }
+            TokenTree::Literal(literal) if path.is_empty() => {
+                if let Ok(lit) = syn::parse2::<syn::LitStr>(literal.into_token_stream()) {
+                    path = lit.value();
+                }
+            }
+            _ => {}
+        }
+    }
+    (method, path)
+}
+
 fn last_segment_is(attr: &Attribute, name: &str) -> bool {
     attr.path()
         .segments
@@ -144,6 +184,35 @@ mod tests {
     use quote::{quote, ToTokens};
 
     use super::HandlerFn;
+
+    #[test]
+    fn route_targets_as_written() {
+        let cases: [(syn::Attribute, (&str, &str)); 7] = [
+            (syn::parse_quote!(#[get("/orders")]), ("GET", "/orders")),
+            (
+                syn::parse_quote!(#[rocket::post("/orders", data = "<order>")]),
+                ("POST", "/orders"),
+            ),
+            (
+                syn::parse_quote!(#[route(PATCH, uri = "/orders/<id>")]),
+                ("PATCH", "/orders/<id>"),
+            ),
+            (
+                syn::parse_quote!(#[route(GET, "/positional")]),
+                ("GET", "/positional"),
+            ),
+            (syn::parse_quote!(#[get(uri = "/named")]), ("GET", "/named")),
+            (syn::parse_quote!(#[get]), ("GET", "")),
+            (
+                syn::parse_quote!(#[route(uri = "/late", GET)]),
+                ("GET", "/late"),
+            ),
+        ];
+        for (attr, (method, path)) in cases {
+            let target = super::route_target(&attr);
+            assert_eq!((target.0.as_str(), target.1.as_str()), (method, path));
+        }
+    }
 
     #[test]
     fn handlers_split_into_head_and_untouched_body() {

@@ -2,9 +2,10 @@
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::ext::IdentExt;
 use syn::{FnArg, Ident, Pat, PatIdent, PatType, Token, Type, Visibility};
 
-use crate::ast::{Handler, HandlerFn};
+use crate::ast::{self, Handler, HandlerFn};
 use crate::attr::{self, Args, Combinator, Scope};
 use crate::errors::Errors;
 use crate::fallback;
@@ -56,6 +57,23 @@ fn expand(args: Args, handler: HandlerFn) -> TokenStream {
         }
     };
 
+    // For the launch audit: which handler requires what (see the runtime's `routes` module).
+    let (method, path) = Handler::new(&attrs, &sig)
+        .route
+        .map(ast::route_target)
+        .unwrap_or_default();
+    let handler_name = sig.ident.unraw().to_string();
+    let declared = quote_spanned! {span=>
+        #krate::__private::inventory::submit! {
+            #krate::__private::DeclaredRoute {
+                handler: #handler_name,
+                method: #method,
+                path: #path,
+                requirement: <#scopes_ty as #krate::__private::RequiredScopes>::REQUIREMENT,
+            }
+        }
+    };
+
     // First, so Rocket runs it before every other guard and before reading the body.
     let guard = FnArg::Typed(PatType {
         attrs: Vec::new(),
@@ -75,6 +93,7 @@ fn expand(args: Args, handler: HandlerFn) -> TokenStream {
 
     quote! {
         #scopes_decl
+        #declared
         #(#attrs)*
         #vis #sig #body
     }

@@ -14,6 +14,7 @@ use rocket::figment::Figment;
 use rocket::{Build, Orbit, Rocket};
 use zeroize::Zeroizing;
 
+use crate::audit::Audit;
 use crate::config::{ClientAddress, Config, LimitBackend, LogLevel, UnavailablePolicy};
 use crate::env::KEYS_FILE_VAR;
 use crate::load::{KeySource, LoadError, LoadErrors, Loader};
@@ -353,6 +354,17 @@ impl Fairing for ApiKeyStoreFairing {
                      refused; set `ip_header` to the header your proxy writes"
                 );
             }
+            let (protected, ambiguous) = crate::routes::protected(rocket.routes());
+            for route in ambiguous {
+                tracing::warn!(
+                    target: TARGET,
+                    route = %route,
+                    "this route matches several `#[require_api_key]` handlers of the same name \
+                     and path with different requirements; the audit leaves it out"
+                );
+            }
+            keys.set_routes(protected);
+            Audit::of(keys).log();
             // The signal handler is installed here, before liftoff completes, so a SIGHUP sent
             // once the server is up can never meet the default action (termination).
             let hangup = crate::watch::hangup_signal(keys.config().reload_on_sighup);
@@ -370,7 +382,7 @@ impl Fairing for ApiKeyStoreFairing {
     /// Redacts keys sent in the query string before Rocket logs the request.
     ///
     /// Written out rather than as an `async fn`: the work is synchronous, so it is done when
-    /// Rocket calls the stage (which Rocket awaits at once) and the future returned is [`Done`],
+    /// Rocket calls the stage (which Rocket awaits at once) and the future returned is `Done`,
     /// of no size, whose box allocates nothing. An `async fn` would allocate and free a boxed
     /// future for every request, and shift the allocator's pattern for everything after it.
     fn on_request<'life0, 'life1, 'life2, 'life3, 'life4, 'async_trait>(

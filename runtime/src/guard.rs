@@ -105,7 +105,12 @@ impl<'r> FromRequest<'r> for ApiKey {
 }
 
 impl<S: RequiredScopes> Sentinel for Authorized<S> {
+    /// Stops a launch without a store; otherwise notes `S`'s requirement for the launch audit
+    /// (Rocket asks once per guard type of the mounted routes, after the ignite fairings).
     fn abort(rocket: &Rocket<Ignite>) -> bool {
+        if let Some(store) = rocket.state::<ApiKeyStore>() {
+            store.note_requirement(S::REQUIREMENT);
+        }
         store_missing(rocket)
     }
 }

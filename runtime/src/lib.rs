@@ -25,6 +25,7 @@ mod rate;
 mod reason;
 pub mod scope;
 mod scope_type;
+mod routes;
 mod target;
 
 // Configuration and loading: key entries, the `api_keys` configuration, reading the sources.
@@ -46,6 +47,9 @@ mod slot_table;
 // The store handle: `ApiKeyStore`, the `ApiKey` a check yields, and everything the store does,
 // reloading included.
 mod store;
+
+// The launch audit: which keys reach which mounted routes.
+pub mod audit;
 
 // The request edge: rejections and their JSON answer, the log events, the request guards. They
 // sit above the store because a rejection's answer and its log event read the store's settings.
@@ -69,7 +73,9 @@ pub use target::TARGET as LOG_TARGET;
 /// public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::routes::DeclaredRoute;
     pub use crate::scope_type::{AllOf, AnyOf, Scope, ScopeList, ScopeName};
+    pub use inventory;
 
     /// For the attribute's tests, which check that its copy of a rule agrees with ours.
     pub mod rules {

@@ -18,6 +18,8 @@ use crate::rate::RateSpec;
 use crate::reason::Reason;
 use crate::rejection_log::RejectionLog;
 use crate::reload_summary::ReloadSummary;
+use crate::routes::ProtectedRoute;
+use crate::scope::ScopeRequirement;
 use crate::slot_table::{KeyIdentity, Profile, Slot, SlotTable};
 use crate::target::TARGET;
 use crate::usage::{KeyUsage, Rejected, UsageReport};
@@ -143,6 +145,10 @@ struct Shared {
     challenge: String,
     /// Bounds the rate of `request rejected` events.
     rejection_log: RejectionLog,
+    /// The mounted routes the attribute protects, found at liftoff, for the audit.
+    routes: Mutex<Vec<ProtectedRoute>>,
+    /// The requirements of every mounted `Authorized<S>` guard, noted by its sentinel at ignite.
+    requirements: Mutex<Vec<ScopeRequirement>>,
     /// What the last load found wrong with the keys file's permissions, for the fairing to log.
     file_warnings: Mutex<Vec<FileWarning>>,
 }
@@ -155,6 +161,8 @@ impl ApiKeyStore {
             shared: Arc::new(Shared {
                 rejection_log: RejectionLog::new(config.rejected_log_limit),
                 file_warnings: Mutex::new(Vec::new()),
+                routes: Mutex::new(Vec::new()),
+                requirements: Mutex::new(Vec::new()),
                 challenge: crate::challenge::challenge(&config.header),
                 config,
                 code_keys,
@@ -185,6 +193,41 @@ impl ApiKeyStore {
             Err(std::sync::TryLockError::WouldBlock) => return None,
         };
         Some(loaded != Some(file_state(path)))
+    }
+
+    /// Every configured key, as of now.
+    pub(crate) fn keys(&self) -> Vec<ApiKey> {
+        let store = self.shared.store.load_full();
+        store
+            .iter()
+            .map(|(position, _)| ApiKey {
+                store: Arc::clone(&store),
+                position,
+            })
+            .collect()
+    }
+
+    /// Notes the requirement of a mounted guard (once per guard type, by its sentinel).
+    pub(crate) fn note_requirement(&self, requirement: ScopeRequirement) {
+        let mut noted = lock(&self.shared.requirements);
+        if !noted.contains(&requirement) {
+            noted.push(requirement);
+        }
+    }
+
+    /// The requirements noted by [`note_requirement`](Self::note_requirement).
+    pub(crate) fn requirements(&self) -> Vec<ScopeRequirement> {
+        lock(&self.shared.requirements).clone()
+    }
+
+    /// Keeps the protected routes found at liftoff.
+    pub(crate) fn set_routes(&self, routes: Vec<ProtectedRoute>) {
+        *lock(&self.shared.routes) = routes;
+    }
+
+    /// The protected routes found at liftoff; none before it.
+    pub(crate) fn routes(&self) -> Vec<ProtectedRoute> {
+        lock(&self.shared.routes).clone()
     }
 
     pub(crate) fn limiter(&self) -> &Limiter {
@@ -519,6 +562,14 @@ fn log_file_warning(warning: &FileWarning) {
              or store `sha256:` entries (`apikey hash`)"
         ),
     }
+}
+
+/// A lock whose data stays usable if a holder panicked: every value kept under these locks is
+/// whole at all times.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

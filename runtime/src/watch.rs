@@ -3,6 +3,7 @@
 
 use rocket::Shutdown;
 
+use crate::audit::Audit;
 use crate::store::ApiKeyStore;
 use crate::target::TARGET;
 
@@ -96,6 +97,7 @@ async fn reload_and_log(keys: &ApiKeyStore, trigger: &'static str) {
                     count = keys.len(),
                     "API keys reloaded"
                 );
+                Audit::of(keys).log();
             }
             keys.warn_expiring();
         }
