@@ -192,7 +192,7 @@ pub use rocket_api_key_runtime::{
     Rejection, LOG_TARGET,
 };
 
-pub use rocket_api_key_runtime::{audit, config, keygen, load, log_filter, scope, usage};
+pub use rocket_api_key_runtime::{audit, config, keygen, load, log_filter, openapi, scope, usage};
 
 /// What `#[require_api_key]` expands to refers to; not a public API.
 #[doc(hidden)]

@@ -8,6 +8,7 @@ use rocket::response::status::{Created, Custom};
 use rocket::serde::json::{self, json, Json, Value};
 use rocket::serde::{Deserialize, Serialize};
 use rocket::{catch, catchers, get, post, routes, Build, Request, Rocket, State};
+use rocket_api_key::openapi::{ApiKeySecurity, API_KEY_SECURITY};
 use rocket_api_key::{
     require_api_key, usage::UsageReport, ApiKey, ApiKeyStore, ApiKeyStoreBuilder,
 };
@@ -39,6 +40,7 @@ fn error(status: Status, message: impl Into<String>) -> JsonError {
     Custom(status, Json(json!({ "error": message.into() })))
 }
 
+#[utoipa::path(responses((status = 200, description = "The service is up")))]
 #[get("/health")]
 fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
@@ -46,12 +48,14 @@ fn health() -> Json<Value> {
 
 /// The Flask recipe's route, with its exact answers.
 #[require_api_key]
+#[utoipa::path(responses((status = 200, description = "The Flask recipe's secured data")))]
 #[get("/secure-data")]
 fn secure_data() -> Json<Value> {
     Json(json!({ "data": "This is secured data" }))
 }
 
 #[require_api_key(scope = "read:orders")]
+#[utoipa::path(responses((status = 200, description = "Every order")))]
 #[get("/orders")]
 fn list_orders(orders: &State<Orders>) -> Json<Vec<Order>> {
     let orders = orders.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -59,6 +63,10 @@ fn list_orders(orders: &State<Orders>) -> Json<Vec<Order>> {
 }
 
 #[require_api_key(scope = "read:orders")]
+#[utoipa::path(responses(
+    (status = 200, description = "The order"),
+    (status = 404, description = "No such order")
+))]
 #[get("/orders/<id>")]
 fn get_order(id: u64, orders: &State<Orders>) -> Result<Json<Order>, JsonError> {
     let orders = orders.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -69,6 +77,10 @@ fn get_order(id: u64, orders: &State<Orders>) -> Result<Json<Order>, JsonError> 
 }
 
 #[require_api_key(scope = "write:orders")]
+#[utoipa::path(responses(
+    (status = 201, description = "The order, created"),
+    (status = 422, description = "Not a valid order")
+))]
 #[post("/orders", format = "json", data = "<order>")]
 fn create_order(
     key: ApiKey,
@@ -113,9 +125,28 @@ fn create_order(
 }
 
 #[require_api_key(scope = "admin")]
+#[utoipa::path(responses((status = 200, description = "Per-key usage figures")))]
 #[get("/admin/usage")]
 fn usage(keys: &State<ApiKeyStore>) -> Json<UsageReport> {
     Json(keys.usage())
+}
+
+/// The API's OpenAPI document. Each operation's `security` comes from its `#[require_api_key]`;
+/// the modifier declares the `api_key` scheme.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(health, secure_data, list_orders, get_order, create_order, usage),
+    modifiers(&API_KEY_SECURITY)
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document, open to all like `/health`, naming the header the running store reads
+/// (Rocket's configuration may have changed it).
+#[get("/openapi.json")]
+fn openapi(keys: &State<ApiKeyStore>) -> Json<utoipa::openapi::OpenApi> {
+    let mut doc = <ApiDoc as utoipa::OpenApi>::openapi();
+    utoipa::Modify::modify(&ApiKeySecurity::of(keys), &mut doc);
+    Json(doc)
 }
 
 /// JSON for every other error status (404, 400, 415, 422, 500, …). 401 and 403 are answered
@@ -138,7 +169,8 @@ pub fn rocket(keys: ApiKeyStoreBuilder) -> Rocket<Build> {
                 list_orders,
                 get_order,
                 create_order,
-                usage
+                usage,
+                openapi
             ],
         )
         .register("/", catchers![json_default])

@@ -72,6 +72,8 @@ impl HandlerFn {
 pub(crate) struct Handler<'a> {
     /// The first Rocket route attribute below ours, if any.
     pub(crate) route: Option<&'a Attribute>,
+    /// A `#[utoipa::path]` below ours, if any.
+    pub(crate) openapi: Option<&'a Attribute>,
     /// A `#[catch]` below ours, if any.
     pub(crate) catcher: Option<&'a Attribute>,
     /// Further `#[require_api_key]`s below ours.
@@ -89,6 +91,7 @@ impl<'a> Handler<'a> {
                     .iter()
                     .any(|name| last_segment_is(attr, name))
             }),
+            openapi: attrs.iter().find(|attr| is_utoipa_path(attr)),
             catcher: attrs.iter().find(|attr| last_segment_is(attr, "catch")),
             repeated: attrs
                 .iter()
@@ -148,6 +151,32 @@ pub(crate) fn route_target(attr: &Attribute) -> (String, String) {
         }
     }
     (method, path)
+}
+
+/// `#[utoipa::path(…)]`, written with that path (a bare `#[path]` is Rust's own, for modules).
+pub(crate) fn is_utoipa_path(attr: &Attribute) -> bool {
+    let segments = &attr.path().segments;
+    segments.len() == 2 && segments[0].ident == "utoipa" && segments[1].ident == "path"
+}
+
+/// The `security` argument of a `#[utoipa::path(…)]`, if the user wrote one.
+pub(crate) fn openapi_security(attr: &Attribute) -> Option<Ident> {
+    let syn::Meta::List(list) = &attr.meta else {
+        return None;
+    };
+    let mut tokens = list.tokens.clone().into_iter().peekable();
+    while let Some(token) = tokens.next() {
+        if let TokenTree::Ident(ident) = &token {
+            let followed_by_group = matches!(
+                tokens.peek(),
+                Some(TokenTree::Group(group)) if group.delimiter() == Delimiter::Parenthesis
+            );
+            if ident == "security" && followed_by_group {
+                return Some(ident.clone());
+            }
+        }
+    }
+    None
 }
 
 fn last_segment_is(attr: &Attribute, name: &str) -> bool {

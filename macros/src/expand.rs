@@ -74,6 +74,12 @@ fn expand(args: Args, handler: HandlerFn) -> TokenStream {
         }
     };
 
+    // The operation's security requirement, written into `#[utoipa::path]` below, if any.
+    let mut attrs = attrs;
+    if let Some(openapi) = attrs.iter_mut().find(|attr| ast::is_utoipa_path(attr)) {
+        add_openapi_security(openapi, args.scope.as_ref());
+    }
+
     // First, so Rocket runs it before every other guard and before reading the body.
     let guard = FnArg::Typed(PatType {
         attrs: Vec::new(),
@@ -96,6 +102,41 @@ fn expand(args: Args, handler: HandlerFn) -> TokenStream {
         #declared
         #(#attrs)*
         #vis #sig #body
+    }
+}
+
+/// The name of the OpenAPI security scheme the requirements refer to; the runtime's
+/// `openapi::ApiKeySecurity` defines it (a test checks that both agree).
+pub(crate) const SECURITY_SCHEME: &str = "api_key";
+
+/// Appends `security(…)` to a `#[utoipa::path(…)]`: one requirement listing every scope for
+/// `scope = "a"` and `all(…)`, one requirement per scope for `any(…)` (OpenAPI's "either"), and
+/// the scheme with no scopes for a bare attribute. (`valid` has refused a `security` already
+/// there.)
+fn add_openapi_security(openapi: &mut syn::Attribute, scope: Option<&Scope>) {
+    let scheme = SECURITY_SCHEME;
+    let requirements = match scope {
+        None => quote!((#scheme = [])),
+        Some(Scope::One(lit)) => quote!((#scheme = [#lit])),
+        Some(Scope::List(list)) => {
+            let scopes = &list.scopes;
+            match list.combinator {
+                Combinator::All => quote!((#scheme = [#(#scopes),*])),
+                Combinator::Any => quote!(#((#scheme = [#scopes])),*),
+            }
+        }
+    };
+    if let syn::Meta::List(list) = &mut openapi.meta {
+        let mut tokens = list.tokens.clone();
+        let ends_with_comma =
+            tokens.clone().into_iter().last().is_some_and(
+                |t| matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == ','),
+            );
+        if !tokens.is_empty() && !ends_with_comma {
+            tokens.extend(quote!(,));
+        }
+        tokens.extend(quote!(security(#requirements)));
+        list.tokens = tokens;
     }
 }
 

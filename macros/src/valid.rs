@@ -3,7 +3,7 @@
 use proc_macro2::Span;
 use syn::LitStr;
 
-use crate::ast::Handler;
+use crate::ast::{self, Handler};
 use crate::attr::{Args, Scope};
 use crate::errors::Errors;
 
@@ -64,6 +64,13 @@ pub(crate) fn check_handler(handler: &Handler, errors: &mut Errors) {
             Span::call_site(),
             "`#[require_api_key]` must be placed above the route attribute; \
              no `#[get]`, `#[post]`, … was found below it",
+        ));
+    }
+    if let Some(security) = handler.openapi.and_then(ast::openapi_security) {
+        errors.push(syn::Error::new(
+            security.span(),
+            "`#[require_api_key]` writes this operation's `security` from its scopes; remove \
+             `security(…)` here (utoipa would keep only one of the two, silently)",
         ));
     }
     for repeated in &handler.repeated {
@@ -168,6 +175,14 @@ mod tests {
             agree(scope);
         }
         assert_eq!(MAX_SCOPE_LEN, rocket_api_key::scope::MAX_SCOPE_LEN);
+    }
+
+    #[test]
+    fn the_security_scheme_is_the_one_the_runtime_declares() {
+        assert_eq!(
+            crate::expand::SECURITY_SCHEME,
+            rocket_api_key::openapi::SECURITY_SCHEME
+        );
     }
 
     #[test]

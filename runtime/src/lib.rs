@@ -51,6 +51,9 @@ mod store;
 // The launch audit: which keys reach which mounted routes.
 pub mod audit;
 
+// OpenAPI security from the attribute (feature `utoipa`; empty without it).
+pub mod openapi;
+
 // The request edge: rejections and their JSON answer, the log events, the request guards. They
 // sit above the store because a rejection's answer and its log event read the store's settings.
 mod reject;
