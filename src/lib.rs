@@ -54,6 +54,7 @@
 //! | [`scope`] | scope rules and the requirement a route declares |
 //! | [`usage`] | per-key counts of accepted and refused requests |
 //! | [`log_filter`] | the `tracing` layer that keeps Rocket's credential-printing lines out |
+//! | [`testing`] | generated keys and the local client's `.api_key(…)`, for testing your routes |
 //!
 //! # The attribute
 //!
@@ -159,7 +160,7 @@ pub use rocket_api_key_runtime::{
     Rejection, LOG_TARGET,
 };
 
-pub use rocket_api_key_runtime::{config, keygen, load, log_filter, scope, usage};
+pub use rocket_api_key_runtime::{config, keygen, load, log_filter, scope, testing, usage};
 
 /// What `#[require_api_key]` expands to refers to; not a public API.
 #[doc(hidden)]
