@@ -141,6 +141,37 @@
 //! (every request's headers at `debug`). Add it to the `tracing` subscriber you build; with
 //! Rocket's own logger, keep its level above `debug`.
 //!
+//! # Testing your routes
+//!
+//! [`testing::TestKey`] makes a generated key with the scopes, expiry, address allowlist and rate
+//! a test needs; [`ApiKeyStoreBuilder::test_key`] configures it as its digest, and
+//! [`.api_key(&key)`](testing::LocalRequestExt::api_key) presents it on a request of Rocket's
+//! local client (blocking or asynchronous) in the header the application reads. A test key is
+//! an ordinary key: the store and the guards know nothing of tests.
+//!
+//! ```
+//! use rocket::http::Status;
+//! use rocket::local::blocking::Client;
+//! use rocket::{get, routes};
+//! use rocket_api_key::testing::{LocalRequestExt, TestKey};
+//! use rocket_api_key::{require_api_key, ApiKeyStore};
+//!
+//! #[require_api_key(scope = "read:orders")]
+//! #[get("/orders")]
+//! fn list_orders() -> &'static str {
+//!     "[]"
+//! }
+//!
+//! let reader = TestKey::new("reader").scopes(["read:orders"]);
+//! let writer = TestKey::new("writer").scopes(["write:orders"]);
+//! let keys = ApiKeyStore::builder().from_env(false).test_key(&reader).test_key(&writer);
+//! let rocket = rocket::build().attach(keys.fairing()).mount("/", routes![list_orders]);
+//! let client = Client::tracked(rocket).unwrap();
+//!
+//! assert_eq!(client.get("/orders").api_key(&reader).dispatch().status(), Status::Ok);
+//! assert_eq!(client.get("/orders").api_key(&writer).dispatch().status(), Status::Forbidden);
+//! ```
+//!
 //! # Behind a reverse proxy
 //!
 //! List the proxies in [`Config::trusted_proxies`](config::Config::trusted_proxies) and set

@@ -172,7 +172,7 @@ impl TestKey {
         self
     }
 
-    /// The key's request rate limit (`"10/s".parse()`, see [`RateSpec`](crate::config::RateSpec)).
+    /// The key's request rate limit (`"10/s".parse()`, see [`RateSpec`]).
     pub fn rate(mut self, limit: RateSpec) -> Self {
         self.entry.rate = Some(limit);
         self
