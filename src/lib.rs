@@ -55,6 +55,8 @@
 //! | [`usage`] | per-key counts of accepted and refused requests |
 //! | [`audit`] | which configured keys reach which mounted routes |
 //! | [`log_filter`] | the `tracing` layer that keeps Rocket's credential-printing lines out |
+//! | [`testing`] | generated keys and the local client's `.api_key(…)`, for testing your routes |
+//! | [`openapi`] | OpenAPI security for utoipa documents (feature `utoipa`) |
 //!
 //! # The attribute
 //!
@@ -173,6 +175,37 @@
 //! assert_eq!(audit.unused_scopes[0].suggestion.as_deref(), Some("read:orders"));
 //! ```
 //!
+//! # Testing your routes
+//!
+//! [`testing::TestKey`] makes a generated key with the scopes, expiry, address allowlist and rate
+//! a test needs; [`ApiKeyStoreBuilder::test_key`] configures it as its digest, and
+//! [`.api_key(&key)`](testing::LocalRequestExt::api_key) presents it on a request of Rocket's
+//! local client (blocking or asynchronous) in the header the application reads. A test key is
+//! an ordinary key: the store and the guards know nothing of tests.
+//!
+//! ```
+//! use rocket::http::Status;
+//! use rocket::local::blocking::Client;
+//! use rocket::{get, routes};
+//! use rocket_api_key::testing::{LocalRequestExt, TestKey};
+//! use rocket_api_key::{require_api_key, ApiKeyStore};
+//!
+//! #[require_api_key(scope = "read:orders")]
+//! #[get("/orders")]
+//! fn list_orders() -> &'static str {
+//!     "[]"
+//! }
+//!
+//! let reader = TestKey::new("reader").scopes(["read:orders"]);
+//! let writer = TestKey::new("writer").scopes(["write:orders"]);
+//! let keys = ApiKeyStore::builder().from_env(false).test_key(&reader).test_key(&writer);
+//! let rocket = rocket::build().attach(keys.fairing()).mount("/", routes![list_orders]);
+//! let client = Client::tracked(rocket).unwrap();
+//!
+//! assert_eq!(client.get("/orders").api_key(&reader).dispatch().status(), Status::Ok);
+//! assert_eq!(client.get("/orders").api_key(&writer).dispatch().status(), Status::Forbidden);
+//! ```
+//!
 //! # Behind a reverse proxy
 //!
 //! List the proxies in [`Config::trusted_proxies`](config::Config::trusted_proxies) and set
@@ -192,7 +225,9 @@ pub use rocket_api_key_runtime::{
     Rejection, LOG_TARGET,
 };
 
-pub use rocket_api_key_runtime::{audit, config, keygen, load, log_filter, openapi, scope, usage};
+pub use rocket_api_key_runtime::{
+    audit, config, keygen, load, log_filter, openapi, scope, testing, usage,
+};
 
 /// What `#[require_api_key]` expands to refers to; not a public API.
 #[doc(hidden)]

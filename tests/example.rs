@@ -1,5 +1,6 @@
 //! The orders example, launched on an ephemeral port and driven over real TCP by a real HTTP
-//! client.
+//! client; then through Rocket's local client, as a user of `rocket_api_key::testing` would test
+//! their own routes.
 
 #[path = "../examples/orders/app.rs"]
 #[allow(dead_code)]
@@ -7,13 +8,10 @@ mod app;
 
 mod support;
 
+use rocket_api_key::testing::{LocalRequestExt, TestKey};
 use rocket_api_key::ApiKeyStore;
 use serde_json::{json, Value};
 use support::Server;
-
-const READER: &str = "reader-0123456789abcdef0123456789abcdef";
-const CLERK: &str = "clerk-0123456789abcdef0123456789abcdef";
-const ADMIN: &str = "admin-0123456789abcdef0123456789abcdef";
 
 struct Client {
     agent: ureq::Agent,
@@ -69,11 +67,19 @@ fn read(mut response: ureq::http::Response<ureq::Body>) -> (u16, Value) {
 
 #[test]
 fn the_orders_example_over_http() {
+    let reader = TestKey::new("reader").scopes(["read:orders"]);
+    let clerk = TestKey::new("clerk").scopes(["read:orders", "write:orders"]);
+    let admin = TestKey::new("admin").scopes(["admin"]);
     let keys = ApiKeyStore::builder()
         .from_env(false)
-        .key("reader", format!("{READER};scopes=read:orders"))
-        .key("clerk", format!("{CLERK};scopes=read:orders,write:orders"))
-        .key("admin", format!("{ADMIN};scopes=admin"));
+        .test_key(&reader)
+        .test_key(&clerk)
+        .test_key(&admin);
+    let (reader_key, clerk_key, admin_key) = (
+        reader.expose_secret(),
+        clerk.expose_secret(),
+        admin.expose_secret(),
+    );
     let server = Server::start(app::rocket(keys));
     let c = Client::new(&server);
     let unauthorized = json!({"error": "Unauthorized access"});
@@ -87,27 +93,27 @@ fn the_orders_example_over_http() {
         (401, unauthorized.clone())
     );
     assert_eq!(
-        c.get("/secure-data", Some(READER)),
+        c.get("/secure-data", Some(reader_key)),
         (200, json!({"data": "This is secured data"}))
     );
 
     // Scopes.
-    assert_eq!(c.get("/orders", Some(READER)), (200, json!([])));
-    assert_eq!(c.get("/orders", Some(ADMIN)).0, 403);
-    let (status, body) = c.post("/orders", READER, r#"{"item":"widget","quantity":3}"#);
+    assert_eq!(c.get("/orders", Some(reader_key)), (200, json!([])));
+    assert_eq!(c.get("/orders", Some(admin_key)).0, 403);
+    let (status, body) = c.post("/orders", reader_key, r#"{"item":"widget","quantity":3}"#);
     assert_eq!(status, 403);
     assert_eq!(body["required_scopes"], json!(["write:orders"]));
 
     // Create, then read back.
     let created = json!({"id": 1, "item": "widget", "quantity": 3});
     assert_eq!(
-        c.post("/orders", CLERK, r#"{"item":"widget","quantity":3}"#),
+        c.post("/orders", clerk_key, r#"{"item":"widget","quantity":3}"#),
         (201, created.clone())
     );
-    assert_eq!(c.get("/orders/1", Some(READER)), (200, created.clone()));
-    assert_eq!(c.get("/orders", Some(CLERK)), (200, json!([created])));
+    assert_eq!(c.get("/orders/1", Some(reader_key)), (200, created.clone()));
+    assert_eq!(c.get("/orders", Some(clerk_key)), (200, json!([created])));
     assert_eq!(
-        c.get("/orders/2", Some(READER)),
+        c.get("/orders/2", Some(reader_key)),
         (404, json!({"error": "no order 2"}))
     );
 
@@ -118,20 +124,21 @@ fn the_orders_example_over_http() {
         r#"{"item":"x","quantity":-2}"#,
         r#"{"item":"x"}"#,
     ] {
-        assert_eq!(c.post("/orders", CLERK, bad).0, 422, "{bad}");
+        assert_eq!(c.post("/orders", clerk_key, bad).0, 422, "{bad}");
         assert_eq!(
             c.post("/orders", "wrong-key-0123456789abcdef", bad),
             (401, unauthorized.clone())
         );
     }
-    assert_eq!(c.post("/orders", CLERK, "{not json").0, 422);
+    assert_eq!(c.post("/orders", clerk_key, "{not json").0, 422);
 
     // Usage figures: names and counts, never key material.
-    let (status, usage) = c.get("/admin/usage", Some(ADMIN));
+    let (status, usage) = c.get("/admin/usage", Some(admin_key));
     assert_eq!(status, 200);
     let text = usage.to_string();
-    for key in [READER, CLERK, ADMIN] {
-        assert!(!text.contains(key), "{text}");
+    for key in [&reader, &clerk, &admin] {
+        assert!(!text.contains(key.expose_secret()), "{text}");
+        assert!(!text.contains(&key.entry()[7..71]), "{text}");
     }
     let by_name = |name: &str| {
         usage["keys"]
@@ -147,4 +154,73 @@ fn the_orders_example_over_http() {
     assert_eq!(by_name("clerk")["accepted"], 7);
     assert_eq!(by_name("admin")["rejected"], json!({"scope": 1}));
     assert_eq!(usage["unattributed"], json!({"missing": 1, "unknown": 5}));
+}
+
+#[test]
+fn the_orders_example_through_the_local_client() {
+    use rocket::http::{ContentType, Status};
+    use rocket::local::blocking::Client;
+
+    let reader = TestKey::new("reader").scopes(["read:orders"]);
+    let clerk = TestKey::new("clerk").scopes(["read:orders", "write:orders"]);
+    let admin = TestKey::new("admin").scopes(["admin"]);
+    let keys = ApiKeyStore::builder()
+        .from_env(false)
+        .test_key(&reader)
+        .test_key(&clerk)
+        .test_key(&admin);
+    let client = Client::tracked(app::rocket(keys)).unwrap();
+    let json = |response: rocket::local::blocking::LocalResponse<'_>| {
+        let status = response.status();
+        let body: Value = serde_json::from_str(&response.into_string().unwrap()).unwrap();
+        (status, body)
+    };
+    let order = r#"{"item":"widget","quantity":3}"#;
+
+    assert_eq!(
+        json(client.get("/orders").api_key(&reader).dispatch()),
+        (Status::Ok, json!([]))
+    );
+    let (status, body) = json(
+        client
+            .post("/orders")
+            .header(ContentType::JSON)
+            .body(order)
+            .api_key(&reader)
+            .dispatch(),
+    );
+    assert_eq!(status, Status::Forbidden);
+    assert_eq!(body["required_scopes"], json!(["write:orders"]));
+    assert_eq!(
+        json(
+            client
+                .post("/orders")
+                .header(ContentType::JSON)
+                .body(order)
+                .api_key(&clerk)
+                .dispatch()
+        ),
+        (
+            Status::Created,
+            json!({"id": 1, "item": "widget", "quantity": 3})
+        )
+    );
+    assert_eq!(
+        client
+            .get("/admin/usage")
+            .api_key(&reader)
+            .dispatch()
+            .status(),
+        Status::Forbidden
+    );
+    let (status, usage) = json(client.get("/admin/usage").api_key(&admin).dispatch());
+    assert_eq!(status, Status::Ok);
+    assert!(!usage.to_string().contains(clerk.expose_secret()));
+    assert_eq!(
+        json(client.get("/orders").dispatch()),
+        (
+            Status::Unauthorized,
+            json!({"error": "Unauthorized access"})
+        )
+    );
 }

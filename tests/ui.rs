@@ -39,12 +39,14 @@ fn readme_blocks() -> Vec<String> {
 }
 
 /// Each README block made a program, with only what the prose around it supplies: the first
-/// block's elided body and its `Order` type, the launch block's routes (the block before it),
-/// and a `main` around the subscriber set-up. trybuild runs what it builds, so the programs that
-/// would serve do not: `#[launch]` and `#[rocket::main]` become plain functions, the same code.
+/// block's elided body and its `Order` type, the routes of the launch and testing blocks (the
+/// block before the launch block), and a `main` around the subscriber set-up. trybuild runs what
+/// it builds, so the programs that would serve do not: `#[launch]` and `#[rocket::main]` become
+/// plain functions, the same code; the testing block's module is kept outside `cfg(test)`, so
+/// that it is compiled.
 fn readme_programs() -> Vec<PathBuf> {
     let blocks = readme_blocks();
-    let [attribute, routes, launch, subscriber] = &blocks[..] else {
+    let [attribute, routes, launch, testing, subscriber] = &blocks[..] else {
         panic!(
             "the README has {} Rust blocks; give each new one its context here",
             blocks.len()
@@ -87,6 +89,17 @@ fn readme_programs() -> Vec<PathBuf> {
                 "{}\n{}\nfn main() {{}}\n",
                 not_launched(routes).replace("fn rocket()", "fn _rocket()"),
                 not_launched(launch)
+            ),
+        ),
+        (
+            // Built as a program, not a test: checked with the test module and its test in.
+            "testing",
+            format!(
+                "{}\n{}\nfn main() {{}}\n",
+                not_launched(routes),
+                testing
+                    .replacen("#[cfg(test)]\n", "#[allow(dead_code)]\n", 1)
+                    .replacen("    #[test]\n", "", 1)
             ),
         ),
         ("subscriber", format!("fn main() {{\n{subscriber}}}\n")),

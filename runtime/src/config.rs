@@ -196,10 +196,13 @@ pub enum UnavailablePolicy {
     Deny,
 }
 
+/// The header a key is read from unless `header` names another.
+pub(crate) const DEFAULT_HEADER: &str = "x-api-key";
+
 impl Default for Config {
     fn default() -> Self {
         Config {
-            header: "x-api-key".into(),
+            header: DEFAULT_HEADER.into(),
             env_prefix: DEFAULT_ENV_PREFIX.into(),
             from_env: true,
             keys_file: None,

@@ -22,6 +22,7 @@ use crate::rate::RateSpec;
 use crate::reload_summary::ReloadSummary;
 use crate::store::ApiKeyStore;
 use crate::target::TARGET;
+use crate::testing::TestKey;
 
 impl ApiKeyStore {
     /// The fairing with the default configuration (overridable in `Rocket.toml` /
@@ -212,6 +213,21 @@ impl ApiKeyStoreBuilder {
     pub fn key(mut self, name: impl Into<String>, entry: impl Into<String>) -> Self {
         self.keys.push((name.into(), Zeroizing::new(entry.into())));
         self
+    }
+
+    /// Adds a [`TestKey`], under its name and as its digest entry: the same as
+    /// `.key(test_key.name(), test_key.entry())`. The store keeps no plaintext, and treats it as
+    /// any other key; see [`testing`](crate::testing).
+    ///
+    /// ```
+    /// use rocket_api_key_runtime::{testing::TestKey, ApiKeyStore};
+    ///
+    /// let ci = TestKey::new("ci").scopes(["read:orders"]);
+    /// let keys = ApiKeyStore::builder().from_env(false).test_key(&ci).build().unwrap();
+    /// assert_eq!(keys.verify(ci.expose_secret(), None).unwrap().name(), "ci");
+    /// ```
+    pub fn test_key(self, test_key: &TestKey) -> Self {
+        self.key(test_key.name(), test_key.entry())
     }
 
     /// Loads the keys now with this configuration alone (no Rocket configuration is read).

@@ -60,9 +60,11 @@ mod reject;
 mod log;
 mod guard;
 
-// Rocket glue: the keys-file watcher, the fairing and its builder. `ApiKeyStore::fairing` and
-// `ApiKeyStore::builder` are defined with the types they return.
+// Rocket glue: the keys-file watcher, the helpers for testing routes through the local client,
+// the fairing and its builder. `ApiKeyStore::fairing` and `ApiKeyStore::builder` are defined
+// with the types they return.
 mod watch;
+pub mod testing;
 mod fairing;
 
 pub use fairing::{ApiKeyStoreBuilder, ApiKeyStoreFairing};
