@@ -11,7 +11,7 @@
 //! | `scope = any("a", "b")` | `[{"api_key": ["a"]}, {"api_key": ["b"]}]` (OpenAPI's "either") |
 //!
 //! A `security(…)` written in the `#[utoipa::path]` as well is a compile error: utoipa would
-//! keep one of the two without a word. [`ApiKeySecurity`] completes the document: add it to
+//! keep one of the two without a word. `ApiKeySecurity` completes the document: add it to
 //! `#[openapi(modifiers(&API_KEY_SECURITY))]` to declare the `api_key` scheme (an API key in the configured
 //! header). It also fills in the requirement of a protected operation that has none, which
 //! happens when `#[utoipa::path]` is written *above* `#[require_api_key]` (utoipa then expands
