@@ -46,7 +46,7 @@ fn readme_blocks() -> Vec<String> {
 /// that it is compiled.
 fn readme_programs() -> Vec<PathBuf> {
     let blocks = readme_blocks();
-    let [attribute, routes, launch, testing, subscriber] = &blocks[..] else {
+    let [attribute, routes, launch, testing, openapi, subscriber] = &blocks[..] else {
         panic!(
             "the README has {} Rust blocks; give each new one its context here",
             blocks.len()
@@ -102,6 +102,7 @@ fn readme_programs() -> Vec<PathBuf> {
                     .replacen("    #[test]\n", "", 1)
             ),
         ),
+        ("openapi", format!("{openapi}\nfn main() {{}}\n")),
         ("subscriber", format!("fn main() {{\n{subscriber}}}\n")),
     ];
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("readme");
