@@ -370,7 +370,7 @@ impl Fairing for ApiKeyStoreFairing {
     /// Redacts keys sent in the query string before Rocket logs the request.
     ///
     /// Written out rather than as an `async fn`: the work is synchronous, so it is done when
-    /// Rocket calls the stage (which Rocket awaits at once) and the future returned is [`Done`],
+    /// Rocket calls the stage (which Rocket awaits at once) and the future returned is `Done`,
     /// of no size, whose box allocates nothing. An `async fn` would allocate and free a boxed
     /// future for every request, and shift the allocator's pattern for everything after it.
     fn on_request<'life0, 'life1, 'life2, 'life3, 'life4, 'async_trait>(
