@@ -44,7 +44,7 @@ fn readme_blocks() -> Vec<String> {
 /// would serve do not: `#[launch]` and `#[rocket::main]` become plain functions, the same code.
 fn readme_programs() -> Vec<PathBuf> {
     let blocks = readme_blocks();
-    let [attribute, routes, launch, subscriber] = &blocks[..] else {
+    let [attribute, routes, launch, subscriber, metrics] = &blocks[..] else {
         panic!(
             "the README has {} Rust blocks; give each new one its context here",
             blocks.len()
@@ -90,6 +90,10 @@ fn readme_programs() -> Vec<PathBuf> {
             ),
         ),
         ("subscriber", format!("fn main() {{\n{subscriber}}}\n")),
+        (
+            "metrics",
+            format!("{}\nfn main() {{}}\n", not_launched(metrics)),
+        ),
     ];
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("readme");
     std::fs::create_dir_all(&dir).unwrap();

@@ -1,7 +1,9 @@
 //! The orders API: everything but `main`, so the end-to-end test can launch the same app.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use rocket::http::Status;
 use rocket::response::status::{Created, Custom};
@@ -118,6 +120,27 @@ fn usage(keys: &State<ApiKeyStore>) -> Json<UsageReport> {
     Json(keys.usage())
 }
 
+/// The counters and gauges of the API-key layer (and of anything else that records through
+/// `metrics`), in Prometheus' text format.
+#[require_api_key(scope = "admin")]
+#[get("/metrics")]
+fn metrics(prometheus: &State<PrometheusHandle>) -> String {
+    prometheus.render()
+}
+
+/// The process's Prometheus recorder, installed at the first call: a process has one global
+/// recorder. Installed before the application ignites, so every series goes to it.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        })
+        .clone()
+}
+
 /// JSON for every other error status (404, 400, 415, 422, 500, …). 401 and 403 are answered
 /// by the API-key layer's own catchers.
 #[catch(default)]
@@ -130,6 +153,7 @@ pub fn rocket(keys: ApiKeyStoreBuilder) -> Rocket<Build> {
     rocket::build()
         .attach(keys.fairing())
         .manage(Orders::default())
+        .manage(prometheus())
         .mount(
             "/",
             routes![
@@ -138,7 +162,8 @@ pub fn rocket(keys: ApiKeyStoreBuilder) -> Rocket<Build> {
                 list_orders,
                 get_order,
                 create_order,
-                usage
+                usage,
+                metrics
             ],
         )
         .register("/", catchers![json_default])
