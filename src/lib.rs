@@ -136,6 +136,13 @@
 //! [`Config::accepted_log_level`](config::Config::accepted_log_level). [`ApiKeyStore::usage`]
 //! reports per-key counts kept in atomic counters, every rejection included.
 //!
+//! With the `metrics` feature the same counts go through the [`metrics`](https://docs.rs/metrics)
+//! facade to the recorder the application installs (before launch): `api_key_requests_total` by
+//! `key` (the configured name, or `(none)` where the usage figures say unattributed) and
+//! `outcome` (`accepted` or the reason), the gauges `api_key_keys` and
+//! `api_key_failure_table_entries`, and `api_key_reloads_total` by `outcome`. No label is ever a
+//! presented key or a digest of one. The README's "Metrics" serves them to Prometheus.
+//!
 //! No key reaches a log line, Rocket's included: the fairing replaces key-like query values by
 //! `REDACTED` before Rocket logs the request
 //! ([`Config::redacted_query_params`](config::Config::redacted_query_params)), and

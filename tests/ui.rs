@@ -46,7 +46,7 @@ fn readme_blocks() -> Vec<String> {
 /// that it is compiled.
 fn readme_programs() -> Vec<PathBuf> {
     let blocks = readme_blocks();
-    let [attribute, routes, launch, testing, openapi, subscriber] = &blocks[..] else {
+    let [attribute, routes, launch, testing, openapi, subscriber, metrics] = &blocks[..] else {
         panic!(
             "the README has {} Rust blocks; give each new one its context here",
             blocks.len()
@@ -104,6 +104,10 @@ fn readme_programs() -> Vec<PathBuf> {
         ),
         ("openapi", format!("{openapi}\nfn main() {{}}\n")),
         ("subscriber", format!("fn main() {{\n{subscriber}}}\n")),
+        (
+            "metrics",
+            format!("{}\nfn main() {{}}\n", not_launched(metrics)),
+        ),
     ];
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("readme");
     std::fs::create_dir_all(&dir).unwrap();

@@ -1,7 +1,9 @@
 //! The orders API: everything but `main`, so the end-to-end test can launch the same app.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use rocket::http::Status;
 use rocket::response::status::{Created, Custom};
@@ -135,7 +137,7 @@ fn usage(keys: &State<ApiKeyStore>) -> Json<UsageReport> {
 /// the modifier declares the `api_key` scheme.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(health, secure_data, list_orders, get_order, create_order, usage),
+    paths(health, secure_data, list_orders, get_order, create_order, usage, metrics),
     modifiers(&API_KEY_SECURITY)
 )]
 pub struct ApiDoc;
@@ -147,6 +149,28 @@ fn openapi(keys: &State<ApiKeyStore>) -> Json<utoipa::openapi::OpenApi> {
     let mut doc = <ApiDoc as utoipa::OpenApi>::openapi();
     utoipa::Modify::modify(&ApiKeySecurity::of(keys), &mut doc);
     Json(doc)
+}
+
+/// The counters and gauges of the API-key layer (and of anything else that records through
+/// `metrics`), in Prometheus' text format.
+#[require_api_key(scope = "admin")]
+#[utoipa::path(responses((status = 200, description = "Prometheus text format")))]
+#[get("/metrics")]
+fn metrics(prometheus: &State<PrometheusHandle>) -> String {
+    prometheus.render()
+}
+
+/// The process's Prometheus recorder, installed at the first call: a process has one global
+/// recorder. Installed before the application ignites, so every series goes to it.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        })
+        .clone()
 }
 
 /// JSON for every other error status (404, 400, 415, 422, 500, …). 401 and 403 are answered
@@ -161,6 +185,7 @@ pub fn rocket(keys: ApiKeyStoreBuilder) -> Rocket<Build> {
     rocket::build()
         .attach(keys.fairing())
         .manage(Orders::default())
+        .manage(prometheus())
         .mount(
             "/",
             routes![
@@ -170,7 +195,8 @@ pub fn rocket(keys: ApiKeyStoreBuilder) -> Rocket<Build> {
                 get_order,
                 create_order,
                 usage,
-                openapi
+                openapi,
+                metrics
             ],
         )
         .register("/", catchers![json_default])

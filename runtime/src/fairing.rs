@@ -338,6 +338,8 @@ impl Fairing for ApiKeyStoreFairing {
             }
         };
         keys.warn_file_permissions();
+        #[cfg(feature = "metrics")]
+        keys.start_metering();
         if keys.is_empty() {
             tracing::warn!(
                 target: TARGET,
@@ -386,6 +388,10 @@ impl Fairing for ApiKeyStoreFairing {
             let hangup = crate::watch::hangup_signal(keys.config().reload_on_sighup);
             keys.limiter().start();
             rocket::tokio::spawn(crate::watch::watch(keys.clone(), rocket.shutdown(), hangup));
+            #[cfg(feature = "metrics")]
+            if keys.limiter().failure_table_in_use().is_some() {
+                rocket::tokio::spawn(count_failure_table(keys.clone(), rocket.shutdown()));
+            }
             if keys.config().rejected_log_limit > 0 {
                 rocket::tokio::spawn(crate::log::summarise_periodically(
                     keys.clone(),
@@ -494,5 +500,28 @@ impl Future for Done {
 
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
         Poll::Ready(())
+    }
+}
+
+/// Sets the failure table's gauge now and every [`FAILURE_TABLE_INTERVAL`] until shutdown: its
+/// fill changes with time as well as with requests, so it is counted, not tracked.
+///
+/// [`FAILURE_TABLE_INTERVAL`]: crate::meter::FAILURE_TABLE_INTERVAL
+#[cfg(feature = "metrics")]
+async fn count_failure_table(keys: ApiKeyStore, shutdown: rocket::Shutdown) {
+    use rocket::tokio::time::{interval, MissedTickBehavior};
+
+    let mut ticker = interval(crate::meter::FAILURE_TABLE_INTERVAL);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    rocket::tokio::pin!(shutdown);
+    loop {
+        rocket::tokio::select! {
+            _ = &mut shutdown => break,
+            _ = ticker.tick() => {
+                if let Some(entries) = keys.limiter().failure_table_in_use() {
+                    crate::meter::failure_table(entries);
+                }
+            }
+        }
     }
 }

@@ -34,13 +34,16 @@ pub mod config;
 mod reload_summary;
 pub mod load;
 
-// State: the rate limits (in memory or in Redis), the bound on rejection events, usage figures,
-// the slot table that holds the keys, and what a reload changed between two tables.
+// State: the rate limits (in memory or in Redis), the bound on rejection events, the metrics
+// (with the `metrics` feature), usage figures, the slot table that holds the keys, and what a
+// reload changed between two tables.
 mod limit_outcome;
 #[cfg(feature = "redis")]
 mod redis_limit;
 mod limit;
 mod rejection_log;
+#[cfg(feature = "metrics")]
+mod meter;
 pub mod usage;
 mod slot_table;
 

@@ -37,6 +37,13 @@ impl Limiter {
         self.failure_limit_on
     }
 
+    /// The addresses the in-process failure table remembers now; `None` without one.
+    #[cfg(feature = "metrics")]
+    pub fn failure_table_in_use(&self) -> Option<usize> {
+        let table = self.failures.as_ref()?;
+        Some(table.in_use(self.clock.now()))
+    }
+
     /// Starts what needs the runtime (the Redis connection); called at liftoff.
     pub fn start(&self) {
         #[cfg(feature = "redis")]

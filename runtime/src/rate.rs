@@ -215,6 +215,16 @@ impl FailureTable {
     pub fn check(&self, ip: IpAddr, now: u64, count: bool) -> Option<Duration> {
         self.cell(ip).check(self.gcra, now, count)
     }
+
+    /// The slots whose failures have not all been paid off by `now`: the addresses the table
+    /// still remembers (a slot past its theoretical arrival time is as good as empty).
+    #[cfg(feature = "metrics")]
+    pub fn in_use(&self, now: u64) -> usize {
+        self.cells
+            .iter()
+            .filter(|cell| cell.0.load(Ordering::Relaxed) > now)
+            .count()
+    }
 }
 
 /// The unit a failure limit applies to: an IPv4 address, or the /64 network of an IPv6 address

@@ -121,6 +121,8 @@ impl Slot {
     /// RequestCounts an accepted request.
     pub fn record_accepted(&self) {
         self.accepted.fetch_add(1, Relaxed);
+        #[cfg(feature = "metrics")]
+        self.identity.usage.meter_accepted(&self.identity.name);
         let now = unix_seconds();
         // Most requests land in a second that is already recorded: a read, no write.
         if now > self.last_used.load(Relaxed) {

@@ -22,7 +22,7 @@ use crate::routes::ProtectedRoute;
 use crate::scope::ScopeRequirement;
 use crate::slot_table::{KeyIdentity, Profile, Slot, SlotTable};
 use crate::target::TARGET;
-use crate::usage::{KeyUsage, Rejected, UsageReport};
+use crate::usage::{KeyUsage, Rejected, UsageReport, NO_KEY};
 
 /// The validated key behind a request: its name and permissions, never the key itself.
 ///
@@ -151,6 +151,11 @@ struct Shared {
     requirements: Mutex<Vec<ScopeRequirement>>,
     /// What the last load found wrong with the keys file's permissions, for the fairing to log.
     file_warnings: Mutex<Vec<FileWarning>>,
+    /// Whether this is the application's store, whose keys and reloads the gauges and counters
+    /// report: set by the fairing, so that a store loaded only to look
+    /// (`ApiKeyStoreBuilder::load`) moves no gauge.
+    #[cfg(feature = "metrics")]
+    metered: std::sync::atomic::AtomicBool,
 }
 
 impl ApiKeyStore {
@@ -171,6 +176,8 @@ impl ApiKeyStore {
                 store: ArcSwap::from_pointee(SlotTable::default()),
                 unattributed: Rejected::default(),
                 retired: Mutex::new(Vec::new()),
+                #[cfg(feature = "metrics")]
+                metered: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -300,6 +307,10 @@ impl ApiKeyStore {
     /// Puts `new` in place of the current store, keeping the old one until no request uses it.
     pub(crate) fn swap_store(&self, new: SlotTable) {
         let mut retired = self.lock_retired();
+        #[cfg(feature = "metrics")]
+        if self.metered() {
+            crate::meter::keys(new.len());
+        }
         let old = self.shared.store.swap(Arc::new(new));
         retired.push(old);
         collect(&mut retired);
@@ -401,8 +412,13 @@ impl ApiKeyStore {
     pub(crate) fn record_rejected(&self, reason: Reason, key: Option<&ApiKey>) {
         // A reason that names no key is counted as unattributed even if a key was recognised,
         // so no rejection goes uncounted.
-        if !key.is_some_and(|key| key.identity().usage.record_rejected(reason)) {
-            self.shared.unattributed.record(&Reason::ALL, reason);
+        if !key.is_some_and(|key| {
+            let identity = key.identity();
+            identity.usage.record_rejected(&identity.name, reason)
+        }) {
+            self.shared
+                .unattributed
+                .record(&Reason::ALL, reason, NO_KEY);
         }
     }
 
@@ -422,6 +438,40 @@ impl ApiKeyStore {
     /// [`LoadError::FileUnsettled`]: crate::load::LoadError::FileUnsettled
     /// [`LoadError::FileChanging`]: crate::load::LoadError::FileChanging
     pub fn reload(&self) -> Result<ReloadSummary, LoadErrors> {
+        let outcome = self.load_keys();
+        #[cfg(feature = "metrics")]
+        if self.metered() {
+            crate::meter::reloaded(outcome.is_ok());
+        }
+        outcome
+    }
+
+    /// Makes this the store the gauges and the reload counter report (the application's, once
+    /// its first load succeeded): describes the metrics and sets the keys gauge.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn start_metering(&self) {
+        crate::meter::describe();
+        // Under the lock a reload holds, so the gauge cannot be set from an older store after a
+        // concurrent reload set it from a newer one.
+        let _reloading = self
+            .shared
+            .reload_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.shared
+            .metered
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        crate::meter::keys(self.len());
+    }
+
+    #[cfg(feature = "metrics")]
+    fn metered(&self) -> bool {
+        self.shared
+            .metered
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn load_keys(&self) -> Result<ReloadSummary, LoadErrors> {
         let shared = &self.shared;
         let mut loaded_state = shared.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
         let config = &shared.config;

@@ -8,6 +8,10 @@ use time::OffsetDateTime;
 
 use crate::reason::Reason;
 
+/// The name the unattributed rejections go by where a key's name would be (the `key` label of
+/// the `metrics` feature). Key names are `[a-z0-9_]`, so no configured key can be mistaken for it.
+pub(crate) const NO_KEY: &str = "(none)";
+
 /// Counters of one key.
 ///
 /// Requests accepted with the current store are counted in its slots, beside the digests (see
@@ -19,6 +23,9 @@ pub(crate) struct Usage {
     /// When the key was last accepted, in seconds since the Unix epoch; 0 for never.
     last_used: AtomicU32,
     rejected: Rejected<{ Reason::OF_A_KEY.len() }>,
+    /// `api_key_requests_total{outcome="accepted"}` of the key.
+    #[cfg(feature = "metrics")]
+    accepted_meter: crate::meter::Outcome,
 }
 
 impl Usage {
@@ -27,9 +34,17 @@ impl Usage {
         self.last_used.fetch_max(last_used, Relaxed);
     }
 
-    /// RequestCounts a rejection; `false` (and nothing counted) for a reason that names no key.
-    pub(crate) fn record_rejected(&self, reason: Reason) -> bool {
-        self.rejected.record(&Reason::OF_A_KEY, reason)
+    /// Counts a rejection of the key `name`; `false` (and nothing counted) for a reason that
+    /// names no key.
+    pub(crate) fn record_rejected(&self, name: &str, reason: Reason) -> bool {
+        self.rejected.record(&Reason::OF_A_KEY, reason, name)
+    }
+
+    /// Counts an accepted request of the key `name` in `api_key_requests_total`; the usage
+    /// figure itself is counted in the slot (see [`crate::meter`]).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn meter_accepted(&self, name: &str) {
+        self.accepted_meter.increment(name, "accepted");
     }
 
     /// The counts, with `live`: the accepted requests (and when the last was) that stores still
@@ -51,20 +66,34 @@ impl Usage {
 
 /// Rejections by reason, one counter for each of a fixed list of reasons.
 #[derive(Debug)]
-pub(crate) struct Rejected<const N: usize>([AtomicU64; N]);
+pub(crate) struct Rejected<const N: usize> {
+    counts: [AtomicU64; N],
+    /// The same counts in `api_key_requests_total`, reason by reason.
+    #[cfg(feature = "metrics")]
+    meters: [crate::meter::Outcome; N],
+}
 
 impl<const N: usize> Default for Rejected<N> {
     fn default() -> Self {
-        Rejected(std::array::from_fn(|_| AtomicU64::new(0)))
+        Rejected {
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            #[cfg(feature = "metrics")]
+            meters: std::array::from_fn(|_| crate::meter::Outcome::default()),
+        }
     }
 }
 
 impl<const N: usize> Rejected<N> {
-    /// RequestCounts `reason`, if it is one of `reasons` (the list this set counts).
-    pub(crate) fn record(&self, reasons: &[Reason; N], reason: Reason) -> bool {
+    /// Counts `reason`, if it is one of `reasons` (the list this set counts), against `key`
+    /// (a key's name, or [`NO_KEY`]): in the usage figures and, with the `metrics` feature, in
+    /// `api_key_requests_total` (see [`crate::meter`]).
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn record(&self, reasons: &[Reason; N], reason: Reason, key: &str) -> bool {
         match reasons.iter().position(|&r| r == reason) {
             Some(i) => {
-                self.0[i].fetch_add(1, Relaxed);
+                self.counts[i].fetch_add(1, Relaxed);
+                #[cfg(feature = "metrics")]
+                self.meters[i].increment(key, reason.as_str());
                 true
             }
             None => false,
@@ -75,7 +104,7 @@ impl<const N: usize> Rejected<N> {
     pub(crate) fn snapshot(&self, reasons: &[Reason; N]) -> BTreeMap<&'static str, u64> {
         reasons
             .iter()
-            .zip(&self.0)
+            .zip(&self.counts)
             .filter_map(|(r, n)| {
                 let n = n.load(Relaxed);
                 (n > 0).then_some((r.as_str(), n))

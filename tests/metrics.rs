@@ -1,0 +1,291 @@
+//! The `metrics` feature, through the orders example's `/metrics` over real HTTP: its counts are
+//! the usage figures, its labels hold no key material, and reloads move its gauge and counter.
+//!
+//! A process has one global metrics recorder, so this binary runs one server, which its tests
+//! share one at a time: both the scrape and `/admin/usage` count everything that server ever
+//! decided, so they can be compared whole.
+
+#[path = "../examples/orders/app.rs"]
+#[allow(dead_code)]
+mod app;
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rocket_api_key::config::{ClientAddress, RateSpec};
+use rocket_api_key::ApiKeyStore;
+use serde_json::Value;
+use support::{agent, get, Server};
+
+const READER: &str = "reader-0123456789abcdef0123456789abcdef";
+const ADMIN: &str = "admin-0123456789abcdef0123456789abcdef";
+const LIMITED: &str = "limited-0123456789abcdef0123456789abcdef";
+const EXTRA: &str = "extra-0123456789abcdef0123456789abcdef";
+/// Well formed, configured nowhere.
+const UNKNOWN: &str = "nobody-0123456789abcdef0123456789abcdef";
+const SECRETS: [&str; 5] = [READER, ADMIN, LIMITED, EXTRA, UNKNOWN];
+
+const KEYS_FILE: &str = "\
+reader=reader-0123456789abcdef0123456789abcdef;scopes=read:orders
+admin=admin-0123456789abcdef0123456789abcdef;scopes=admin
+limited=limited-0123456789abcdef0123456789abcdef;scopes=read:orders;rate=2/m
+";
+
+struct Fixture {
+    server: Server,
+    dir: PathBuf,
+    agent: ureq::Agent,
+}
+
+impl Fixture {
+    fn keys_file(&self) -> PathBuf {
+        self.dir.join("keys")
+    }
+
+    fn get(&self, path: &str, key: Option<&str>) -> u16 {
+        get(&self.agent, &format!("{}{path}", self.server.base), key).0
+    }
+
+    /// `/metrics`, as text.
+    fn scrape(&self) -> String {
+        let (status, body) = get(
+            &self.agent,
+            &format!("{}/metrics", self.server.base),
+            Some(ADMIN),
+        );
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    fn usage(&self) -> Value {
+        let (status, body) = get(
+            &self.agent,
+            &format!("{}/admin/usage", self.server.base),
+            Some(ADMIN),
+        );
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+/// The server, for one test at a time. No reload runs on its own: no polling, no SIGHUP.
+fn fixture() -> MutexGuard<'static, Fixture> {
+    static FIXTURE: LazyLock<Mutex<Fixture>> = LazyLock::new(|| {
+        let dir = std::env::temp_dir().join(format!("rak-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("keys"), KEYS_FILE).unwrap();
+        let keys = ApiKeyStore::builder()
+            .from_env(false)
+            .keys_file(dir.join("keys"))
+            .reload_interval(Duration::ZERO)
+            .reload_on_sighup(false)
+            // Never reached by the tests, and slow to forget a failure, so the table holds one.
+            .failure_limit("100/h".parse::<RateSpec>().unwrap(), ClientAddress::Peer);
+        Mutex::new(Fixture {
+            server: Server::start(app::rocket(keys)),
+            dir,
+            agent: agent(),
+        })
+    });
+    FIXTURE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The series of `metric` in a scrape: its labels (name to value) and its value.
+fn series(scrape: &str, metric: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+    scrape
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(metric)?;
+            let (labels, value) = match rest.strip_prefix('{') {
+                Some(rest) => rest.split_once("} ")?,
+                None => ("", rest.strip_prefix(' ')?),
+            };
+            let labels = labels
+                .split("\",")
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (name, value) = pair.split_once("=\"").expect("name=\"value\"");
+                    (name.to_owned(), value.trim_end_matches('"').to_owned())
+                })
+                .collect();
+            Some((labels, value.trim().parse().expect("a number")))
+        })
+        .collect()
+}
+
+/// One value: the series of `metric` whose labels include `labels` (0 when there is none).
+fn value(scrape: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    series(scrape, metric)
+        .into_iter()
+        .filter(|(have, _)| {
+            labels
+                .iter()
+                .all(|(k, v)| have.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// `api_key_requests_total` by (key, outcome).
+fn requests(scrape: &str) -> BTreeMap<(String, String), u64> {
+    series(scrape, "api_key_requests_total")
+        .into_iter()
+        .map(|(labels, n)| ((labels["key"].clone(), labels["outcome"].clone()), n as u64))
+        .collect()
+}
+
+/// `/admin/usage` in the same shape, without zeros (a series appears at its first request).
+fn usage_counts(usage: &Value) -> BTreeMap<(String, String), u64> {
+    let mut counts = BTreeMap::new();
+    let mut add = |key: &str, outcome: &str, n: &Value| {
+        let n = n.as_u64().unwrap();
+        if n > 0 {
+            counts.insert((key.to_owned(), outcome.to_owned()), n);
+        }
+    };
+    for key in usage["keys"].as_array().unwrap() {
+        let name = key["name"].as_str().unwrap();
+        add(name, "accepted", &key["accepted"]);
+        for (reason, n) in key["rejected"].as_object().unwrap() {
+            add(name, reason, n);
+        }
+    }
+    for (reason, n) in usage["unattributed"].as_object().unwrap() {
+        add("(none)", reason, n);
+    }
+    counts
+}
+
+#[test]
+fn the_scrape_counts_what_the_usage_figures_count() {
+    let f = fixture();
+    let reads = [
+        ("/orders", Some(READER), 200),
+        ("/orders", Some(READER), 200),
+        ("/secure-data", Some(LIMITED), 200),
+        ("/orders", None, 401),
+        ("/orders", Some(UNKNOWN), 401),
+        ("/orders", Some(UNKNOWN), 401),
+        ("/orders", Some("not a key"), 401),
+        ("/admin/usage", Some(READER), 403),
+        ("/orders", Some(LIMITED), 200),
+        ("/orders", Some(LIMITED), 429),
+        ("/metrics", Some(READER), 403),
+    ];
+    for (path, key, status) in reads {
+        assert_eq!(f.get(path, key), status, "{path} with {key:?}");
+    }
+
+    let usage = f.usage();
+    let scraped = requests(&f.scrape());
+    let mut expected = usage_counts(&usage);
+    // The scrape came after the usage figures were read, and counted itself.
+    *expected
+        .get_mut(&("admin".to_owned(), "accepted".to_owned()))
+        .unwrap() += 1;
+    assert_eq!(scraped, expected);
+    // What the sequence above contributed, at least (other tests may have run first).
+    for (key, outcome, n) in [
+        ("reader", "accepted", 2),
+        ("reader", "scope", 2),
+        ("limited", "accepted", 2),
+        ("limited", "rate_limited", 1),
+        ("(none)", "missing", 1),
+        ("(none)", "unknown", 2),
+        ("(none)", "malformed", 1),
+    ] {
+        let have = scraped[&(key.to_owned(), outcome.to_owned())];
+        assert!(have >= n, "{key} {outcome}: {have} < {n}");
+    }
+
+    // The failure table remembers this client, once its gauge has been counted again.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let entries = value(&f.scrape(), "api_key_failure_table_entries", &[]);
+        if entries == 1.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "failure table entries: {entries}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn no_label_value_is_a_key_or_a_digest() {
+    let f = fixture();
+    // Not `LIMITED`: its `rate=` is for the first test.
+    for key in [Some(READER), Some(UNKNOWN), Some(ADMIN), None] {
+        f.get("/orders", key);
+    }
+    let scrape = f.scrape();
+    for secret in SECRETS {
+        assert!(!scrape.contains(secret), "a key in the scrape:\n{scrape}");
+    }
+    let names = f.server.keys.names();
+    let mut seen = 0;
+    for metric in [
+        "api_key_requests_total",
+        "api_key_keys",
+        "api_key_reloads_total",
+        "api_key_failure_table_entries",
+    ] {
+        for (labels, _) in series(&scrape, metric) {
+            for (label, value) in &labels {
+                seen += 1;
+                let hex = value.len() >= 8 && value.bytes().all(|b| b.is_ascii_hexdigit());
+                assert!(!hex, "{metric}: {label}={value:?} looks like a digest");
+                match label.as_str() {
+                    "key" => assert!(
+                        value == "(none)" || names.contains(value),
+                        "{metric}: key={value:?} is no configured name"
+                    ),
+                    "outcome" => assert!(
+                        value.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                        "{metric}: outcome={value:?}"
+                    ),
+                    other => panic!("{metric}: unexpected label {other}"),
+                }
+            }
+        }
+    }
+    assert!(seen > 0, "no labels in the scrape:\n{scrape}");
+}
+
+#[test]
+fn a_reload_moves_the_keys_gauge_and_is_counted() {
+    let f = fixture();
+    let before = f.scrape();
+    assert_eq!(value(&before, "api_key_keys", &[]), 3.0, "{before}");
+    assert_eq!(f.server.keys.len(), 3);
+    let ok = value(&before, "api_key_reloads_total", &[("outcome", "ok")]);
+    let failed = value(&before, "api_key_reloads_total", &[("outcome", "error")]);
+
+    std::fs::write(f.keys_file(), format!("{KEYS_FILE}extra={EXTRA}\n")).unwrap();
+    f.server.keys.reload().unwrap();
+    let after = f.scrape();
+    assert_eq!(value(&after, "api_key_keys", &[]), 4.0, "{after}");
+    assert_eq!(
+        value(&after, "api_key_reloads_total", &[("outcome", "ok")]),
+        ok + 1.0
+    );
+    assert_eq!(f.get("/orders", Some(EXTRA)), 403);
+
+    // A broken file keeps the keys, and counts a failed reload.
+    std::fs::write(f.keys_file(), "broken=short\n").unwrap();
+    f.server.keys.reload().unwrap_err();
+    let broken = f.scrape();
+    assert_eq!(value(&broken, "api_key_keys", &[]), 4.0);
+    assert_eq!(
+        value(&broken, "api_key_reloads_total", &[("outcome", "error")]),
+        failed + 1.0
+    );
+    // `extra` stays: the usage figures list configured keys only, and its series stays in the
+    // scrape, which the first test compares with them.
+}
