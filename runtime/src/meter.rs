@@ -8,8 +8,8 @@
 //! accepted request, and [`Rejected::record`](crate::usage::Rejected::record) for a refused one,
 //! a key's reasons and the unattributed ones alike. The `key` label is the key's configured name
 //! when the usage figures count the request against that key, `(none)`
-//! ([`NO_KEY`](crate::usage::NO_KEY)) when they count it as unattributed; a label value never comes from the request, so the label set stays bounded and
-//! holds no key material.
+//! ([`NO_KEY`](crate::usage::NO_KEY)) when they count it as unattributed; a label value never comes
+//! from the request, so the label set stays bounded and holds no key material.
 
 use std::fmt;
 use std::sync::OnceLock;

@@ -12,10 +12,10 @@
 //!
 //! A `security(…)` written in the `#[utoipa::path]` as well is a compile error: utoipa would
 //! keep one of the two without a word. `ApiKeySecurity` completes the document: add it to
-//! `#[openapi(modifiers(&API_KEY_SECURITY))]` to declare the `api_key` scheme (an API key in the configured
-//! header). It also fills in the requirement of a protected operation that has none, which
-//! happens when `#[utoipa::path]` is written *above* `#[require_api_key]` (utoipa then expands
-//! first, and the attribute cannot reach it).
+//! `#[openapi(modifiers(&API_KEY_SECURITY))]` to declare the `api_key` scheme (an API key in the
+//! configured header). It also fills in the requirement of a protected operation that has none,
+//! which happens when `#[utoipa::path]` is written *above* `#[require_api_key]` (utoipa then
+//! expands first, and the attribute cannot reach it).
 //!
 //! Without the feature the module is empty.
 
@@ -107,7 +107,8 @@ mod with_utoipa {
         }
     }
 
-    /// The OpenAPI security requirements equivalent to `requirement` (the attribute writes the same).
+    /// The OpenAPI security requirements equivalent to `requirement` (the attribute writes the
+    /// same).
     pub(crate) fn requirements(requirement: ScopeRequirement) -> Vec<SecurityRequirement> {
         match requirement {
             ScopeRequirement::AnyKey => {
