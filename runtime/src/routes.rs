@@ -1,26 +1,8 @@
 //! Which mounted routes require a key, and what each requires: what the launch audit compares
 //! with the configured keys.
 //!
-//! # How the requirements reach the runtime
-//!
-//! A requirement is known at compile time, but Rocket's public API does not show a route's
-//! request guards once it is mounted (`Route::sentinels` is private). Two mechanisms together
-//! recover it:
-//!
-//! - **A registry filled by the attribute.** Each `#[require_api_key]` expansion submits a
-//!   [`DeclaredRoute`] (handler name, method, path as written, requirement) with `inventory`,
-//!   a static list linked into the binary, built before `main` and never changed after. At
-//!   liftoff each mounted route is matched to its entry by handler name and method, and by
-//!   path when several handlers share both. A route mounted twice is listed twice.
-//! - **Sentinels, for the scopes.** Rocket asks every request guard type of every mounted
-//!   route whether to abort at ignite. [`Authorized<S>`](crate::Authorized) answers no (when a
-//!   store is attached), noting `S`'s requirement on the way. This sees hand-written
-//!   `Authorized<MyScopes>` guards too, so a scope they require is never reported as unused.
-//!
-//! Why not only one of them: the registry cannot tell which declared handlers are mounted
-//! (it knows every handler in the binary), and a sentinel is asked once per guard *type*,
-//! which the attribute shares between handlers requiring the same scopes, so it cannot name
-//! routes. Scopes checked in handler code (`key.has_scope(…)`) are seen by neither.
+//! How the requirements are found, and why this way, is explained in the public
+//! [`audit`](crate::audit) module.
 
 use rocket::Route;
 
