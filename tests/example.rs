@@ -9,7 +9,7 @@ mod app;
 mod support;
 
 use rocket_api_key::testing::{LocalRequestExt, TestKey};
-use rocket_api_key::ApiKeyStore;
+use rocket_api_key::{ApiKeyStore, ApiKeyStoreBuilder};
 use serde_json::{json, Value};
 use support::Server;
 
@@ -65,8 +65,8 @@ fn read(mut response: ureq::http::Response<ureq::Body>) -> (u16, Value) {
     )
 }
 
-#[test]
-fn the_orders_example_over_http() {
+/// The example's three kinds of caller, as test keys, and a store holding them.
+fn example_keys() -> (TestKey, TestKey, TestKey, ApiKeyStoreBuilder) {
     let reader = TestKey::new("reader").scopes(["read:orders"]);
     let clerk = TestKey::new("clerk").scopes(["read:orders", "write:orders"]);
     let admin = TestKey::new("admin").scopes(["admin"]);
@@ -75,6 +75,12 @@ fn the_orders_example_over_http() {
         .test_key(&reader)
         .test_key(&clerk)
         .test_key(&admin);
+    (reader, clerk, admin, keys)
+}
+
+#[test]
+fn the_orders_example_over_http() {
+    let (reader, clerk, admin, keys) = example_keys();
     let (reader_key, clerk_key, admin_key) = (
         reader.expose_secret(),
         clerk.expose_secret(),
@@ -161,14 +167,7 @@ fn the_orders_example_through_the_local_client() {
     use rocket::http::{ContentType, Status};
     use rocket::local::blocking::Client;
 
-    let reader = TestKey::new("reader").scopes(["read:orders"]);
-    let clerk = TestKey::new("clerk").scopes(["read:orders", "write:orders"]);
-    let admin = TestKey::new("admin").scopes(["admin"]);
-    let keys = ApiKeyStore::builder()
-        .from_env(false)
-        .test_key(&reader)
-        .test_key(&clerk)
-        .test_key(&admin);
+    let (reader, clerk, admin, keys) = example_keys();
     let client = Client::tracked(app::rocket(keys)).unwrap();
     let json = |response: rocket::local::blocking::LocalResponse<'_>| {
         let status = response.status();
