@@ -46,7 +46,8 @@ def macro_crate():
 
 def manual_crate():
     src = ("use rocket::get;\n"
-           "use rocket_api_key::{Authorized, RequiredScopes, ScopeRequirement};\n\n")
+           "use rocket_api_key::scope::{RequiredScopes, ScopeRequirement};\n"
+           "use rocket_api_key::Authorized;\n\n")
     for s in range(SCOPES):
         src += (f"pub struct ReadArea{s};\nimpl RequiredScopes for ReadArea{s} {{\n"
                 f"    const REQUIREMENT: ScopeRequirement = "
