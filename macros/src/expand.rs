@@ -63,13 +63,26 @@ fn expand(args: Args, handler: HandlerFn) -> TokenStream {
         .map(ast::route_target)
         .unwrap_or_default();
     let handler_name = sig.ident.unraw().to_string();
+    // Spelled out from the attribute's own scopes rather than read from the scope type: the
+    // value is the same, and 50 handlers then cost the compiler no further constant evaluation.
+    let requirement = match &args.scope {
+        None => quote_spanned!(span=> AnyKey),
+        Some(Scope::One(lit)) => quote_spanned!(span=> AllOf(&[#lit])),
+        Some(Scope::List(list)) => {
+            let scopes = &list.scopes;
+            match list.combinator {
+                Combinator::All => quote_spanned!(span=> AllOf(&[#(#scopes),*])),
+                Combinator::Any => quote_spanned!(span=> AnyOf(&[#(#scopes),*])),
+            }
+        }
+    };
     let declared = quote_spanned! {span=>
         #krate::__private::inventory::submit! {
             #krate::__private::DeclaredRoute {
                 handler: #handler_name,
                 method: #method,
                 path: #path,
-                requirement: <#scopes_ty as #krate::__private::RequiredScopes>::REQUIREMENT,
+                requirement: #krate::__private::ScopeRequirement::#requirement,
             }
         }
     };
