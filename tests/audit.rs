@@ -247,3 +247,46 @@ async fn a_reload_is_audited_again() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The registry's requirement (written out by the attribute from its scopes) is the one the
+/// guard enforces (read from the scope type): a key with no scopes is refused by each route with
+/// exactly the audited scopes and combinator.
+#[test]
+fn the_audited_requirement_is_the_enforced_one() {
+    use rocket::http::{Header, Method, Status};
+    use rocket_api_key::testing::TestKey;
+
+    captured();
+    let scopeless = TestKey::new("scopeless");
+    let client = Client::tracked(rocket(&[("scopeless", scopeless.entry())])).expect("rocket");
+    let audit = audit(&client);
+    let mut checked = 0;
+    for route in &audit.routes {
+        if route.requirement == ScopeRequirement::AnyKey {
+            continue;
+        }
+        let method: Method = route.method.parse().expect("a method");
+        let path = route.path.replace("<id>", "1");
+        let response = client
+            .req(method, path.as_str())
+            .header(Header::new(
+                "x-api-key",
+                scopeless.expose_secret().to_owned(),
+            ))
+            .dispatch();
+        assert_eq!(response.status(), Status::Forbidden, "{method} {path}");
+        let body: serde_json::Value =
+            serde_json::from_str(&response.into_string().unwrap()).unwrap();
+        assert_eq!(
+            body["required_scopes"],
+            serde_json::json!(route.requirement.scopes())
+        );
+        assert_eq!(
+            body["match"],
+            route.requirement.combinator(),
+            "{method} {path}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 4, "{:?}", audit.routes);
+}
