@@ -50,25 +50,24 @@ impl Fixture {
         get(&self.agent, &format!("{}{path}", self.server.base), key).0
     }
 
-    /// `/metrics`, as text.
-    fn scrape(&self) -> String {
+    /// An admin route's body, which must answer 200.
+    fn admin_get(&self, path: &str) -> String {
         let (status, body) = get(
             &self.agent,
-            &format!("{}/metrics", self.server.base),
+            &format!("{}{path}", self.server.base),
             Some(ADMIN),
         );
         assert_eq!(status, 200, "{body}");
         body
     }
 
+    /// `/metrics`, as text.
+    fn scrape(&self) -> String {
+        self.admin_get("/metrics")
+    }
+
     fn usage(&self) -> Value {
-        let (status, body) = get(
-            &self.agent,
-            &format!("{}/admin/usage", self.server.base),
-            Some(ADMIN),
-        );
-        assert_eq!(status, 200, "{body}");
-        serde_json::from_str(&body).unwrap()
+        serde_json::from_str(&self.admin_get("/admin/usage")).unwrap()
     }
 }
 
