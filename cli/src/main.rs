@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run -p rocket-api-key-cli -- new --name orders --scope read:orders --expires 90d
 //! cargo run -p rocket-api-key-cli -- hash --name orders < key.txt
+//! cargo run -p rocket-api-key-cli -- new --name orders --scope read:orders --database-url "$URL"
 //! ```
 
 use std::ffi::OsString;
@@ -10,8 +11,9 @@ use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use rocket_api_key_runtime::__private::cli::{
-    env_prefix_problem, env_var, key_name, DEFAULT_ENV_PREFIX,
+    env_prefix_problem, env_var, key_name, DATABASE_URL_VAR, DEFAULT_ENV_PREFIX,
 };
+use rocket_api_key_runtime::database::{DatabaseError, IssuedKey, KeyRecord, KeyTable};
 use rocket_api_key_runtime::{
     __private::cli::is_digest_entry, __private::cli::parse_duration, __private::cli::parse_entry,
     __private::cli::KeyEntry, keygen::GeneratedKey, keygen::KeyGenError,
@@ -26,29 +28,48 @@ const USAGE: &str = "\
 apikey: make API keys for rocket-api-key
 
 USAGE:
-    apikey new --name <NAME> [--scope <SCOPE>]... [--expires <WHEN>] [--prefix <PREFIX>]
-               [--env-prefix <ENV_PREFIX>] [--json]
+    apikey new --name <NAME> [--scope <SCOPE>]... [--expires <WHEN>] [--ip <IP or CIDR>]...
+               [--rate <N/UNIT>] [--prefix <PREFIX>] [--env-prefix <ENV_PREFIX>]
+               [--database-url <URL>] [--json]
     apikey hash [--name <NAME>] [--env-prefix <ENV_PREFIX>]    (the key is read from stdin)
+    apikey db init [--database-url <URL>]
+    apikey list [--database-url <URL>] [--json]
+    apikey revoke --name <NAME> [--database-url <URL>]
+    apikey rotate --name <NAME> --grace <DURATION> [--expires <WHEN>] [--database-url <URL>] [--json]
 
 new     generates a key from the operating system's CSPRNG and prints it once, with the
-        configuration line that holds only its SHA-256 hash.
+        configuration line that holds only its SHA-256 hash; with `--database-url`, stores
+        its hash in the key table instead, where every instance finds it within a second.
 hash    turns an existing key, or an entry (`<key>;scopes=…;ips=…`), into its `sha256:` entry
         with the same fields. The key is read from standard input, never from the command
         line, so it stays out of shell history.
+db init creates the key table, its indexes and the trigger that notifies every instance.
+list    prints the table's keys: name, scopes, expiry, revocation and last use (no hashes).
+revoke  revokes a key of the table: every instance refuses it within a second.
+rotate  issues a successor to a key of the table with its scopes, addresses and rate, under
+        its name, and prints it once; the old key, renamed `<NAME>_r<N>`, is accepted until
+        the grace period ends, so that clients can switch.
 
 OPTIONS:
     --name <NAME>              the key's name: letters, digits and `_` (API_KEY_<NAME>)
     --scope <SCOPE>            a scope to grant; repeat for several
     --expires <WHEN>           a duration from now (`90d`, `12h`, `2w`) or an RFC 3339 time
+    --ip <IP or CIDR>          an address or network the key may be used from; repeat for several
+    --rate <N/UNIT>            the key's rate limit: requests per s, m, h or d (`100/m`)
     --prefix <PREFIX>          the key's prefix (default `rak`): 1-16 of a-z 0-9, starting with a letter
     --env-prefix <ENV_PREFIX>  the variable prefix of the configuration line (default `API_KEY_`)
+    --database-url <URL>       the key table's PostgreSQL URL; `db`, `list`, `revoke` and
+                               `rotate` default to $API_KEYS_DATABASE_URL, which keeps a
+                               password out of the process list
+    --grace <DURATION>         how long a rotated key stays accepted (`24h`, `7d`; `0s`: none)
     --json                     print one JSON object instead of text
     -h, --help                 print this help
 
 EXIT STATUS:
     0  done
-    1  failed: the input is not a usable key or entry, or the output could not be written
-       (`new` then shows no key: none was stored, run it again)
+    1  failed: the input is not a usable key or entry, the database refused or could not be
+       reached, or the output could not be written (`new` then shows no key: none was kept,
+       run it again)
     2  the command line is wrong
 ";
 
@@ -94,10 +115,40 @@ struct Options {
     name: Option<String>,
     scopes: Vec<String>,
     expires: Option<OffsetDateTime>,
+    ips: Vec<String>,
+    rate: Option<String>,
     prefix: Option<String>,
     env_prefix: Option<String>,
+    database_url: Option<Zeroizing<String>>,
+    grace: Option<std::time::Duration>,
     json: bool,
 }
+
+/// The commands, and which options each takes.
+const COMMANDS: &[(&str, &[&str])] = &[
+    (
+        "new",
+        &[
+            "name",
+            "scope",
+            "expires",
+            "ip",
+            "rate",
+            "prefix",
+            "env-prefix",
+            "database-url",
+            "json",
+        ],
+    ),
+    ("hash", &["name", "env-prefix"]),
+    ("db", &["database-url"]),
+    ("list", &["database-url", "json"]),
+    ("revoke", &["name", "database-url"]),
+    (
+        "rotate",
+        &["name", "grace", "expires", "database-url", "json"],
+    ),
+];
 
 fn run(args: Vec<OsString>) -> Result<(), Failure> {
     use lexopt::prelude::*;
@@ -108,19 +159,31 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
         Some(Short('h') | Long("help")) | None => return print(USAGE),
         Some(arg) => return Err(arg.unexpected().into()),
     };
-    if command != "new" && command != "hash" {
+    let Some(&(_, accepted)) = COMMANDS.iter().find(|(name, _)| *name == command) else {
         return Err(Usage(format!(
-            "unknown command `{}`; expected `new` or `hash`",
+            "unknown command `{}`; expected `new`, `hash`, `db`, `list`, `revoke` or `rotate`",
             command.escape_debug()
         ))
         .into());
+    };
+    if command == "db" {
+        match parser.next()? {
+            Some(Value(sub)) if sub == "init" => {}
+            Some(Short('h') | Long("help")) => return print(USAGE),
+            _ => return Err(Usage("expected `apikey db init`".into()).into()),
+        }
     }
 
     let mut opts = Options::default();
     while let Some(arg) = parser.next()? {
+        if let Long(option) = arg {
+            if option != "help" && !accepted.contains(&option) {
+                return Err(Usage(format!("`apikey {command}` takes no `--{option}`")).into());
+            }
+        }
         match arg {
             Long("name") => opts.name = Some(name(parser.value()?.string()?)?),
-            Long("scope") if command == "new" => {
+            Long("scope") => {
                 let scope = parser.value()?.string()?;
                 if !is_valid_scope(&scope) {
                     return Err(Usage(format!(
@@ -134,12 +197,21 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
                 }
                 opts.scopes.push(scope);
             }
-            Long("expires") if command == "new" => {
-                opts.expires = Some(expiry(&parser.value()?.string()?)?)
-            }
-            Long("prefix") if command == "new" => opts.prefix = Some(parser.value()?.string()?),
+            Long("expires") => opts.expires = Some(expiry(&parser.value()?.string()?)?),
+            Long("ip") => opts.ips.push(list_item(parser.value()?.string()?, "--ip")?),
+            Long("rate") => opts.rate = Some(list_item(parser.value()?.string()?, "--rate")?),
+            Long("prefix") => opts.prefix = Some(parser.value()?.string()?),
             Long("env-prefix") => opts.env_prefix = Some(env_prefix(parser.value()?.string()?)?),
-            Long("json") if command == "new" => opts.json = true,
+            Long("database-url") => {
+                opts.database_url = Some(Zeroizing::new(parser.value()?.string()?))
+            }
+            Long("grace") => {
+                let text = parser.value()?.string()?;
+                opts.grace = Some(
+                    parse_duration(&text).map_err(|e| Usage(format!("invalid `--grace`: {e}")))?,
+                );
+            }
+            Long("json") => opts.json = true,
             Short('h') | Long("help") => return print(USAGE),
             Value(_) if command == "hash" => {
                 return Err(Usage(
@@ -153,9 +225,29 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
         }
     }
     match command.as_str() {
+        "new" if opts.database_url.is_some() => database(opts, new_in_table),
         "new" => new(opts),
-        _ => hash(opts),
+        "hash" => hash(opts),
+        "db" => database(opts, |table, _| async move {
+            table.init().await.map_err(failed)?;
+            print("The key table `api_keys` is ready.\n")
+        }),
+        "list" => database(opts, list),
+        "revoke" => database(opts, revoke),
+        _ => database(opts, rotate),
     }
+}
+
+/// One item of `--ip` or `--rate`: the entry grammar checks it, but a `;` or `,` would be read
+/// as a field or an item of its own.
+fn list_item(value: String, option: &str) -> Result<String, Usage> {
+    if value.contains([';', ',']) {
+        return Err(Usage(format!(
+            "invalid `{option}` `{}`: give one value per `{option}`",
+            value.escape_debug()
+        )));
+    }
+    Ok(value)
 }
 
 fn name(name: String) -> Result<String, Usage> {
@@ -206,9 +298,37 @@ fn config_line(env_prefix: &str, name: &str, entry: &str) -> String {
     format!("{}={entry}", env_var(env_prefix, name))
 }
 
-fn new(opts: Options) -> Result<(), Failure> {
+/// The entry of a new key from the options, through the runtime's grammar: what the server
+/// will load, checked now.
+fn entry_of(key: &GeneratedKey, opts: &Options) -> Result<KeyEntry, Failure> {
+    let mut text = key.entry();
+    if !opts.scopes.is_empty() {
+        text.push_str(";scopes=");
+        text.push_str(&opts.scopes.join(","));
+    }
+    if let Some(at) = opts.expires {
+        let at = at
+            .format(&Rfc3339)
+            .map_err(|e| Failure::Other(e.to_string()))?;
+        text.push_str(";expires=");
+        text.push_str(&at);
+    }
+    if !opts.ips.is_empty() {
+        text.push_str(";ips=");
+        text.push_str(&opts.ips.join(","));
+    }
+    if let Some(rate) = &opts.rate {
+        text.push_str(";rate=");
+        text.push_str(rate);
+    }
+    parse_entry(&text).map_err(|e| Failure::Usage(format!("invalid key options: {e}")))
+}
+
+/// A new key from `--prefix`, once `--name` is known and standard output leads somewhere.
+fn generate(opts: &Options) -> Result<(String, GeneratedKey), Failure> {
     let name = opts
         .name
+        .clone()
         .ok_or_else(|| Usage("`apikey new` needs `--name <NAME>`".into()))?;
     if stdout_is_null() {
         return Err(Failure::Other(
@@ -222,50 +342,95 @@ fn new(opts: Options) -> Result<(), Failure> {
         KeyGenError::Prefix => Failure::Usage(format!("invalid `--prefix`: {e}")),
         e => Failure::Other(e.to_string()),
     })?;
-    let expires = opts
+    Ok((name, key))
+}
+
+/// The announcement of a new key: the key once, and what holds its hash.
+fn announce(
+    name: &str,
+    key: &GeneratedKey,
+    entry: &KeyEntry,
+    json: bool,
+    held_by: Held<'_>,
+) -> Result<Zeroizing<String>, Failure> {
+    let expires = entry
         .expires
         .map(|at| at.format(&Rfc3339))
         .transpose()
         .map_err(|e| Failure::Other(e.to_string()))?;
-    let entry = KeyEntry {
-        digest: key.digest(),
-        scopes: opts.scopes.clone(),
-        expires: opts.expires,
-        ips: Vec::new(),
-        rate: None,
-    };
-    let entry = entry
+    let ips: Vec<String> = entry.ips.iter().map(ToString::to_string).collect();
+    let rate = entry.rate.map(|rate| rate.to_string());
+    let fingerprint = key.digest().fingerprint().to_string();
+    Ok(Zeroizing::new(if json {
+        let mut object = json!({
+            "key": key.expose_secret(),
+            "name": name,
+            "scopes": entry.scopes,
+            "expires": expires,
+            "ips": ips,
+            "rate": rate,
+            "fingerprint": fingerprint,
+        });
+        match held_by {
+            Held::Line(line) => object["config"] = json!(line),
+            Held::Table { replaces } => {
+                object["stored"] = json!("database");
+                if let Some((old, until)) = replaces {
+                    object["replaces"] = json!({ "name": old, "accepted_until": until });
+                }
+            }
+        }
+        object.to_string() + "\n"
+    } else {
+        let scopes = if entry.scopes.is_empty() {
+            "none".to_owned()
+        } else {
+            entry.scopes.join(", ")
+        };
+        let expires = expires.as_deref().unwrap_or("never");
+        let mut text = format!(
+            "New API key `{name}` (scopes: {scopes}; expires: {expires}; fingerprint: {fingerprint})\n\n\
+             The key, shown once: give it to the client and store it nowhere else.\n\n    {key}\n\n",
+            key = key.expose_secret(),
+        );
+        match held_by {
+            Held::Line(line) => text.push_str(&format!(
+                "The server's configuration line, which holds only the key's hash:\n\n    {line}\n"
+            )),
+            Held::Table { replaces } => {
+                text.push_str(
+                    "The key table holds only its hash; every instance accepts it within a second.\n",
+                );
+                if let Some((old, until)) = replaces {
+                    text.push_str(&format!(
+                        "The key it replaces, now named `{old}`, is accepted until {until}.\n"
+                    ));
+                }
+            }
+        }
+        text
+    }))
+}
+
+/// Where the hash of a new key is kept.
+enum Held<'a> {
+    /// In the configuration line printed with it.
+    Line(&'a str),
+    /// In the key table; with the rotated key's new name and the end of its grace period.
+    Table {
+        replaces: Option<(&'a str, &'a str)>,
+    },
+}
+
+fn new(opts: Options) -> Result<(), Failure> {
+    let (name, key) = generate(&opts)?;
+    let entry = entry_of(&key, &opts)?;
+    let line = entry
         .to_entry()
         .map_err(|e| Failure::Other(e.to_string()))?;
     let env_prefix = opts.env_prefix.as_deref().unwrap_or(DEFAULT_ENV_PREFIX);
-    let line = config_line(env_prefix, &name, &entry);
-
-    let out = Zeroizing::new(if opts.json {
-        json!({
-            "key": key.expose_secret(),
-            "name": name,
-            "scopes": opts.scopes,
-            "expires": expires,
-            "fingerprint": key.digest().fingerprint().to_string(),
-            "config": line,
-        })
-        .to_string()
-            + "\n"
-    } else {
-        let scopes = if opts.scopes.is_empty() {
-            "none".to_owned()
-        } else {
-            opts.scopes.join(", ")
-        };
-        let expires = expires.as_deref().unwrap_or("never");
-        format!(
-            "New API key `{name}` (scopes: {scopes}; expires: {expires}; fingerprint: {fp})\n\n\
-             The key, shown once: give it to the client and store it nowhere else.\n\n    {key}\n\n\
-             The server's configuration line, which holds only the key's hash:\n\n    {line}\n",
-            fp = key.digest().fingerprint(),
-            key = key.expose_secret(),
-        )
-    });
+    let line = config_line(env_prefix, &name, &line);
+    let out = announce(&name, &key, &entry, opts.json, Held::Line(&line))?;
     // A key that was not shown is a failure: it exists nowhere else.
     print(&out).map_err(|e| match e {
         Failure::Other(why) => Failure::Other(format!(
@@ -273,6 +438,204 @@ fn new(opts: Options) -> Result<(), Failure> {
         )),
         usage => usage,
     })
+}
+
+/// Runs a command on the key table of `--database-url` or `$API_KEYS_DATABASE_URL`.
+fn database<F, Fut>(mut opts: Options, command: F) -> Result<(), Failure>
+where
+    F: FnOnce(KeyTable, Options) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Failure>>,
+{
+    let url = match opts.database_url.take() {
+        Some(url) => url,
+        None => Zeroizing::new(std::env::var(DATABASE_URL_VAR).map_err(|_| {
+            Usage(format!(
+                "no key table: give `--database-url <URL>`, or set {DATABASE_URL_VAR}"
+            ))
+        })?),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(format!("cannot start: {e}")))?;
+    runtime.block_on(async move {
+        let table = KeyTable::connect(&url).await.map_err(failed)?;
+        command(table, opts).await
+    })
+}
+
+fn failed(e: DatabaseError) -> Failure {
+    Failure::Other(e.to_string())
+}
+
+/// `apikey new --database-url`: the key's hash into the table, then the key, once. A key that
+/// cannot be shown is revoked at once: nobody has it.
+async fn new_in_table(table: KeyTable, opts: Options) -> Result<(), Failure> {
+    let (name, key) = generate(&opts)?;
+    let entry = entry_of(&key, &opts)?;
+    let name = table.insert(&name, &entry).await.map_err(failed)?;
+    let out = announce(
+        &name,
+        &key,
+        &entry,
+        opts.json,
+        Held::Table { replaces: None },
+    )?;
+    unshown(print(&out), &table, &name, "new").await
+}
+
+/// `apikey rotate`: a successor under the name, shown once; the old key lives out its grace.
+async fn rotate(mut table: KeyTable, opts: Options) -> Result<(), Failure> {
+    let name = opts
+        .name
+        .clone()
+        .ok_or_else(|| Usage("`apikey rotate` needs `--name <NAME>`".into()))?;
+    let grace = opts.grace.ok_or_else(|| {
+        Usage("`apikey rotate` needs `--grace <DURATION>` (`0s` for none)".into())
+    })?;
+    if stdout_is_null() {
+        return Err(Failure::Other(
+            "standard output is closed or /dev/null, where the new key would be lost".into(),
+        ));
+    }
+    let (issued, retired) = table
+        .rotate(&name, grace, opts.expires)
+        .await
+        .map_err(failed)?;
+    let new = table
+        .get(&issued.name)
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| Failure::Other("the new key's row is gone".into()))?;
+    let until = table
+        .get(&retired)
+        .await
+        .map_err(failed)?
+        .and_then(|r| r.revoked_at)
+        .map(|at| time_text(Some(at)))
+        .unwrap_or_default();
+    let entry = parse_entry(&record_entry(&issued, &new))
+        .map_err(|e| Failure::Other(format!("the new key's row does not parse: {e}")))?;
+    let key = issued.generated();
+    let out = announce(
+        &issued.name,
+        key,
+        &entry,
+        opts.json,
+        Held::Table {
+            replaces: Some((&retired, &until)),
+        },
+    )?;
+    unshown(print(&out), &table, &issued.name, "rotate").await
+}
+
+/// The entry of a table row, for the announcement.
+fn record_entry(issued: &IssuedKey, record: &KeyRecord) -> String {
+    let mut text = issued.digest().to_entry();
+    if !record.scopes.is_empty() {
+        text.push_str(";scopes=");
+        text.push_str(&record.scopes.join(","));
+    }
+    if let Some(at) = record.expires_at {
+        text.push_str(";expires=");
+        text.push_str(&time_text(Some(at)));
+    }
+    if !record.ips.is_empty() {
+        text.push_str(";ips=");
+        text.push_str(&record.ips.join(","));
+    }
+    if let Some(rate) = &record.rate {
+        text.push_str(";rate=");
+        text.push_str(rate);
+    }
+    text
+}
+
+/// A key that was not shown exists nowhere else: it is revoked before the failure is told.
+async fn unshown(
+    printed: Result<(), Failure>,
+    table: &KeyTable,
+    name: &str,
+    command: &str,
+) -> Result<(), Failure> {
+    let Err(Failure::Other(why)) = printed else {
+        return printed;
+    };
+    let revoked = match table.revoke(name).await {
+        Ok(_) => "it was revoked".to_owned(),
+        Err(e) => format!("revoking it failed too ({e}): run `apikey revoke --name {name}`"),
+    };
+    Err(Failure::Other(format!(
+        "the key was not shown ({why}); {revoked}; run `apikey {command}` again"
+    )))
+}
+
+async fn revoke(table: KeyTable, opts: Options) -> Result<(), Failure> {
+    let name = opts
+        .name
+        .ok_or_else(|| Usage("`apikey revoke` needs `--name <NAME>`".into()))?;
+    let at = table.revoke(&name).await.map_err(failed)?;
+    print(&format!(
+        "Revoked `{name}` as of {}; every instance refuses it within a second.\n",
+        time_text(Some(at))
+    ))
+}
+
+async fn list(table: KeyTable, opts: Options) -> Result<(), Failure> {
+    let records = table.list().await.map_err(failed)?;
+    let now = OffsetDateTime::now_utc();
+    if opts.json {
+        let rows: Vec<_> = records
+            .iter()
+            .map(|r| {
+                json!({
+                    "name": r.name,
+                    "scopes": r.scopes,
+                    "expires": r.expires_at.map(|at| time_text(Some(at))),
+                    "ips": r.ips,
+                    "rate": r.rate,
+                    "created": time_text(Some(r.created_at)),
+                    "revoked": r.revoked_at.map(|at| time_text(Some(at))),
+                    "last_used": r.last_used_at.map(|at| time_text(Some(at))),
+                })
+            })
+            .collect();
+        return print(&(serde_json::Value::from(rows).to_string() + "\n"));
+    }
+    let mut out = String::from("NAME\tSCOPES\tEXPIRES\tREVOKED\tLAST USED\n");
+    for r in &records {
+        let revoked = match r.revoked_at {
+            None => "-".to_owned(),
+            Some(at) if at > now => format!("from {}", time_text(Some(at))),
+            Some(at) => time_text(Some(at)),
+        };
+        let scopes = if r.scopes.is_empty() {
+            "-".to_owned()
+        } else {
+            r.scopes.join(",")
+        };
+        out.push_str(&format!(
+            "{}\t{scopes}\t{}\t{revoked}\t{}\n",
+            r.name,
+            r.expires_at
+                .map_or("never".to_owned(), |at| time_text(Some(at))),
+            r.last_used_at
+                .map_or("never".to_owned(), |at| time_text(Some(at))),
+        ));
+    }
+    print(&out)
+}
+
+/// A time as RFC 3339, in UTC, to the second.
+fn time_text(at: Option<OffsetDateTime>) -> String {
+    at.map(|at| {
+        let at = at.to_offset(time::UtcOffset::UTC);
+        at.replace_nanosecond(0)
+            .unwrap_or(at)
+            .format(&Rfc3339)
+            .unwrap_or_else(|_| at.unix_timestamp().to_string())
+    })
+    .unwrap_or_default()
 }
 
 fn hash(opts: Options) -> Result<(), Failure> {

@@ -8,7 +8,9 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::entry::{MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN};
-use crate::env::{is_valid_env_prefix, shadowed_var, DEFAULT_ENV_PREFIX, KEYS_FILE_VAR};
+use crate::env::{
+    is_valid_env_prefix, shadowed_var, DATABASE_URL_VAR, DEFAULT_ENV_PREFIX, KEYS_FILE_VAR,
+};
 use crate::query::DEFAULT_REDACTED_PARAMS;
 pub use crate::rate::{RateError, RateSpec};
 
@@ -44,9 +46,15 @@ pub use crate::rate::{RateError, RateSpec};
 /// # redis_unavailable = "deny" # required with it: "allow" or "deny" when Redis is down
 /// redis_timeout = "50ms"      # per Redis call
 /// redis_prefix = "rak:"       # namespace of this service's limit keys
+/// # keys_database_url = "postgres://orders@db.internal/orders"  # default: $API_KEYS_DATABASE_URL
+/// keys_database_required = true  # an unreachable database stops the start; false: start without
+/// keys_database_poll = "30s"  # backstop check of the table's revision, besides LISTEN/NOTIFY
+/// keys_database_timeout = "5s"  # per connection attempt and statement
+/// last_used_flush = "60s"     # how often last-used times are written to the table; "0s": never
 /// ```
 ///
-/// Its `Debug` hides the credentials of `redis_url` (see [`Config::redis_url`]).
+/// Its `Debug` hides the credentials of `redis_url` and `keys_database_url` (see
+/// [`Config::redis_url`]).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -134,6 +142,25 @@ pub struct Config {
     pub redis_timeout: Duration,
     /// Prefix of this service's keys in Redis. Default `rak:`.
     pub redis_prefix: String,
+    /// The PostgreSQL key table (feature `postgres`): a `postgres://` URL or a `key=value`
+    /// connection string. Default: `API_KEYS_DATABASE_URL`, when that variable is set and
+    /// `from_env` is on. Its password is hidden as `redis_url`'s is.
+    pub keys_database_url: Option<String>,
+    /// Whether a database that cannot be reached at start stops ignition (default `true`). With
+    /// `false` the application starts with the other sources' keys and keeps trying; the
+    /// table's keys arrive once it answers.
+    pub keys_database_required: bool,
+    /// How often the listener also checks the table's revision, to catch a change whose
+    /// notification was lost. `0` turns the check off. Default 30 seconds.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub keys_database_poll: Duration,
+    /// The longest a connection attempt or a statement may take. Default 5 seconds.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub keys_database_timeout: Duration,
+    /// How often each instance writes the last-used times of the table's keys, in one
+    /// statement. `0` turns it off. Default 60 seconds.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub last_used_flush: Duration,
 }
 
 /// Reads addresses and networks alike (`"127.0.0.1"`, `"10.0.0.0/8"`), as a list or one string:
@@ -225,11 +252,16 @@ impl Default for Config {
             redis_unavailable: None,
             redis_timeout: Duration::from_millis(50),
             redis_prefix: "rak:".into(),
+            keys_database_url: None,
+            keys_database_required: true,
+            keys_database_poll: Duration::from_secs(30),
+            keys_database_timeout: Duration::from_secs(5),
+            last_used_flush: Duration::from_secs(60),
         }
     }
 }
 
-/// Every field, with `redis_url` redacted. Destructured, so that a new field cannot be left out
+/// Every field, with `redis_url` and `keys_database_url` redacted. Destructured, so that a new field cannot be left out
 /// unnoticed.
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -257,6 +289,11 @@ impl fmt::Debug for Config {
             redis_unavailable,
             redis_timeout,
             redis_prefix,
+            keys_database_url,
+            keys_database_required,
+            keys_database_poll,
+            keys_database_timeout,
+            last_used_flush,
         } = self;
         f.debug_struct("Config")
             .field("header", header)
@@ -280,11 +317,23 @@ impl fmt::Debug for Config {
             .field("rate_limit_backend", rate_limit_backend)
             .field(
                 "redis_url",
-                &redis_url.as_deref().map(|url| RedisUrl::new(url).shown),
+                &redis_url
+                    .as_deref()
+                    .map(|url| CredentialUrl::new(url).shown),
             )
             .field("redis_unavailable", redis_unavailable)
             .field("redis_timeout", redis_timeout)
             .field("redis_prefix", redis_prefix)
+            .field(
+                "keys_database_url",
+                &keys_database_url
+                    .as_deref()
+                    .map(|url| CredentialUrl::new(url).shown),
+            )
+            .field("keys_database_required", keys_database_required)
+            .field("keys_database_poll", keys_database_poll)
+            .field("keys_database_timeout", keys_database_timeout)
+            .field("last_used_flush", last_used_flush)
             .finish()
     }
 }
@@ -331,6 +380,14 @@ impl Config {
         }
         if !(1..=1 << 24).contains(&self.failure_table_size) {
             errors.push(ConfigError::FailureTableSize);
+        }
+        if self.keys_database_url.is_some() {
+            if !cfg!(feature = "postgres") {
+                errors.push(ConfigError::PostgresFeature);
+            }
+            if self.keys_database_timeout.is_zero() {
+                errors.push(ConfigError::DatabaseTimeout);
+            }
         }
         if self.rate_limit_backend == LimitBackend::Redis {
             if !cfg!(feature = "redis") {
@@ -396,6 +453,10 @@ pub enum ConfigError {
     FailureTableSize,
     /// `rate_limit_backend = "redis"` in a build without the `redis` feature.
     RedisFeature,
+    /// `keys_database_url` in a build without the `postgres` feature.
+    PostgresFeature,
+    /// `keys_database_timeout` is zero.
+    DatabaseTimeout,
     /// `rate_limit_backend = "redis"` without `redis_url`.
     RedisUrl,
     /// `rate_limit_backend = "redis"` without `redis_unavailable`.
@@ -419,15 +480,15 @@ impl fmt::Display for ConfigError {
                 "`api_keys.env_prefix` = {prefix:?} must be upper-case letters, digits and `_`, ending in `_`"
             ),
             ConfigError::EnvPrefixShadows { prefix, var } => {
-                let what = if *var == KEYS_FILE_VAR {
-                    "the keys file's path"
-                } else {
-                    "the key `default`"
+                let what = match *var {
+                    KEYS_FILE_VAR => "the keys file's path",
+                    DATABASE_URL_VAR => "the key database's URL",
+                    _ => "the key `default`",
                 };
                 write!(
                     f,
                     "`api_keys.env_prefix` = {prefix:?} would read `{var}`, which holds {what}, as another key; \
-                     choose a prefix that neither `API_KEYS_FILE` nor `API_KEY` starts with, such as \
+                     choose a prefix that none of `API_KEYS_FILE`, `API_KEYS_DATABASE_URL` and `API_KEY` starts with, such as \
                      \"API_KEY_\" (the default) or \"ORDERS_KEY_\""
                 )
             }
@@ -453,6 +514,13 @@ impl fmt::Display for ConfigError {
                 "`api_keys.rate_limit_backend = \"redis\"` needs the `redis` feature of \
                  rocket-api-key",
             ),
+            ConfigError::PostgresFeature => f.write_str(
+                "`api_keys.keys_database_url` (or `API_KEYS_DATABASE_URL`) is set, but this build has no \
+                 PostgreSQL support: enable the `postgres` feature of rocket-api-key",
+            ),
+            ConfigError::DatabaseTimeout => {
+                f.write_str("`api_keys.keys_database_timeout` must be more than 0")
+            }
             ConfigError::RedisUrl => f.write_str(
                 "`api_keys.rate_limit_backend = \"redis\"` needs `api_keys.redis_url`",
             ),
@@ -486,26 +554,27 @@ pub enum LogLevel {
     Warn,
 }
 
-/// A Redis URL as it may be shown, and the credentials it holds, to hide wherever it could be
-/// quoted (an error message of the client, say).
+/// A Redis or PostgreSQL URL as it may be shown, and the credentials it holds, to hide wherever
+/// it could be quoted (an error message of the client, say).
 ///
 /// Hidden: the password of the user-info, or the whole user-info when it has no `:` (some
 /// clients read a lone user-info as the password), and the value of every query parameter but
-/// `db` and `protocol` (`redis+unix://` URLs carry `user=` and `pass=` there). The user-info ends
+/// `db` and `protocol` (`redis+unix://` URLs carry `user=` and `pass=` there, PostgreSQL URLs
+/// `password=`). The user-info ends
 /// at the *last* `@`: a password holding `/`, `?` or `@` that a URL parser would misread is
 /// still hidden whole, at worst with some of the address.
-pub(crate) struct RedisUrl {
+pub(crate) struct CredentialUrl {
     /// `redis://user:***@host:port/db`.
     pub shown: String,
     /// What `shown` hides, raw and percent-decoded; never empty strings. (Only the Redis
-    /// backend has errors to scrub.)
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    /// backend and the PostgreSQL source have errors to scrub.)
+    #[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code))]
     secrets: Vec<String>,
 }
 
 const HIDDEN: &str = "***";
 
-impl RedisUrl {
+impl CredentialUrl {
     pub(crate) fn new(url: &str) -> Self {
         let (scheme, rest) = match url.find("://") {
             Some(i) => url.split_at(i + 3),
@@ -561,14 +630,14 @@ impl RedisUrl {
         // Longest first, so that no secret is left half shown by hiding a shorter one inside it.
         all.sort_by_key(|s| std::cmp::Reverse(s.len()));
         all.dedup();
-        RedisUrl {
+        CredentialUrl {
             shown,
             secrets: all,
         }
     }
 
     /// `text` with every credential of the URL replaced by `***`.
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code))]
     pub(crate) fn scrub(&self, text: &str) -> String {
         let mut text = text.to_owned();
         for secret in &self.secrets {
@@ -644,20 +713,20 @@ mod tests {
             ("not a url :s3cret@", "not a url :***@"),
             ("", ""),
         ] {
-            assert_eq!(RedisUrl::new(url).shown, shown, "{url}");
+            assert_eq!(CredentialUrl::new(url).shown, shown, "{url}");
         }
     }
 
     #[test]
     fn credentials_are_scrubbed_from_text_that_quotes_them() {
-        let url = RedisUrl::new("redis://alice:p%40ss%2Fword@host:6379");
+        let url = CredentialUrl::new("redis://alice:p%40ss%2Fword@host:6379");
         assert_eq!(url.shown, "redis://alice:***@host:6379");
         let error = "auth failed for p%40ss%2Fword, sent p@ss/word";
         assert_eq!(url.scrub(error), "auth failed for ***, sent ***");
-        let url = RedisUrl::new("unix:///tmp/r.sock?pass=hunter2");
+        let url = CredentialUrl::new("unix:///tmp/r.sock?pass=hunter2");
         assert_eq!(url.scrub("hunter2 hunter22"), "*** ***2");
         // Nothing to hide, nothing changed (an empty password hides nothing).
-        assert_eq!(RedisUrl::new("redis://:@host").scrub("a:b"), "a:b");
+        assert_eq!(CredentialUrl::new("redis://:@host").scrub("a:b"), "a:b");
     }
 
     #[test]

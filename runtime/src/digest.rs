@@ -31,6 +31,18 @@ impl KeyDigest {
         Some(KeyDigest(out))
     }
 
+    /// The digest as a database column holds it.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        KeyDigest(bytes)
+    }
+
+    /// The digest's 32 bytes, for a database column.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// The digest in the `sha256:<64 hex digits>` form of a configuration entry.
     ///
     /// This is not a secret in the sense that it cannot be replayed (a server hashes what it is

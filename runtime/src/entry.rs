@@ -356,7 +356,7 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 
 /// User text quoted for an error message: escaped (no control characters reach a terminal or a
 /// log line) and cut to a readable length.
-fn quoted(text: &str) -> String {
+pub(crate) fn quoted(text: &str) -> String {
     const MAX: usize = 72;
     let mut cut: String = text.chars().take(MAX).collect();
     if cut.len() < text.len() {

@@ -4,6 +4,10 @@
 /// The environment variable naming the keys file, unless `keys_file` is configured.
 pub const KEYS_FILE_VAR: &str = "API_KEYS_FILE";
 
+/// The environment variable holding the PostgreSQL URL of the key table, unless
+/// `keys_database_url` is configured.
+pub const DATABASE_URL_VAR: &str = "API_KEYS_DATABASE_URL";
+
 /// The prefix of the variables that hold keys, unless `env_prefix` is configured.
 pub const DEFAULT_ENV_PREFIX: &str = "API_KEY_";
 
@@ -12,7 +16,7 @@ const DEFAULT_SINGLE_VAR: &str = "API_KEY";
 
 /// Variables with a meaning of their own, which the scan of a prefix that covers them must not
 /// read as keys of another name.
-const RESERVED_VARS: [&str; 2] = [KEYS_FILE_VAR, DEFAULT_SINGLE_VAR];
+const RESERVED_VARS: [&str; 3] = [KEYS_FILE_VAR, DATABASE_URL_VAR, DEFAULT_SINGLE_VAR];
 
 /// Whether `prefix` is spelt as an environment prefix: upper-case letters, digits and `_`, ending
 /// in `_`. (`Config::validate` also refuses a prefix that covers a variable of its own meaning.)
@@ -63,13 +67,13 @@ fn prefix_role<'a>(prefix: &str, var: &'a str) -> EnvRole<'a> {
 }
 
 /// Whether reading `var` as `role` would take a variable of its own meaning for a key:
-/// `API_KEYS_FILE` holds a path, never a key, and `API_KEY` is the key `default` of the default
-/// prefix, never a key of another name. Read as a key, the path would be a key without scopes,
-/// accepted by every route that requires none.
+/// `API_KEYS_FILE` holds a path and `API_KEYS_DATABASE_URL` a URL, never a key, and `API_KEY` is
+/// the key `default` of the default prefix, never a key of another name. Read as a key, the path
+/// would be a key without scopes, accepted by every route that requires none.
 fn shadows(var: &str, role: &EnvRole<'_>) -> bool {
     match role {
         EnvRole::Other => false,
-        EnvRole::Single => var == KEYS_FILE_VAR,
+        EnvRole::Single => var != DEFAULT_SINGLE_VAR && RESERVED_VARS.contains(&var),
         EnvRole::Named(_) => RESERVED_VARS.contains(&var),
     }
 }

@@ -16,11 +16,15 @@ use zeroize::Zeroizing;
 
 use crate::audit::Audit;
 use crate::config::{ClientAddress, Config, LimitBackend, LogLevel, UnavailablePolicy};
-use crate::env::KEYS_FILE_VAR;
+#[cfg(feature = "postgres")]
+use crate::database_keys::DatabaseKeys as DatabaseKeysRead;
+use crate::env::{DATABASE_URL_VAR, KEYS_FILE_VAR};
 use crate::load::{KeySource, LoadError, LoadErrors, Loader};
 use crate::rate::RateSpec;
 use crate::reload_summary::ReloadSummary;
 use crate::store::ApiKeyStore;
+#[cfg(not(feature = "postgres"))]
+type DatabaseKeysRead = std::convert::Infallible;
 use crate::target::TARGET;
 use crate::testing::TestKey;
 
@@ -232,7 +236,9 @@ impl ApiKeyStoreBuilder {
 
     /// Loads the keys now with this configuration alone (no Rocket configuration is read).
     pub fn build(self) -> Result<ApiKeyStore, LoadErrors> {
-        load(self.config, &self.keys).map(|(keys, _)| keys)
+        let config = prepare(self.config)?;
+        no_database_here(&config)?;
+        load(config, &self.keys, None).map(|(keys, _)| keys)
     }
 
     /// Loads the keys now as the fairing would at ignite: this configuration, overridden by the
@@ -246,12 +252,50 @@ impl ApiKeyStoreBuilder {
     /// let keys = ApiKeyStore::builder().from_env(false).load(&rocket::Config::figment()).unwrap();
     /// assert!(keys.is_empty());
     /// ```
+    ///
+    /// The key table of `keys_database_url` is read only by the fairing, at ignite: with one
+    /// configured, this fails with [`LoadError::Database`].
     pub fn load(&self, figment: &Figment) -> Result<ApiKeyStore, LoadErrors> {
+        let config = self.config(figment)?;
+        no_database_here(&config)?;
+        load(config, &self.keys, None).map(|(keys, _)| keys)
+    }
+
+    /// This configuration overridden by the `api_keys` table of `figment`, checked, with the
+    /// environment's defaults applied.
+    fn config(&self, figment: &Figment) -> Result<Config, LoadErrors> {
         let config: Config = Figment::from(Serialized::defaults(&self.config))
             .merge(figment.focus("api_keys"))
             .extract()
             .map_err(|e| LoadErrors(vec![LoadError::Settings(Box::new(e))]))?;
-        load(config, &self.keys).map(|(keys, _)| keys)
+        prepare(config)
+    }
+
+    /// Loads the keys at ignite: the key table first, when one is configured.
+    async fn load_at_ignite(&self, figment: &Figment) -> Result<ApiKeyStore, LoadErrors> {
+        let config = self.config(figment)?;
+        #[cfg(feature = "postgres")]
+        if let Some(url) = config.keys_database_url.clone() {
+            let database = match crate::listen::read_table(&config, &url).await {
+                Ok(database) => Some(database),
+                Err(e) if config.keys_database_required => {
+                    return Err(LoadErrors(vec![LoadError::Database(format!(
+                        "{e} (set `api_keys.keys_database_required = false` to start without it)"
+                    ))]))
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        target: TARGET,
+                        error = %e,
+                        "the key database cannot be reached; starting with the other sources' \
+                         keys, and its keys once it answers"
+                    );
+                    None
+                }
+            };
+            return load(config, &self.keys, database).map(|(keys, _)| keys);
+        }
+        load(config, &self.keys, None).map(|(keys, _)| keys)
     }
 
     /// The fairing that loads the keys at ignite, manages the [`ApiKeyStore`] state and registers
@@ -261,23 +305,52 @@ impl ApiKeyStoreBuilder {
     }
 }
 
-/// Validates the configuration and loads every source. All problems are reported together.
-fn load(
-    mut config: Config,
-    code_keys: &[(String, Zeroizing<String>)],
-) -> Result<(ApiKeyStore, ReloadSummary), LoadErrors> {
-    config
-        .validate()
-        .map_err(|errors| LoadErrors(errors.into_iter().map(LoadError::Config).collect()))?;
+/// Applies the environment's defaults (`API_KEYS_FILE`, `API_KEYS_DATABASE_URL`) and validates
+/// the configuration. All problems are reported together.
+fn prepare(mut config: Config) -> Result<Config, LoadErrors> {
     if config.from_env && config.keys_file.is_none() {
         config.keys_file = std::env::var_os(KEYS_FILE_VAR).map(PathBuf::from);
     }
+    if config.from_env && config.keys_database_url.is_none() {
+        config.keys_database_url = std::env::var(DATABASE_URL_VAR).ok();
+    }
+    config
+        .validate()
+        .map_err(|errors| LoadErrors(errors.into_iter().map(LoadError::Config).collect()))?;
+    Ok(config)
+}
+
+/// Refuses a configuration with a key table where it cannot be read: outside the fairing,
+/// which reads it at ignite and listens for its changes.
+fn no_database_here(config: &Config) -> Result<(), LoadErrors> {
+    match config.keys_database_url {
+        Some(_) => Err(LoadErrors(vec![LoadError::Database(
+            "the key table (`keys_database_url`, `API_KEYS_DATABASE_URL`) is read by the fairing \
+             only: attach `ApiKeyStore::fairing()`, or load without it"
+                .into(),
+        )])),
+        None => Ok(()),
+    }
+}
+
+/// Loads every source, with the key table as read at ignite. All problems are reported
+/// together.
+fn load(
+    config: Config,
+    code_keys: &[(String, Zeroizing<String>)],
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))] database: Option<
+        DatabaseKeysRead,
+    >,
+) -> Result<(ApiKeyStore, ReloadSummary), LoadErrors> {
     // Code keys are parsed once; only their digests are kept, for reloads.
     let mut code = Loader::default();
     for (name, entry) in code_keys {
         code.named_entry(name, KeySource::Code(name.clone()), entry);
     }
     let keys = ApiKeyStore::new(config, code.loaded);
+    #[cfg(feature = "postgres")]
+    let mut outcome = keys.change_database(|table| *table = database);
+    #[cfg(not(feature = "postgres"))]
     let mut outcome = keys.reload();
     // A reload defers a keys file that may still be being written to the next poll; at start
     // there is no later poll and no running key to keep, so the file is given the time it
@@ -323,7 +396,7 @@ impl Fairing for ApiKeyStoreFairing {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        let keys = match self.0.load(rocket.figment()) {
+        let keys = match self.0.load_at_ignite(rocket.figment()).await {
             Ok(keys) => keys,
             Err(errors) => {
                 for e in &errors.0 {
@@ -388,6 +461,8 @@ impl Fairing for ApiKeyStoreFairing {
             let hangup = crate::watch::hangup_signal(keys.config().reload_on_sighup);
             keys.limiter().start();
             rocket::tokio::spawn(crate::watch::watch(keys.clone(), rocket.shutdown(), hangup));
+            #[cfg(feature = "postgres")]
+            rocket::tokio::spawn(crate::listen::listen(keys.clone(), rocket.shutdown()));
             #[cfg(feature = "metrics")]
             if keys.limiter().failure_table_in_use().is_some() {
                 rocket::tokio::spawn(count_failure_table(keys.clone(), rocket.shutdown()));

@@ -28,11 +28,16 @@ mod scope_type;
 mod routes;
 mod target;
 
-// Configuration and loading: key entries, the `api_keys` configuration, reading the sources.
+// Configuration and loading: key entries, the `api_keys` configuration, reading the sources,
+// and (feature `postgres`) the key table and the copy of it a load reads.
 mod entry;
 pub mod config;
 mod reload_summary;
 pub mod load;
+#[cfg(feature = "postgres")]
+mod database_keys;
+#[cfg(feature = "postgres")]
+pub mod database;
 
 // State: the rate limits (in memory or in Redis), the bound on rejection events, the metrics
 // (with the `metrics` feature), usage figures, the slot table that holds the keys, and what a
@@ -63,10 +68,12 @@ mod reject;
 mod log;
 mod guard;
 
-// Rocket glue: the keys-file watcher, the helpers for testing routes through the local client,
+// Rocket glue: the keys-file watcher, the key table's listener (feature `postgres`), the helpers for testing routes through the local client,
 // the fairing and its builder. `ApiKeyStore::fairing` and `ApiKeyStore::builder` are defined
 // with the types they return.
 mod watch;
+#[cfg(feature = "postgres")]
+mod listen;
 pub mod testing;
 mod fairing;
 
@@ -96,7 +103,7 @@ pub mod __private {
         pub use crate::config::env_prefix_problem;
         pub use crate::duration::{parse_duration, DurationError};
         pub use crate::entry::{is_digest_entry, parse_entry, KeyEntry};
-        pub use crate::env::{env_var, DEFAULT_ENV_PREFIX};
+        pub use crate::env::{env_var, DATABASE_URL_VAR, DEFAULT_ENV_PREFIX};
         pub use crate::load::key_name;
     }
 

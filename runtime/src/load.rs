@@ -42,6 +42,8 @@ pub enum KeySource {
     File(PathBuf, usize),
     /// [`ApiKeyStoreBuilder::key`](crate::ApiKeyStoreBuilder::key), by the name given.
     Code(String),
+    /// A row of the PostgreSQL table (feature `postgres`), by its name.
+    Database(String),
 }
 
 impl fmt::Display for KeySource {
@@ -50,6 +52,7 @@ impl fmt::Display for KeySource {
             KeySource::Env(var) => write!(f, "environment variable `{var}`"),
             KeySource::File(path, line) => write!(f, "{}:{line}", path.display()),
             KeySource::Code(name) => write!(f, "key `{name}` given in code"),
+            KeySource::Database(name) => write!(f, "key `{name}` in the database"),
         }
     }
 }
@@ -86,6 +89,9 @@ pub enum LoadError {
     /// A setting of the runtime configuration (`api_keys` table) is refused; each is its own
     /// error.
     Config(ConfigError),
+    /// The PostgreSQL key table cannot be read (why, without credentials), or is configured
+    /// where it cannot be.
+    Database(String),
     /// The runtime configuration (`api_keys` table) cannot be read into
     /// [`Config`](crate::config::Config): an unknown field, a value of the wrong type.
     Settings(Box<figment::Error>),
@@ -137,6 +143,7 @@ impl fmt::Display for LoadError {
             ),
             LoadError::Config(e) => write!(f, "{e}"),
             LoadError::Settings(e) => write!(f, "invalid `api_keys` configuration: {e}"),
+            LoadError::Database(why) => write!(f, "key database: {why}"),
         }
     }
 }
@@ -461,6 +468,27 @@ impl Loader {
 
     fn entry(&mut self, name: String, source: KeySource, value: &str) {
         match parse_entry(value) {
+            Ok(entry) => self.push(Loaded {
+                name,
+                source,
+                entry,
+            }),
+            Err(e) => self.errors.push(LoadError::Entry(source, e)),
+        }
+    }
+
+    /// An entry read from a row of the PostgreSQL table, parsed already.
+    #[cfg(feature = "postgres")]
+    pub fn database_entry(&mut self, name: &str, entry: Result<KeyEntry, EntryError>) {
+        // The table's own check keeps names to this rule; a row written around it is refused,
+        // never renamed, and its name is not echoed.
+        let Some(name) = key_name(name).filter(|valid| valid == name) else {
+            return self.errors.push(LoadError::Name(KeySource::Database(
+                "<invalid name>".into(),
+            )));
+        };
+        let source = KeySource::Database(name.clone());
+        match entry {
             Ok(entry) => self.push(Loaded {
                 name,
                 source,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
-use crate::config::{Config, RedisUrl, UnavailablePolicy};
+use crate::config::{Config, CredentialUrl, UnavailablePolicy};
 use crate::limit_outcome::{unreachable, Limit};
 use crate::rate::{limited_address, Clock, RateSpec};
 use crate::target::TARGET;
@@ -61,7 +61,7 @@ return 0
 pub(crate) struct RedisLimiter {
     url: String,
     /// The URL as logs show it, and its credentials to hide from errors.
-    redacted: Arc<RedisUrl>,
+    redacted: Arc<CredentialUrl>,
     prefix: String,
     timeout: Duration,
     policy: UnavailablePolicy,
@@ -76,7 +76,7 @@ impl RedisLimiter {
     pub fn new(config: &Config) -> Self {
         let url = config.redis_url.clone().unwrap_or_default();
         RedisLimiter {
-            redacted: Arc::new(RedisUrl::new(&url)),
+            redacted: Arc::new(CredentialUrl::new(&url)),
             url,
             prefix: config.redis_prefix.clone(),
             timeout: config.redis_timeout,
@@ -183,7 +183,7 @@ impl RedisLimiter {
 
 /// An error as logs may show it: without the URL's credentials, should the client ever quote
 /// them. Formatted only if the event is logged.
-struct Scrubbed<'a>(&'a redis::RedisError, &'a RedisUrl);
+struct Scrubbed<'a>(&'a redis::RedisError, &'a CredentialUrl);
 
 impl std::fmt::Display for Scrubbed<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

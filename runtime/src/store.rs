@@ -10,6 +10,8 @@ use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 
 use crate::config::Config;
+#[cfg(feature = "postgres")]
+use crate::database_keys::DatabaseKeys;
 use crate::digest::{Fingerprint, KeyDigest};
 use crate::keygen::{checksum, Checksum};
 use crate::limit::Limiter;
@@ -156,6 +158,10 @@ struct Shared {
     /// (`ApiKeyStoreBuilder::load`) moves no gauge.
     #[cfg(feature = "metrics")]
     metered: std::sync::atomic::AtomicBool,
+    /// The PostgreSQL table's keys as last read (feature `postgres`), a source of every load;
+    /// `None` until the first read succeeds.
+    #[cfg(feature = "postgres")]
+    database: Mutex<Option<DatabaseKeys>>,
 }
 
 impl ApiKeyStore {
@@ -178,6 +184,8 @@ impl ApiKeyStore {
                 retired: Mutex::new(Vec::new()),
                 #[cfg(feature = "metrics")]
                 metered: std::sync::atomic::AtomicBool::new(false),
+                #[cfg(feature = "postgres")]
+                database: Mutex::new(None),
             }),
         }
     }
@@ -488,6 +496,10 @@ impl ApiKeyStore {
         for entry in &shared.code_keys {
             loader.push(entry.clone());
         }
+        #[cfg(feature = "postgres")]
+        if let Some(database) = lock(&shared.database).as_ref() {
+            database.load_into(&mut loader);
+        }
         // Kept for whoever logs this load (the fairing at start, the watcher at each reload), so
         // a file left open to others is named once per load while it stays so, not at every
         // poll, and not again by a load that only looks (`ApiKeyStoreBuilder::load`).
@@ -512,6 +524,41 @@ impl ApiKeyStore {
         drop(old);
         self.swap_store(new);
         Ok(summary)
+    }
+
+    /// Changes the database's keys with `change`, then reloads every source with them, as a
+    /// keys-file change does. On a load error the running keys stay; the changed copy of the
+    /// table is kept, so the next load (of any trigger) tries it again.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn change_database(
+        &self,
+        change: impl FnOnce(&mut Option<DatabaseKeys>),
+    ) -> Result<ReloadSummary, LoadErrors> {
+        change(&mut lock(&self.shared.database));
+        self.reload()
+    }
+
+    /// The revision of the table the database's keys reflect; `None` before the first read.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn database_revision(&self) -> Option<i64> {
+        lock(&self.shared.database)
+            .as_ref()
+            .map(|keys| keys.revision)
+    }
+
+    /// The last-used times of the keys from the table.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn database_last_used(&self) -> Vec<(String, OffsetDateTime)> {
+        let names: std::collections::BTreeSet<String> = match lock(&self.shared.database).as_ref() {
+            Some(keys) => keys.names().map(str::to_owned).collect(),
+            None => return Vec::new(),
+        };
+        self.usage()
+            .keys
+            .into_iter()
+            .filter(|key| names.contains(&key.name))
+            .filter_map(|key| Some((key.name, key.counts.last_used?)))
+            .collect()
     }
 
     /// Logs a warning naming the keys that have expired or expire within `expiry_warning`.

@@ -4,6 +4,7 @@
 use rocket::Shutdown;
 
 use crate::audit::Audit;
+use crate::load::{LoadErrors, ReloadSummary};
 use crate::store::ApiKeyStore;
 use crate::target::TARGET;
 
@@ -80,8 +81,17 @@ async fn next_hangup(hangup: &mut Hangup) -> Option<()> {
 
 /// Reloads, logging the outcome: a summary when something changed, every error otherwise.
 async fn reload_and_log(keys: &ApiKeyStore, trigger: &'static str) {
+    reload_with(keys, trigger, ApiKeyStore::reload).await
+}
+
+/// Runs `reload` off the request path and logs its outcome as [`reload_and_log`] does.
+pub(crate) async fn reload_with(
+    keys: &ApiKeyStore,
+    trigger: &'static str,
+    reload: impl FnOnce(&ApiKeyStore) -> Result<ReloadSummary, LoadErrors> + Send + 'static,
+) {
     let store = keys.clone();
-    let outcome = rocket::tokio::task::spawn_blocking(move || store.reload()).await;
+    let outcome = rocket::tokio::task::spawn_blocking(move || reload(&store)).await;
     if outcome.is_ok() {
         keys.warn_file_permissions();
     }
