@@ -233,7 +233,7 @@ pub use rocket_api_key_runtime::{
 };
 
 pub use rocket_api_key_runtime::{
-    audit, config, keygen, load, log_filter, openapi, scope, testing, usage,
+    audit, config, database, keygen, load, log_filter, openapi, scope, testing, usage,
 };
 
 /// What `#[require_api_key]` expands to refers to; not a public API.

@@ -26,735 +26,747 @@
 //! The listener needs a direct connection: `LISTEN` does not work through PgBouncer in
 //! transaction or statement mode. Connections are made without TLS: reach the database over a
 //! private network, a Unix socket or a local TLS proxy.
+//!
+//! Without the feature the module is empty.
 
-use std::fmt;
-use std::time::Duration;
+#[cfg(feature = "postgres")]
+pub use with_postgres::*;
 
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
-use tokio_postgres::{Client, NoTls, Row};
+#[cfg(feature = "postgres")]
+mod with_postgres {
+    use std::fmt;
+    use std::time::Duration;
 
-use crate::config::CredentialUrl;
-use crate::database_keys::RowChange;
-use crate::digest::KeyDigest;
-use crate::entry::{parse_entry, quoted, EntryError, KeyEntry};
-use crate::keygen::{GeneratedKey, KeyGenError};
-use crate::load::key_name;
+    use time::format_description::well_known::Rfc3339;
+    use time::OffsetDateTime;
+    use tokio_postgres::{Client, NoTls, Row};
 
-/// The channel of the table's `NOTIFY`: its payload is the new revision.
-pub const CHANNEL: &str = "api_keys";
+    use crate::config::CredentialUrl;
+    use crate::database_keys::RowChange;
+    use crate::digest::KeyDigest;
+    use crate::entry::{parse_entry, quoted, EntryError, KeyEntry};
+    use crate::keygen::{GeneratedKey, KeyGenError};
+    use crate::load::key_name;
 
-/// The `application_name` of the listener's connection, to find it in `pg_stat_activity`.
-pub const LISTENER_NAME: &str = "rocket-api-key listener";
+    /// The channel of the table's `NOTIFY`: its payload is the new revision.
+    pub const CHANNEL: &str = "api_keys";
 
-/// The table, its revision counter, the record of deletions, the last-used times and the trigger
-/// that numbers and announces every change. Idempotent: [`KeyTable::init`] runs it as it is.
-pub const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS api_keys (
-    name        text PRIMARY KEY CHECK (name ~ '^[a-z0-9_]{1,64}$'),
-    digest      bytea NOT NULL UNIQUE CHECK (octet_length(digest) = 32),
-    scopes      text[] NOT NULL DEFAULT '{}',
-    expires_at  timestamptz,
-    ips         text[] NOT NULL DEFAULT '{}',
-    rate        text,
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    revoked_at  timestamptz,
-    revision    bigint NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS api_keys_revision_idx ON api_keys (revision);
+    /// The `application_name` of the listener's connection, to find it in `pg_stat_activity`.
+    pub const LISTENER_NAME: &str = "rocket-api-key listener";
 
--- One row: the revision of the last change. Writers take its row lock in turn, so revisions
--- are given in commit order and a reader that sees revision N sees every change up to N.
-CREATE TABLE IF NOT EXISTS api_keys_revision (
-    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-    revision bigint NOT NULL
-);
-INSERT INTO api_keys_revision (revision) VALUES (0) ON CONFLICT DO NOTHING;
+    /// The table, its revision counter, the record of deletions, the last-used times and the trigger
+    /// that numbers and announces every change. Idempotent: [`KeyTable::init`] runs it as it is.
+    pub const SCHEMA: &str = r#"
+    CREATE TABLE IF NOT EXISTS api_keys (
+        name        text PRIMARY KEY CHECK (name ~ '^[a-z0-9_]{1,64}$'),
+        digest      bytea NOT NULL UNIQUE CHECK (octet_length(digest) = 32),
+        scopes      text[] NOT NULL DEFAULT '{}',
+        expires_at  timestamptz,
+        ips         text[] NOT NULL DEFAULT '{}',
+        rate        text,
+        created_at  timestamptz NOT NULL DEFAULT now(),
+        revoked_at  timestamptz,
+        revision    bigint NOT NULL DEFAULT 0
+    );
+    CREATE INDEX IF NOT EXISTS api_keys_revision_idx ON api_keys (revision);
 
--- Names deleted (or renamed away), so that instances reading changes see deletions too.
-CREATE TABLE IF NOT EXISTS api_keys_deleted (
-    revision bigint PRIMARY KEY,
-    name     text NOT NULL
-);
+    -- One row: the revision of the last change. Writers take its row lock in turn, so revisions
+    -- are given in commit order and a reader that sees revision N sees every change up to N.
+    CREATE TABLE IF NOT EXISTS api_keys_revision (
+        only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+        revision bigint NOT NULL
+    );
+    INSERT INTO api_keys_revision (revision) VALUES (0) ON CONFLICT DO NOTHING;
 
--- Written in batches by each instance; kept apart so that it never moves the revision.
-CREATE TABLE IF NOT EXISTS api_keys_last_used (
-    name         text PRIMARY KEY,
-    last_used_at timestamptz NOT NULL
-);
+    -- Names deleted (or renamed away), so that instances reading changes see deletions too.
+    CREATE TABLE IF NOT EXISTS api_keys_deleted (
+        revision bigint PRIMARY KEY,
+        name     text NOT NULL
+    );
 
-CREATE OR REPLACE FUNCTION api_keys_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    next bigint;
-BEGIN
-    UPDATE api_keys_revision SET revision = revision + 1 RETURNING revision INTO next;
-    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND NEW.name <> OLD.name) THEN
-        INSERT INTO api_keys_deleted (revision, name) VALUES (next, OLD.name);
-        DELETE FROM api_keys_last_used WHERE name = OLD.name;
-    END IF;
-    PERFORM pg_notify('api_keys', next::text);
-    IF TG_OP = 'DELETE' THEN
-        RETURN OLD;
-    END IF;
-    NEW.revision := next;
-    RETURN NEW;
-END
-$$;
-DROP TRIGGER IF EXISTS api_keys_changed ON api_keys;
-CREATE TRIGGER api_keys_changed BEFORE INSERT OR UPDATE OR DELETE ON api_keys
-    FOR EACH ROW EXECUTE FUNCTION api_keys_changed();
-"#;
+    -- Written in batches by each instance; kept apart so that it never moves the revision.
+    CREATE TABLE IF NOT EXISTS api_keys_last_used (
+        name         text PRIMARY KEY,
+        last_used_at timestamptz NOT NULL
+    );
 
-/// The columns of a key row as an instance loads it: `until` is when it stops being accepted
-/// (its expiry or the end of its grace period after a rotation), `live` whether it is revoked
-/// yet by the database's clock.
-const KEY_COLUMNS: &str =
-    "name, digest, scopes, ips, rate, least(expires_at, revoked_at) AS until, \
-     (revoked_at IS NULL OR revoked_at > now()) AS live, revision";
+    CREATE OR REPLACE FUNCTION api_keys_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        next bigint;
+    BEGIN
+        UPDATE api_keys_revision SET revision = revision + 1 RETURNING revision INTO next;
+        IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND NEW.name <> OLD.name) THEN
+            INSERT INTO api_keys_deleted (revision, name) VALUES (next, OLD.name);
+            DELETE FROM api_keys_last_used WHERE name = OLD.name;
+        END IF;
+        PERFORM pg_notify('api_keys', next::text);
+        IF TG_OP = 'DELETE' THEN
+            RETURN OLD;
+        END IF;
+        NEW.revision := next;
+        RETURN NEW;
+    END
+    $$;
+    DROP TRIGGER IF EXISTS api_keys_changed ON api_keys;
+    CREATE TRIGGER api_keys_changed BEFORE INSERT OR UPDATE OR DELETE ON api_keys
+        FOR EACH ROW EXECUTE FUNCTION api_keys_changed();
+    "#;
 
-/// What [`KeyTable::list`] reads of a key: everything but the digest.
-const RECORD_QUERY: &str = "SELECT k.name, k.scopes, k.expires_at, k.ips, k.rate, k.created_at, \
-     k.revoked_at, u.last_used_at FROM api_keys k \
-     LEFT JOIN api_keys_last_used u ON u.name = k.name";
+    /// The columns of a key row as an instance loads it: `until` is when it stops being accepted
+    /// (its expiry or the end of its grace period after a rotation), `live` whether it is revoked
+    /// yet by the database's clock.
+    const KEY_COLUMNS: &str =
+        "name, digest, scopes, ips, rate, least(expires_at, revoked_at) AS until, \
+         (revoked_at IS NULL OR revoked_at > now()) AS live, revision";
 
-/// Why an operation on the table failed. Never holds a key, a digest or the URL's password.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum DatabaseError {
-    /// The URL does not parse (the reason, without the URL).
-    Url(String),
-    /// The server cannot be reached or refused the connection.
-    Connect(String),
-    /// A statement failed (the server's message and SQLSTATE, without its details, which can
-    /// quote a row).
-    Query(String),
-    /// The server did not answer in time.
-    Timeout(Duration),
-    /// The table does not exist: run `apikey db init`.
-    NoTable,
-    /// No key of this name.
-    NoSuchKey(String),
-    /// A key of this name exists already.
-    NameTaken(String),
-    /// The same key is in the table already, under another name.
-    KeyTaken,
-    /// An invalid key name.
-    Name(String),
-    /// An entry that does not parse.
-    Entry(EntryError),
-    /// The key could not be generated.
-    KeyGen(KeyGenError),
-    /// The key to rotate is revoked.
-    Revoked(String),
-}
+    /// What [`KeyTable::list`] reads of a key: everything but the digest.
+    const RECORD_QUERY: &str =
+        "SELECT k.name, k.scopes, k.expires_at, k.ips, k.rate, k.created_at, \
+         k.revoked_at, u.last_used_at FROM api_keys k \
+         LEFT JOIN api_keys_last_used u ON u.name = k.name";
 
-impl fmt::Display for DatabaseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DatabaseError::Url(why) => write!(f, "invalid database URL: {why}"),
-            DatabaseError::Connect(why) => write!(f, "cannot connect to the database: {why}"),
-            DatabaseError::Query(why) => write!(f, "database error: {why}"),
-            DatabaseError::Timeout(after) => {
-                write!(f, "the database did not answer within {after:?}")
+    /// Why an operation on the table failed. Never holds a key, a digest or the URL's password.
+    #[derive(Debug)]
+    #[non_exhaustive]
+    pub enum DatabaseError {
+        /// The URL does not parse (the reason, without the URL).
+        Url(String),
+        /// The server cannot be reached or refused the connection.
+        Connect(String),
+        /// A statement failed (the server's message and SQLSTATE, without its details, which can
+        /// quote a row).
+        Query(String),
+        /// The server did not answer in time.
+        Timeout(Duration),
+        /// The table does not exist: run `apikey db init`.
+        NoTable,
+        /// No key of this name.
+        NoSuchKey(String),
+        /// A key of this name exists already.
+        NameTaken(String),
+        /// The same key is in the table already, under another name.
+        KeyTaken,
+        /// An invalid key name.
+        Name(String),
+        /// An entry that does not parse.
+        Entry(EntryError),
+        /// The key could not be generated.
+        KeyGen(KeyGenError),
+        /// The key to rotate is revoked.
+        Revoked(String),
+    }
+
+    impl fmt::Display for DatabaseError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                DatabaseError::Url(why) => write!(f, "invalid database URL: {why}"),
+                DatabaseError::Connect(why) => write!(f, "cannot connect to the database: {why}"),
+                DatabaseError::Query(why) => write!(f, "database error: {why}"),
+                DatabaseError::Timeout(after) => {
+                    write!(f, "the database did not answer within {after:?}")
+                }
+                DatabaseError::NoTable => f.write_str(
+                    "the table `api_keys` does not exist; create it with `apikey db init`",
+                ),
+                DatabaseError::NoSuchKey(name) => write!(f, "no key named `{name}`"),
+                DatabaseError::NameTaken(name) => write!(f, "a key named `{name}` exists already"),
+                DatabaseError::KeyTaken => {
+                    f.write_str("the same key is in the table already under another name")
+                }
+                DatabaseError::Name(name) => write!(
+                    f,
+                    "invalid key name {}: use 1 to 64 letters, digits and `_`",
+                    quoted(name)
+                ),
+                DatabaseError::Entry(e) => write!(f, "invalid entry: {e}"),
+                DatabaseError::KeyGen(e) => write!(f, "{e}"),
+                DatabaseError::Revoked(name) => write!(f, "the key `{name}` is revoked"),
             }
-            DatabaseError::NoTable => {
-                f.write_str("the table `api_keys` does not exist; create it with `apikey db init`")
-            }
-            DatabaseError::NoSuchKey(name) => write!(f, "no key named `{name}`"),
-            DatabaseError::NameTaken(name) => write!(f, "a key named `{name}` exists already"),
-            DatabaseError::KeyTaken => {
-                f.write_str("the same key is in the table already under another name")
-            }
-            DatabaseError::Name(name) => write!(
-                f,
-                "invalid key name {}: use 1 to 64 letters, digits and `_`",
-                quoted(name)
+        }
+    }
+
+    impl std::error::Error for DatabaseError {}
+
+    /// A key the table holds, as `apikey list` shows it: no digest.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    #[non_exhaustive]
+    pub struct KeyRecord {
+        /// The key's name.
+        pub name: String,
+        /// Its scopes.
+        pub scopes: Vec<String>,
+        /// When it expires.
+        pub expires_at: Option<OffsetDateTime>,
+        /// The networks it may be used from; empty means anywhere.
+        pub ips: Vec<String>,
+        /// Its rate limit (`100/m`).
+        pub rate: Option<String>,
+        /// When it was issued.
+        pub created_at: OffsetDateTime,
+        /// When it was revoked, or is to be (the end of a rotation's grace period).
+        pub revoked_at: Option<OffsetDateTime>,
+        /// When an instance last accepted it, as of the instances' last flush.
+        pub last_used_at: Option<OffsetDateTime>,
+    }
+
+    /// A key just issued: shown once, stored nowhere. Its `Debug` shows only the name.
+    pub struct IssuedKey {
+        /// The key's name.
+        pub name: String,
+        key: GeneratedKey,
+    }
+
+    impl IssuedKey {
+        /// The key itself, to give to the client.
+        pub fn expose_secret(&self) -> &str {
+            self.key.expose_secret()
+        }
+
+        /// The key's SHA-256 digest (what the table holds).
+        pub fn digest(&self) -> KeyDigest {
+            self.key.digest()
+        }
+
+        /// The key as generated.
+        pub fn generated(&self) -> &GeneratedKey {
+            &self.key
+        }
+    }
+
+    impl fmt::Debug for IssuedKey {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("IssuedKey")
+                .field("name", &self.name)
+                .finish_non_exhaustive()
+        }
+    }
+
+    /// A connection to the key table.
+    pub struct KeyTable {
+        client: Client,
+        url: CredentialUrl,
+        timeout: Duration,
+    }
+
+    impl fmt::Debug for KeyTable {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("KeyTable")
+                .field("url", &self.url.shown)
+                .finish_non_exhaustive()
+        }
+    }
+
+    /// How long a connection or a statement may take by default.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+    impl KeyTable {
+        /// Connects (without TLS) to the database at `url`, a `postgres://` URL or a `key=value`
+        /// connection string; each statement may take up to 5 seconds.
+        pub async fn connect(url: &str) -> Result<KeyTable, DatabaseError> {
+            Self::connect_as(url, None, DEFAULT_TIMEOUT).await
+        }
+
+        /// Connects with `application_name` and a timeout for the connection and each statement.
+        pub(crate) async fn connect_as(
+            url: &str,
+            application_name: Option<&str>,
+            timeout: Duration,
+        ) -> Result<KeyTable, DatabaseError> {
+            let (client, connection) = Self::open(url, application_name, timeout).await?;
+            rocket::tokio::spawn(async move {
+                // Ends when the client is dropped or the connection breaks; the next statement
+                // reports the break.
+                let _ = connection.await;
+            });
+            Ok(KeyTable::from_client(client, url, timeout))
+        }
+
+        /// Opens a connection and returns it unspawned, for the listener, which reads its
+        /// notifications.
+        pub(crate) async fn open(
+            url: &str,
+            application_name: Option<&str>,
+            timeout: Duration,
+        ) -> Result<
+            (
+                Client,
+                tokio_postgres::Connection<
+                    tokio_postgres::Socket,
+                    tokio_postgres::tls::NoTlsStream,
+                >,
             ),
-            DatabaseError::Entry(e) => write!(f, "invalid entry: {e}"),
-            DatabaseError::KeyGen(e) => write!(f, "{e}"),
-            DatabaseError::Revoked(name) => write!(f, "the key `{name}` is revoked"),
+            DatabaseError,
+        > {
+            let shown = CredentialUrl::new(url);
+            let mut config: tokio_postgres::Config = url
+                .parse()
+                .map_err(|e: tokio_postgres::Error| DatabaseError::Url(describe(&e, &shown)))?;
+            config.connect_timeout(timeout);
+            // A dead peer (a cut network, a host gone) is noticed within a minute even while the
+            // listener only waits.
+            config.keepalives(true);
+            config.keepalives_idle(Duration::from_secs(30));
+            if let Some(name) = application_name {
+                config.application_name(name);
+            }
+            match rocket::tokio::time::timeout(timeout, config.connect(NoTls)).await {
+                Err(_) => Err(DatabaseError::Timeout(timeout)),
+                Ok(Err(e)) => Err(DatabaseError::Connect(describe(&e, &shown))),
+                Ok(Ok(pair)) => Ok(pair),
+            }
         }
-    }
-}
 
-impl std::error::Error for DatabaseError {}
-
-/// A key the table holds, as `apikey list` shows it: no digest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct KeyRecord {
-    /// The key's name.
-    pub name: String,
-    /// Its scopes.
-    pub scopes: Vec<String>,
-    /// When it expires.
-    pub expires_at: Option<OffsetDateTime>,
-    /// The networks it may be used from; empty means anywhere.
-    pub ips: Vec<String>,
-    /// Its rate limit (`100/m`).
-    pub rate: Option<String>,
-    /// When it was issued.
-    pub created_at: OffsetDateTime,
-    /// When it was revoked, or is to be (the end of a rotation's grace period).
-    pub revoked_at: Option<OffsetDateTime>,
-    /// When an instance last accepted it, as of the instances' last flush.
-    pub last_used_at: Option<OffsetDateTime>,
-}
-
-/// A key just issued: shown once, stored nowhere. Its `Debug` shows only the name.
-pub struct IssuedKey {
-    /// The key's name.
-    pub name: String,
-    key: GeneratedKey,
-}
-
-impl IssuedKey {
-    /// The key itself, to give to the client.
-    pub fn expose_secret(&self) -> &str {
-        self.key.expose_secret()
-    }
-
-    /// The key's SHA-256 digest (what the table holds).
-    pub fn digest(&self) -> KeyDigest {
-        self.key.digest()
-    }
-
-    /// The key as generated.
-    pub fn generated(&self) -> &GeneratedKey {
-        &self.key
-    }
-}
-
-impl fmt::Debug for IssuedKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IssuedKey")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A connection to the key table.
-pub struct KeyTable {
-    client: Client,
-    url: CredentialUrl,
-    timeout: Duration,
-}
-
-impl fmt::Debug for KeyTable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyTable")
-            .field("url", &self.url.shown)
-            .finish_non_exhaustive()
-    }
-}
-
-/// How long a connection or a statement may take by default.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-
-impl KeyTable {
-    /// Connects (without TLS) to the database at `url`, a `postgres://` URL or a `key=value`
-    /// connection string; each statement may take up to 5 seconds.
-    pub async fn connect(url: &str) -> Result<KeyTable, DatabaseError> {
-        Self::connect_as(url, None, DEFAULT_TIMEOUT).await
-    }
-
-    /// Connects with `application_name` and a timeout for the connection and each statement.
-    pub(crate) async fn connect_as(
-        url: &str,
-        application_name: Option<&str>,
-        timeout: Duration,
-    ) -> Result<KeyTable, DatabaseError> {
-        let (client, connection) = Self::open(url, application_name, timeout).await?;
-        rocket::tokio::spawn(async move {
-            // Ends when the client is dropped or the connection breaks; the next statement
-            // reports the break.
-            let _ = connection.await;
-        });
-        Ok(KeyTable::from_client(client, url, timeout))
-    }
-
-    /// Opens a connection and returns it unspawned, for the listener, which reads its
-    /// notifications.
-    pub(crate) async fn open(
-        url: &str,
-        application_name: Option<&str>,
-        timeout: Duration,
-    ) -> Result<
-        (
-            Client,
-            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
-        ),
-        DatabaseError,
-    > {
-        let shown = CredentialUrl::new(url);
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| DatabaseError::Url(describe(&e, &shown)))?;
-        config.connect_timeout(timeout);
-        // A dead peer (a cut network, a host gone) is noticed within a minute even while the
-        // listener only waits.
-        config.keepalives(true);
-        config.keepalives_idle(Duration::from_secs(30));
-        if let Some(name) = application_name {
-            config.application_name(name);
+        pub(crate) fn from_client(client: Client, url: &str, timeout: Duration) -> KeyTable {
+            KeyTable {
+                client,
+                url: CredentialUrl::new(url),
+                timeout,
+            }
         }
-        match rocket::tokio::time::timeout(timeout, config.connect(NoTls)).await {
-            Err(_) => Err(DatabaseError::Timeout(timeout)),
-            Ok(Err(e)) => Err(DatabaseError::Connect(describe(&e, &shown))),
-            Ok(Ok(pair)) => Ok(pair),
+
+        /// Starts listening on `channel`.
+        pub(crate) async fn listen(&self, channel: &str) -> Result<(), DatabaseError> {
+            self.bounded(self.client.batch_execute(&format!("LISTEN {channel}")))
+                .await
         }
-    }
 
-    pub(crate) fn from_client(client: Client, url: &str, timeout: Duration) -> KeyTable {
-        KeyTable {
-            client,
-            url: CredentialUrl::new(url),
-            timeout,
+        /// The error that ended a connection.
+        pub(crate) fn lost(&self, e: &tokio_postgres::Error) -> DatabaseError {
+            DatabaseError::Connect(describe(e, &self.url))
         }
-    }
 
-    /// Starts listening on `channel`.
-    pub(crate) async fn listen(&self, channel: &str) -> Result<(), DatabaseError> {
-        self.bounded(self.client.batch_execute(&format!("LISTEN {channel}")))
-            .await
-    }
-
-    /// The error that ended a connection.
-    pub(crate) fn lost(&self, e: &tokio_postgres::Error) -> DatabaseError {
-        DatabaseError::Connect(describe(e, &self.url))
-    }
-
-    /// Creates the table, its indexes and its trigger, or brings them up to date.
-    pub async fn init(&self) -> Result<(), DatabaseError> {
-        self.bounded(self.client.batch_execute(SCHEMA)).await
-    }
-
-    /// Issues a new key named `name` with the fields of `fields` (`scopes=…;expires=…;ips=…;
-    /// rate=…`, the entry grammar without the key; empty for none), from the operating
-    /// system's CSPRNG. The key is returned once; the table holds its digest.
-    pub async fn issue(&self, name: &str, fields: &str) -> Result<IssuedKey, DatabaseError> {
-        let key = GeneratedKey::new().map_err(DatabaseError::KeyGen)?;
-        let mut entry = key.entry();
-        if !fields.is_empty() {
-            entry.push(';');
-            entry.push_str(fields);
+        /// Creates the table, its indexes and its trigger, or brings them up to date.
+        pub async fn init(&self) -> Result<(), DatabaseError> {
+            self.bounded(self.client.batch_execute(SCHEMA)).await
         }
-        let entry = parse_entry(&entry).map_err(DatabaseError::Entry)?;
-        let name = self.insert(name, &entry).await?;
-        Ok(IssuedKey { name, key })
-    }
 
-    /// Inserts a key given as an entry (a key, or its `sha256:` digest, and its fields). Returns
-    /// the name as stored (lower-case).
-    pub async fn insert(&self, name: &str, entry: &KeyEntry) -> Result<String, DatabaseError> {
-        let name = key_name(name).ok_or_else(|| DatabaseError::Name(name.to_owned()))?;
-        let ips: Vec<String> = entry.ips.iter().map(ToString::to_string).collect();
-        let rate = entry.rate.map(|rate| rate.to_string());
-        let digest = entry.digest.as_bytes().as_slice();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
-            [&name, &digest, &entry.scopes, &entry.expires, &ips, &rate];
-        let statement = self.client.execute(
-            "INSERT INTO api_keys (name, digest, scopes, expires_at, ips, rate) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &params,
-        );
-        match rocket::tokio::time::timeout(self.timeout, statement).await {
-            Err(_) => Err(DatabaseError::Timeout(self.timeout)),
-            Ok(Ok(_)) => Ok(name),
-            Ok(Err(e)) => Err(match e.as_db_error().and_then(|db| db.constraint()) {
-                Some("api_keys_pkey") => DatabaseError::NameTaken(name),
-                Some("api_keys_digest_key") => DatabaseError::KeyTaken,
-                _ => self.query_error(&e),
-            }),
+        /// Issues a new key named `name` with the fields of `fields` (`scopes=…;expires=…;ips=…;
+        /// rate=…`, the entry grammar without the key; empty for none), from the operating
+        /// system's CSPRNG. The key is returned once; the table holds its digest.
+        pub async fn issue(&self, name: &str, fields: &str) -> Result<IssuedKey, DatabaseError> {
+            let key = GeneratedKey::new().map_err(DatabaseError::KeyGen)?;
+            let mut entry = key.entry();
+            if !fields.is_empty() {
+                entry.push(';');
+                entry.push_str(fields);
+            }
+            let entry = parse_entry(&entry).map_err(DatabaseError::Entry)?;
+            let name = self.insert(name, &entry).await?;
+            Ok(IssuedKey { name, key })
         }
-    }
 
-    /// Revokes the key named `name` now: every instance refuses it within moments. Returns when
-    /// it was revoked (earlier, if it already was).
-    pub async fn revoke(&self, name: &str) -> Result<OffsetDateTime, DatabaseError> {
-        let name = key_name(name).ok_or_else(|| DatabaseError::Name(name.to_owned()))?;
-        let row = self
-            .bounded(self.client.query_opt(
-                "UPDATE api_keys SET revoked_at = least(revoked_at, now()) WHERE name = $1 \
-                 RETURNING revoked_at",
-                &[&name],
-            ))
-            .await?;
-        let row = row.ok_or(DatabaseError::NoSuchKey(name))?;
-        row.try_get(0).map_err(|e| self.query_error(&e))
-    }
+        /// Inserts a key given as an entry (a key, or its `sha256:` digest, and its fields). Returns
+        /// the name as stored (lower-case).
+        pub async fn insert(&self, name: &str, entry: &KeyEntry) -> Result<String, DatabaseError> {
+            let name = key_name(name).ok_or_else(|| DatabaseError::Name(name.to_owned()))?;
+            let ips: Vec<String> = entry.ips.iter().map(ToString::to_string).collect();
+            let rate = entry.rate.map(|rate| rate.to_string());
+            let digest = entry.digest.as_bytes().as_slice();
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+                [&name, &digest, &entry.scopes, &entry.expires, &ips, &rate];
+            let statement = self.client.execute(
+                "INSERT INTO api_keys (name, digest, scopes, expires_at, ips, rate) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &params,
+            );
+            match rocket::tokio::time::timeout(self.timeout, statement).await {
+                Err(_) => Err(DatabaseError::Timeout(self.timeout)),
+                Ok(Ok(_)) => Ok(name),
+                Ok(Err(e)) => Err(match e.as_db_error().and_then(|db| db.constraint()) {
+                    Some("api_keys_pkey") => DatabaseError::NameTaken(name),
+                    Some("api_keys_digest_key") => DatabaseError::KeyTaken,
+                    _ => self.query_error(&e),
+                }),
+            }
+        }
 
-    /// Issues a successor to the key named `name`, with its scopes, addresses and rate, under
-    /// the same name; the old key is renamed `<name>_r<revision>` and accepted until `grace`
-    /// has passed, the overlap clients need to switch. One transaction: both or neither.
-    pub async fn rotate(
-        &mut self,
-        name: &str,
-        grace: Duration,
-        expires: Option<OffsetDateTime>,
-    ) -> Result<(IssuedKey, String), DatabaseError> {
-        let name = key_name(name).ok_or_else(|| DatabaseError::Name(name.to_owned()))?;
-        let key = GeneratedKey::new().map_err(DatabaseError::KeyGen)?;
-        let grace_seconds = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
-        let timeout = self.timeout;
-        let shown = &self.url;
-        let new_digest = key.digest();
-        let new_digest = new_digest.as_bytes().as_slice();
-        let name = &name;
-        let work = async {
-            let transaction = self.client.transaction().await?;
-            let Some(old) = transaction
-                .query_opt(
-                    "SELECT revision, revoked_at IS NOT NULL AND revoked_at <= now() \
-                     FROM api_keys WHERE name = $1 FOR UPDATE",
+        /// Revokes the key named `name` now: every instance refuses it within moments. Returns when
+        /// it was revoked (earlier, if it already was).
+        pub async fn revoke(&self, name: &str) -> Result<OffsetDateTime, DatabaseError> {
+            let name = key_name(name).ok_or_else(|| DatabaseError::Name(name.to_owned()))?;
+            let row = self
+                .bounded(self.client.query_opt(
+                    "UPDATE api_keys SET revoked_at = least(revoked_at, now()) WHERE name = $1 \
+                     RETURNING revoked_at",
                     &[&name],
-                )
-                .await?
-            else {
-                return Ok(Err(DatabaseError::NoSuchKey(name.clone())));
-            };
-            if old.try_get::<_, bool>(1)? {
-                return Ok(Err(DatabaseError::Revoked(name.clone())));
-            }
-            let revision: i64 = old.try_get(0)?;
-            let retired = retired_name(name, revision);
-            transaction
-                .execute(
-                    "UPDATE api_keys SET name = $2, \
-                     revoked_at = least(revoked_at, now() + make_interval(secs => $3)) \
-                     WHERE name = $1",
-                    &[name, &retired, &(grace_seconds as f64)],
-                )
+                ))
                 .await?;
-            transaction
-                .execute(
-                    "INSERT INTO api_keys (name, digest, scopes, expires_at, ips, rate) \
-                     SELECT $1, $2, scopes, $3, ips, rate FROM api_keys WHERE name = $4",
-                    &[name, &new_digest, &expires, &retired],
-                )
-                .await?;
-            transaction.commit().await?;
-            Ok(Ok(retired))
-        };
-        let retired = match rocket::tokio::time::timeout(timeout, work).await {
-            Err(_) => return Err(DatabaseError::Timeout(timeout)),
-            Ok(Err(e)) => return Err(query_error(&e, shown)),
-            Ok(Ok(outcome)) => outcome?,
-        };
-        let name = name.clone();
-        Ok((IssuedKey { name, key }, retired))
-    }
+            let row = row.ok_or(DatabaseError::NoSuchKey(name))?;
+            row.try_get(0).map_err(|e| self.query_error(&e))
+        }
 
-    /// Every key of the table, revoked ones included, sorted by name; never a digest.
-    pub async fn list(&self) -> Result<Vec<KeyRecord>, DatabaseError> {
-        let query = format!("{RECORD_QUERY} ORDER BY k.name");
-        let rows = self.bounded(self.client.query(&query, &[])).await?;
-        rows.iter()
-            .map(record)
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.query_error(&e))
-    }
-
-    /// The key named `name`, revoked or not.
-    pub async fn get(&self, name: &str) -> Result<Option<KeyRecord>, DatabaseError> {
-        let name = key_name(name).ok_or_else(|| DatabaseError::Name(name.to_owned()))?;
-        let query = format!("{RECORD_QUERY} WHERE k.name = $1");
-        let row = self
-            .bounded(self.client.query_opt(&query, &[&name]))
-            .await?;
-        row.as_ref()
-            .map(record)
-            .transpose()
-            .map_err(|e| self.query_error(&e))
-    }
-
-    /// The table's revision: the number of the last change.
-    pub(crate) async fn revision(&self) -> Result<i64, DatabaseError> {
-        let row = self
-            .bounded(
-                self.client
-                    .query_one("SELECT revision FROM api_keys_revision", &[]),
-            )
-            .await?;
-        row.try_get(0).map_err(|e| self.query_error(&e))
-    }
-
-    /// The live keys and the revision they reflect, read in one snapshot.
-    pub(crate) async fn live_keys(&mut self) -> Result<(i64, Vec<RowChange>), DatabaseError> {
-        let query = format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL OR revoked_at > now()"
-        );
-        self.read_snapshot(&query, None).await
-    }
-
-    /// The rows changed and deleted since `revision`, and the revision they bring the reader
-    /// to, read in one snapshot.
-    pub(crate) async fn changes_since(
-        &mut self,
-        revision: i64,
-    ) -> Result<(i64, Vec<RowChange>), DatabaseError> {
-        let query = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE revision > $1");
-        self.read_snapshot(&query, Some(revision)).await
-    }
-
-    async fn read_snapshot(
-        &mut self,
-        query: &str,
-        since: Option<i64>,
-    ) -> Result<(i64, Vec<RowChange>), DatabaseError> {
-        let timeout = self.timeout;
-        let work = async {
-            let transaction = self
-                .client
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await?;
-            let revision: i64 = transaction
-                .query_one("SELECT revision FROM api_keys_revision", &[])
-                .await?
-                .try_get(0)?;
-            let mut changes = Vec::new();
-            let rows = match since {
-                Some(since) => transaction.query(query, &[&since]).await?,
-                None => transaction.query(query, &[]).await?,
-            };
-            for row in &rows {
-                changes.push(key_row(row)?);
-            }
-            if let Some(since) = since {
-                for row in transaction
-                    .query(
-                        "SELECT name, revision FROM api_keys_deleted WHERE revision > $1",
-                        &[&since],
+        /// Issues a successor to the key named `name`, with its scopes, addresses and rate, under
+        /// the same name; the old key is renamed `<name>_r<revision>` and accepted until `grace`
+        /// has passed, the overlap clients need to switch. One transaction: both or neither.
+        pub async fn rotate(
+            &mut self,
+            name: &str,
+            grace: Duration,
+            expires: Option<OffsetDateTime>,
+        ) -> Result<(IssuedKey, String), DatabaseError> {
+            let name = key_name(name).ok_or_else(|| DatabaseError::Name(name.to_owned()))?;
+            let key = GeneratedKey::new().map_err(DatabaseError::KeyGen)?;
+            let grace_seconds = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+            let timeout = self.timeout;
+            let shown = &self.url;
+            let new_digest = key.digest();
+            let new_digest = new_digest.as_bytes().as_slice();
+            let name = &name;
+            let work = async {
+                let transaction = self.client.transaction().await?;
+                let Some(old) = transaction
+                    .query_opt(
+                        "SELECT revision, revoked_at IS NOT NULL AND revoked_at <= now() \
+                         FROM api_keys WHERE name = $1 FOR UPDATE",
+                        &[&name],
                     )
                     .await?
-                {
-                    changes.push(RowChange::Deleted {
-                        name: row.try_get(0)?,
-                        revision: row.try_get(1)?,
-                    });
+                else {
+                    return Ok(Err(DatabaseError::NoSuchKey(name.clone())));
+                };
+                if old.try_get::<_, bool>(1)? {
+                    return Ok(Err(DatabaseError::Revoked(name.clone())));
                 }
+                let revision: i64 = old.try_get(0)?;
+                let retired = retired_name(name, revision);
+                transaction
+                    .execute(
+                        "UPDATE api_keys SET name = $2, \
+                         revoked_at = least(revoked_at, now() + make_interval(secs => $3)) \
+                         WHERE name = $1",
+                        &[name, &retired, &(grace_seconds as f64)],
+                    )
+                    .await?;
+                transaction
+                    .execute(
+                        "INSERT INTO api_keys (name, digest, scopes, expires_at, ips, rate) \
+                         SELECT $1, $2, scopes, $3, ips, rate FROM api_keys WHERE name = $4",
+                        &[name, &new_digest, &expires, &retired],
+                    )
+                    .await?;
+                transaction.commit().await?;
+                Ok(Ok(retired))
+            };
+            let retired = match rocket::tokio::time::timeout(timeout, work).await {
+                Err(_) => return Err(DatabaseError::Timeout(timeout)),
+                Ok(Err(e)) => return Err(query_error(&e, shown)),
+                Ok(Ok(outcome)) => outcome?,
+            };
+            let name = name.clone();
+            Ok((IssuedKey { name, key }, retired))
+        }
+
+        /// Every key of the table, revoked ones included, sorted by name; never a digest.
+        pub async fn list(&self) -> Result<Vec<KeyRecord>, DatabaseError> {
+            let query = format!("{RECORD_QUERY} ORDER BY k.name");
+            let rows = self.bounded(self.client.query(&query, &[])).await?;
+            rows.iter()
+                .map(record)
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.query_error(&e))
+        }
+
+        /// The key named `name`, revoked or not.
+        pub async fn get(&self, name: &str) -> Result<Option<KeyRecord>, DatabaseError> {
+            let name = key_name(name).ok_or_else(|| DatabaseError::Name(name.to_owned()))?;
+            let query = format!("{RECORD_QUERY} WHERE k.name = $1");
+            let row = self
+                .bounded(self.client.query_opt(&query, &[&name]))
+                .await?;
+            row.as_ref()
+                .map(record)
+                .transpose()
+                .map_err(|e| self.query_error(&e))
+        }
+
+        /// The table's revision: the number of the last change.
+        pub(crate) async fn revision(&self) -> Result<i64, DatabaseError> {
+            let row = self
+                .bounded(
+                    self.client
+                        .query_one("SELECT revision FROM api_keys_revision", &[]),
+                )
+                .await?;
+            row.try_get(0).map_err(|e| self.query_error(&e))
+        }
+
+        /// The live keys and the revision they reflect, read in one snapshot.
+        pub(crate) async fn live_keys(&mut self) -> Result<(i64, Vec<RowChange>), DatabaseError> {
+            let query = format!(
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL OR revoked_at > now()"
+            );
+            self.read_snapshot(&query, None).await
+        }
+
+        /// The rows changed and deleted since `revision`, and the revision they bring the reader
+        /// to, read in one snapshot.
+        pub(crate) async fn changes_since(
+            &mut self,
+            revision: i64,
+        ) -> Result<(i64, Vec<RowChange>), DatabaseError> {
+            let query = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE revision > $1");
+            self.read_snapshot(&query, Some(revision)).await
+        }
+
+        async fn read_snapshot(
+            &mut self,
+            query: &str,
+            since: Option<i64>,
+        ) -> Result<(i64, Vec<RowChange>), DatabaseError> {
+            let timeout = self.timeout;
+            let work = async {
+                let transaction = self
+                    .client
+                    .build_transaction()
+                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+                    .await?;
+                let revision: i64 = transaction
+                    .query_one("SELECT revision FROM api_keys_revision", &[])
+                    .await?
+                    .try_get(0)?;
+                let mut changes = Vec::new();
+                let rows = match since {
+                    Some(since) => transaction.query(query, &[&since]).await?,
+                    None => transaction.query(query, &[]).await?,
+                };
+                for row in &rows {
+                    changes.push(key_row(row)?);
+                }
+                if let Some(since) = since {
+                    for row in transaction
+                        .query(
+                            "SELECT name, revision FROM api_keys_deleted WHERE revision > $1",
+                            &[&since],
+                        )
+                        .await?
+                    {
+                        changes.push(RowChange::Deleted {
+                            name: row.try_get(0)?,
+                            revision: row.try_get(1)?,
+                        });
+                    }
+                }
+                transaction.commit().await?;
+                Ok((revision, changes))
+            };
+            match rocket::tokio::time::timeout(timeout, work).await {
+                Err(_) => Err(DatabaseError::Timeout(timeout)),
+                Ok(Err(e)) => Err(query_error(&e, &self.url)),
+                Ok(Ok(read)) => Ok(read),
             }
-            transaction.commit().await?;
-            Ok((revision, changes))
-        };
-        match rocket::tokio::time::timeout(timeout, work).await {
-            Err(_) => Err(DatabaseError::Timeout(timeout)),
-            Ok(Err(e)) => Err(query_error(&e, &self.url)),
-            Ok(Ok(read)) => Ok(read),
         }
-    }
 
-    /// Records when keys were last accepted, in one statement; a later time never goes back.
-    pub(crate) async fn record_last_used(
-        &self,
-        used: &[(String, OffsetDateTime)],
-    ) -> Result<(), DatabaseError> {
-        let (names, times): (Vec<&str>, Vec<OffsetDateTime>) =
-            used.iter().map(|(name, at)| (name.as_str(), *at)).unzip();
-        self.bounded(self.client.execute(
-            "INSERT INTO api_keys_last_used (name, last_used_at) \
-             SELECT u.name, u.at FROM unnest($1::text[], $2::timestamptz[]) AS u(name, at) \
-             WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.name = u.name) \
-             ON CONFLICT (name) DO UPDATE \
-             SET last_used_at = greatest(api_keys_last_used.last_used_at, EXCLUDED.last_used_at)",
-            &[&names, &times],
-        ))
-        .await
-        .map(|_| ())
-    }
-
-    /// Runs `statement` within the timeout, with its error described.
-    async fn bounded<T>(
-        &self,
-        statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
-    ) -> Result<T, DatabaseError> {
-        match rocket::tokio::time::timeout(self.timeout, statement).await {
-            Err(_) => Err(DatabaseError::Timeout(self.timeout)),
-            Ok(Err(e)) => Err(self.query_error(&e)),
-            Ok(Ok(value)) => Ok(value),
+        /// Records when keys were last accepted, in one statement; a later time never goes back.
+        pub(crate) async fn record_last_used(
+            &self,
+            used: &[(String, OffsetDateTime)],
+        ) -> Result<(), DatabaseError> {
+            let (names, times): (Vec<&str>, Vec<OffsetDateTime>) =
+                used.iter().map(|(name, at)| (name.as_str(), *at)).unzip();
+            self.bounded(self.client.execute(
+                "INSERT INTO api_keys_last_used (name, last_used_at) \
+                 SELECT u.name, u.at FROM unnest($1::text[], $2::timestamptz[]) AS u(name, at) \
+                 WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.name = u.name) \
+                 ON CONFLICT (name) DO UPDATE \
+                 SET last_used_at = greatest(api_keys_last_used.last_used_at, EXCLUDED.last_used_at)",
+                &[&names, &times],
+            ))
+            .await
+            .map(|_| ())
         }
-    }
 
-    fn query_error(&self, e: &tokio_postgres::Error) -> DatabaseError {
-        query_error(e, &self.url)
-    }
-}
-
-fn query_error(e: &tokio_postgres::Error, url: &CredentialUrl) -> DatabaseError {
-    if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) {
-        return DatabaseError::NoTable;
-    }
-    if e.is_closed() {
-        return DatabaseError::Connect(describe(e, url));
-    }
-    DatabaseError::Query(describe(e, url))
-}
-
-/// An error of the client, told without what could quote a row or a credential: a server error
-/// by its message, constraint and SQLSTATE (its `DETAIL` can quote a digest), any other with its
-/// causes, and never the URL's password.
-fn describe(e: &tokio_postgres::Error, url: &CredentialUrl) -> String {
-    let text = match e.as_db_error() {
-        Some(db) => match db.constraint() {
-            Some(constraint) => format!(
-                "{} (constraint {constraint}, SQLSTATE {})",
-                db.message(),
-                db.code().code()
-            ),
-            None => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        },
-        None => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
+        /// Runs `statement` within the timeout, with its error described.
+        async fn bounded<T>(
+            &self,
+            statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+        ) -> Result<T, DatabaseError> {
+            match rocket::tokio::time::timeout(self.timeout, statement).await {
+                Err(_) => Err(DatabaseError::Timeout(self.timeout)),
+                Ok(Err(e)) => Err(self.query_error(&e)),
+                Ok(Ok(value)) => Ok(value),
             }
-            text
         }
-    };
-    url.scrub(&text)
-}
 
-fn record(row: &Row) -> Result<KeyRecord, tokio_postgres::Error> {
-    Ok(KeyRecord {
-        name: row.try_get(0)?,
-        scopes: row.try_get(1)?,
-        expires_at: row.try_get(2)?,
-        ips: row.try_get(3)?,
-        rate: row.try_get(4)?,
-        created_at: row.try_get(5)?,
-        revoked_at: row.try_get(6)?,
-        last_used_at: row.try_get(7)?,
-    })
-}
+        fn query_error(&self, e: &tokio_postgres::Error) -> DatabaseError {
+            query_error(e, &self.url)
+        }
+    }
 
-/// One row of [`KEY_COLUMNS`] as a change: its entry, built and checked by the entry grammar,
-/// so that a row holds the keys-file rules whatever wrote it.
-fn key_row(row: &Row) -> Result<RowChange, tokio_postgres::Error> {
-    let name: String = row.try_get("name")?;
-    let revision: i64 = row.try_get("revision")?;
-    let live: bool = row.try_get("live")?;
-    let entry = live
-        .then(
-            || -> Result<Result<KeyEntry, EntryError>, tokio_postgres::Error> {
-                Ok(row_entry(
-                    &row.try_get::<_, Vec<u8>>("digest")?,
-                    &row.try_get::<_, Vec<String>>("scopes")?,
-                    &row.try_get::<_, Vec<String>>("ips")?,
-                    row.try_get::<_, Option<String>>("rate")?.as_deref(),
-                    row.try_get::<_, Option<OffsetDateTime>>("until")?,
-                ))
+    fn query_error(e: &tokio_postgres::Error, url: &CredentialUrl) -> DatabaseError {
+        if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) {
+            return DatabaseError::NoTable;
+        }
+        if e.is_closed() {
+            return DatabaseError::Connect(describe(e, url));
+        }
+        DatabaseError::Query(describe(e, url))
+    }
+
+    /// An error of the client, told without what could quote a row or a credential: a server error
+    /// by its message, constraint and SQLSTATE (its `DETAIL` can quote a digest), any other with its
+    /// causes, and never the URL's password.
+    fn describe(e: &tokio_postgres::Error, url: &CredentialUrl) -> String {
+        let text = match e.as_db_error() {
+            Some(db) => match db.constraint() {
+                Some(constraint) => format!(
+                    "{} (constraint {constraint}, SQLSTATE {})",
+                    db.message(),
+                    db.code().code()
+                ),
+                None => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
             },
-        )
-        .transpose()?;
-    Ok(RowChange::Row {
-        name,
-        revision,
-        entry,
-    })
-}
+            None => {
+                let mut text = e.to_string();
+                let mut source = std::error::Error::source(e);
+                while let Some(cause) = source {
+                    text.push_str(": ");
+                    text.push_str(&cause.to_string());
+                    source = cause.source();
+                }
+                text
+            }
+        };
+        url.scrub(&text)
+    }
 
-/// The entry of a row's fields. A field holding `;` or `,` is refused rather than let it add a
-/// field or an item of its own to the entry.
-fn row_entry(
-    digest: &[u8],
-    scopes: &[String],
-    ips: &[String],
-    rate: Option<&str>,
-    until: Option<OffsetDateTime>,
-) -> Result<KeyEntry, EntryError> {
-    let digest: [u8; 32] = digest.try_into().map_err(|_| EntryError::BadDigest)?;
-    let mut entry = KeyDigest::from_bytes(digest).to_entry();
-    let separator = |text: &str| text.contains([';', ',']);
-    if let Some(scope) = scopes.iter().find(|s| separator(s)) {
-        return Err(EntryError::BadScope(quoted(scope)));
+    fn record(row: &Row) -> Result<KeyRecord, tokio_postgres::Error> {
+        Ok(KeyRecord {
+            name: row.try_get(0)?,
+            scopes: row.try_get(1)?,
+            expires_at: row.try_get(2)?,
+            ips: row.try_get(3)?,
+            rate: row.try_get(4)?,
+            created_at: row.try_get(5)?,
+            revoked_at: row.try_get(6)?,
+            last_used_at: row.try_get(7)?,
+        })
     }
-    if let Some(ip) = ips.iter().find(|s| separator(s)) {
-        return Err(EntryError::BadIp(quoted(ip)));
+
+    /// One row of [`KEY_COLUMNS`] as a change: its entry, built and checked by the entry grammar,
+    /// so that a row holds the keys-file rules whatever wrote it.
+    fn key_row(row: &Row) -> Result<RowChange, tokio_postgres::Error> {
+        let name: String = row.try_get("name")?;
+        let revision: i64 = row.try_get("revision")?;
+        let live: bool = row.try_get("live")?;
+        let entry = live
+            .then(
+                || -> Result<Result<KeyEntry, EntryError>, tokio_postgres::Error> {
+                    Ok(row_entry(
+                        &row.try_get::<_, Vec<u8>>("digest")?,
+                        &row.try_get::<_, Vec<String>>("scopes")?,
+                        &row.try_get::<_, Vec<String>>("ips")?,
+                        row.try_get::<_, Option<String>>("rate")?.as_deref(),
+                        row.try_get::<_, Option<OffsetDateTime>>("until")?,
+                    ))
+                },
+            )
+            .transpose()?;
+        Ok(RowChange::Row {
+            name,
+            revision,
+            entry,
+        })
     }
-    if !scopes.is_empty() {
-        entry.push_str(";scopes=");
-        entry.push_str(&scopes.join(","));
-    }
-    if let Some(at) = until {
-        entry.push_str(";expires=");
-        entry.push_str(
-            &at.format(&Rfc3339)
-                .map_err(|e| EntryError::BadExpiry(e.to_string()))?,
-        );
-    }
-    if !ips.is_empty() {
-        entry.push_str(";ips=");
-        entry.push_str(&ips.join(","));
-    }
-    if let Some(rate) = rate {
-        if rate.contains(';') {
-            return Err(EntryError::FieldSyntax(0));
+
+    /// The entry of a row's fields. A field holding `;` or `,` is refused rather than let it add a
+    /// field or an item of its own to the entry.
+    fn row_entry(
+        digest: &[u8],
+        scopes: &[String],
+        ips: &[String],
+        rate: Option<&str>,
+        until: Option<OffsetDateTime>,
+    ) -> Result<KeyEntry, EntryError> {
+        let digest: [u8; 32] = digest.try_into().map_err(|_| EntryError::BadDigest)?;
+        let mut entry = KeyDigest::from_bytes(digest).to_entry();
+        let separator = |text: &str| text.contains([';', ',']);
+        if let Some(scope) = scopes.iter().find(|s| separator(s)) {
+            return Err(EntryError::BadScope(quoted(scope)));
         }
-        entry.push_str(";rate=");
-        entry.push_str(rate);
-    }
-    parse_entry(&entry)
-}
-
-/// The name a rotated key keeps through its grace period: `<name>_r<revision>`, within the 64
-/// bytes of a name.
-fn retired_name(name: &str, revision: i64) -> String {
-    let suffix = format!("_r{revision}");
-    let keep = 64usize.saturating_sub(suffix.len()).min(name.len());
-    format!("{}{suffix}", &name[..keep])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_row_is_read_by_the_entry_grammar() {
-        let digest = KeyDigest::of(b"0123456789abcdef0123");
-        let entry = row_entry(
-            digest.as_bytes(),
-            &["read:orders".into()],
-            &["10.0.0.0/8".into()],
-            Some("5/m"),
-            None,
-        )
-        .unwrap();
-        assert!(entry.digest.ct_eq(&digest));
-        assert_eq!(entry.scopes, ["read:orders"]);
-        assert_eq!(entry.ips.len(), 1);
-        assert!(entry.rate.is_some());
+        if let Some(ip) = ips.iter().find(|s| separator(s)) {
+            return Err(EntryError::BadIp(quoted(ip)));
+        }
+        if !scopes.is_empty() {
+            entry.push_str(";scopes=");
+            entry.push_str(&scopes.join(","));
+        }
+        if let Some(at) = until {
+            entry.push_str(";expires=");
+            entry.push_str(
+                &at.format(&Rfc3339)
+                    .map_err(|e| EntryError::BadExpiry(e.to_string()))?,
+            );
+        }
+        if !ips.is_empty() {
+            entry.push_str(";ips=");
+            entry.push_str(&ips.join(","));
+        }
+        if let Some(rate) = rate {
+            if rate.contains(';') {
+                return Err(EntryError::FieldSyntax(0));
+            }
+            entry.push_str(";rate=");
+            entry.push_str(rate);
+        }
+        parse_entry(&entry)
     }
 
-    #[test]
-    fn a_field_cannot_smuggle_another_one_in() {
-        let digest = KeyDigest::of(b"0123456789abcdef0123");
-        let bytes = digest.as_bytes();
-        let smuggled = ["read;ips=0.0.0.0/0".to_owned()];
-        assert!(matches!(
-            row_entry(bytes, &smuggled, &[], None, None),
-            Err(EntryError::BadScope(_))
-        ));
-        let smuggled = ["10.0.0.1,0.0.0.0/0".to_owned()];
-        assert!(row_entry(bytes, &[], &smuggled, None, None).is_err());
-        assert!(row_entry(bytes, &[], &[], Some("5/m;scopes=admin"), None).is_err());
-        assert!(row_entry(&bytes[..31], &[], &[], None, None).is_err());
-        let bad = ["ADMIN ALL".to_owned()];
-        assert!(row_entry(bytes, &bad, &[], None, None).is_err());
+    /// The name a rotated key keeps through its grace period: `<name>_r<revision>`, within the 64
+    /// bytes of a name.
+    fn retired_name(name: &str, revision: i64) -> String {
+        let suffix = format!("_r{revision}");
+        let keep = 64usize.saturating_sub(suffix.len()).min(name.len());
+        format!("{}{suffix}", &name[..keep])
     }
 
-    #[test]
-    fn retired_names_stay_within_64_bytes() {
-        assert_eq!(retired_name("orders", 17), "orders_r17");
-        let long = "a".repeat(64);
-        let retired = retired_name(&long, 12345);
-        assert_eq!(retired.len(), 64);
-        assert!(retired.ends_with("_r12345"));
-        assert!(key_name(&retired).is_some());
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_row_is_read_by_the_entry_grammar() {
+            let digest = KeyDigest::of(b"0123456789abcdef0123");
+            let entry = row_entry(
+                digest.as_bytes(),
+                &["read:orders".into()],
+                &["10.0.0.0/8".into()],
+                Some("5/m"),
+                None,
+            )
+            .unwrap();
+            assert!(entry.digest.ct_eq(&digest));
+            assert_eq!(entry.scopes, ["read:orders"]);
+            assert_eq!(entry.ips.len(), 1);
+            assert!(entry.rate.is_some());
+        }
+
+        #[test]
+        fn a_field_cannot_smuggle_another_one_in() {
+            let digest = KeyDigest::of(b"0123456789abcdef0123");
+            let bytes = digest.as_bytes();
+            let smuggled = ["read;ips=0.0.0.0/0".to_owned()];
+            assert!(matches!(
+                row_entry(bytes, &smuggled, &[], None, None),
+                Err(EntryError::BadScope(_))
+            ));
+            let smuggled = ["10.0.0.1,0.0.0.0/0".to_owned()];
+            assert!(row_entry(bytes, &[], &smuggled, None, None).is_err());
+            assert!(row_entry(bytes, &[], &[], Some("5/m;scopes=admin"), None).is_err());
+            assert!(row_entry(&bytes[..31], &[], &[], None, None).is_err());
+            let bad = ["ADMIN ALL".to_owned()];
+            assert!(row_entry(bytes, &bad, &[], None, None).is_err());
+        }
+
+        #[test]
+        fn retired_names_stay_within_64_bytes() {
+            assert_eq!(retired_name("orders", 17), "orders_r17");
+            let long = "a".repeat(64);
+            let retired = retired_name(&long, 12345);
+            assert_eq!(retired.len(), 64);
+            assert!(retired.ends_with("_r12345"));
+            assert!(key_name(&retired).is_some());
+        }
     }
 }

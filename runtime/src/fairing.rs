@@ -212,6 +212,20 @@ impl ApiKeyStoreBuilder {
         self
     }
 
+    /// The PostgreSQL key table (feature `postgres`), instead of `$API_KEYS_DATABASE_URL`: read
+    /// at ignite, then followed through `LISTEN`/`NOTIFY` (see the `database` module).
+    pub fn keys_database_url(mut self, url: impl Into<String>) -> Self {
+        self.config.keys_database_url = Some(url.into());
+        self
+    }
+
+    /// Whether an unreachable key table stops ignition (default `true`); with `false` the
+    /// application starts with the other sources and the table's keys follow once it answers.
+    pub fn keys_database_required(mut self, yes: bool) -> Self {
+        self.config.keys_database_required = yes;
+        self
+    }
+
     /// Adds a key given in code, in the entry grammar (`<key or sha256:…>[;scopes=…]…`).
     /// Checked with the others at load: a bad entry is reported by name, never echoed.
     pub fn key(mut self, name: impl Into<String>, entry: impl Into<String>) -> Self {

@@ -36,7 +36,6 @@ mod reload_summary;
 pub mod load;
 #[cfg(feature = "postgres")]
 mod database_keys;
-#[cfg(feature = "postgres")]
 pub mod database;
 
 // State: the rate limits (in memory or in Redis), the bound on rejection events, the metrics

@@ -60,6 +60,29 @@ pub fn example_binary() -> PathBuf {
     profile.join("examples").join("orders")
 }
 
+/// The `apikey` binary, built now if it is missing or older than its sources.
+pub fn apikey_binary() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args(["build", "-p", "rocket-api-key-cli", "--quiet"]);
+        if !cfg!(debug_assertions) {
+            cargo.arg("--release");
+        }
+        let status = cargo
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the apikey command builds");
+    });
+    let deps = std::env::current_exe().expect("the test binary's path");
+    let profile = deps
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    profile.join("apikey")
+}
+
 /// The example on 127.0.0.1:`port`, in `dir`, with `env` and none of the test's own API_KEY*
 /// or RUST_LOG variables, and no colours in its output.
 fn example_command(env: &[(&str, &str)], port: u16, dir: &TempDir) -> Command {
@@ -67,6 +90,7 @@ fn example_command(env: &[(&str, &str)], port: u16, dir: &TempDir) -> Command {
     command
         .env_remove("API_KEY")
         .env_remove("API_KEYS_FILE")
+        .env_remove("API_KEYS_DATABASE_URL")
         .env_remove("RUST_LOG")
         .env("ROCKET_ADDRESS", "127.0.0.1")
         .env("ROCKET_PORT", port.to_string())
