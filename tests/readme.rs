@@ -1,6 +1,12 @@
 //! The README's configuration is real: every `Rocket.toml` block loads as written and with its
 //! commented settings uncommented, the reference block shows the defaults, and the keys file
-//! loads. (The `nginx` blocks are run by `tests/proxy.rs`.)
+//! loads. (The `nginx` blocks are run by `tests/proxy.rs`.) A block that names a key table
+//! loads against a real PostgreSQL started for it, through the fairing that reads the table.
+
+#[path = "support/process.rs"]
+mod process;
+#[path = "support/postgres.rs"]
+mod postgres;
 
 use rocket::figment::providers::{Format, Toml};
 use rocket::figment::Figment;
@@ -68,9 +74,44 @@ fn load(toml: &str) {
     // A configured keys file must exist to load; the block's path is an example.
     let file = keys_file();
     let figment = figment.merge(("api_keys.keys_file", file.to_str().unwrap()));
+    if figment.find_value("api_keys.keys_database_url").is_ok() {
+        load_with_database(figment, toml);
+        let _ = std::fs::remove_file(file);
+        return;
+    }
     let loaded = ApiKeyStore::builder().from_env(false).load(&figment);
     let _ = std::fs::remove_file(file);
     loaded.unwrap_or_else(|e| panic!("the keys layer refuses the block: {e}\n{toml}"));
+}
+
+/// A block with a key table: its URL is an example, so a real one takes its place, with a key
+/// in it, and the application ignites with the block's settings.
+fn load_with_database(figment: Figment, toml: &str) {
+    let Some(pg) = postgres::Postgres::start() else {
+        return;
+    };
+    let url = pg.url();
+    rocket::execute(async {
+        let table = rocket_api_key::database::KeyTable::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        table.init().await.unwrap_or_else(|e| panic!("{e}"));
+        table
+            .issue("from_the_table", "scopes=read:orders")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let rocket = rocket::custom(figment.merge(("api_keys.keys_database_url", &url)))
+            .attach(ApiKeyStore::builder().from_env(false).fairing());
+        let rocket = rocket
+            .ignite()
+            .await
+            .unwrap_or_else(|e| panic!("the keys layer refuses the block: {e}\n{toml}"));
+        let keys = rocket.state::<ApiKeyStore>().expect("the store");
+        assert!(
+            keys.names().contains(&"from_the_table".to_owned()),
+            "{toml}"
+        );
+    });
 }
 
 /// The README's keys file, written to a path of its own for each caller (tests run in parallel).

@@ -224,6 +224,16 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
             arg => return Err(arg.unexpected().into()),
         }
     }
+    // What each command needs, checked before any connection is made.
+    let needs_name = matches!(command.as_str(), "new" | "revoke" | "rotate");
+    if needs_name && opts.name.is_none() {
+        return Err(Usage(format!("`apikey {command}` needs `--name <NAME>`")).into());
+    }
+    if command == "rotate" && opts.grace.is_none() {
+        return Err(
+            Usage("`apikey rotate` needs `--grace <DURATION>` (`0s` for none)".into()).into(),
+        );
+    }
     match command.as_str() {
         "new" if opts.database_url.is_some() => database(opts, new_in_table),
         "new" => new(opts),

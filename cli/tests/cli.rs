@@ -14,6 +14,7 @@ fn apikey(args: &[&str], stdin: Option<&str>) -> Output {
 fn apikey_into(args: &[&str], stdin: Option<&str>, stdout: impl Into<Stdio>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_apikey"))
         .args(args)
+        .env_remove("API_KEYS_DATABASE_URL")
         .stdin(Stdio::piped())
         .stdout(stdout)
         .stderr(Stdio::piped())
@@ -91,6 +92,37 @@ fn new_json_round_trips_through_the_runtime() {
     let expires = verified.expires().unwrap();
     let days = (expires - time::OffsetDateTime::now_utc()).whole_days();
     assert!((89..=90).contains(&days), "{days}");
+}
+
+#[test]
+fn new_with_an_allowlist_and_a_rate_loads_with_both() {
+    let out = apikey(
+        &[
+            "new",
+            "--name",
+            "edge",
+            "--ip",
+            "10.0.0.0/8",
+            "--ip",
+            "2001:db8::/32",
+            "--rate",
+            "5/m",
+            "--json",
+        ],
+        None,
+    );
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["ips"], serde_json::json!(["10.0.0.0/8", "2001:db8::/32"]));
+    assert_eq!(v["rate"], "5/m");
+    let config = v["config"].as_str().unwrap();
+    assert!(
+        config.ends_with(";ips=10.0.0.0/8,2001:db8::/32;rate=5/m"),
+        "{config}"
+    );
+    let keys = load_line(config);
+    let key = v["key"].as_str().unwrap();
+    assert!(keys.verify(key, Some([10, 1, 2, 3].into())).is_ok());
+    assert!(keys.verify(key, Some([192, 0, 2, 1].into())).is_err());
 }
 
 #[test]
@@ -173,7 +205,45 @@ fn usage_errors_exit_2_without_echoing_keys() {
             "invalid `--prefix`",
         ),
         (&["new", "--name", "bad-name"], None, "invalid name"),
-        (&["rotate"], None, "unknown command"),
+        (&["rotated"], None, "unknown command"),
+        (&["db"], None, "expected `apikey db init`"),
+        (&["db", "drop"], None, "expected `apikey db init`"),
+        (&["revoke"], None, "`apikey revoke` needs `--name <NAME>`"),
+        (
+            &["rotate", "--name", "x"],
+            None,
+            "needs `--grace <DURATION>`",
+        ),
+        (
+            &["rotate", "--name", "x", "--grace", "soon"],
+            None,
+            "invalid `--grace`",
+        ),
+        (
+            &["list", "--scope", "x"],
+            None,
+            "`apikey list` takes no `--scope`",
+        ),
+        (
+            &["hash", "--database-url", "x"],
+            None,
+            "takes no `--database-url`",
+        ),
+        (
+            &["new", "--name", "x", "--ip", "10.0.0.1,0.0.0.0/0"],
+            None,
+            "give one value per `--ip`",
+        ),
+        (
+            &["new", "--name", "x", "--ip", "10.0.0.300"],
+            None,
+            "invalid key options",
+        ),
+        (
+            &["new", "--name", "x", "--rate", "lots"],
+            None,
+            "invalid key options",
+        ),
         (
             &["hash", "secret-on-the-command-line"],
             None,

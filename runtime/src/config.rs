@@ -730,6 +730,26 @@ mod tests {
     }
 
     #[test]
+    fn config_debug_hides_the_key_database_password() {
+        let config = Config {
+            keys_database_url: Some(
+                "postgres://keys:pg%2Fs3cret@db.internal/orders?password=x1y2z3".into(),
+            ),
+            ..Config::default()
+        };
+        let debug = format!("{config:?}");
+        for secret in ["pg%2Fs3cret", "pg/s3cret", "x1y2z3"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(
+            debug.contains(
+                r#"keys_database_url: Some("postgres://keys:***@db.internal/orders?password=***")"#
+            ),
+            "{debug}"
+        );
+    }
+
+    #[test]
     fn config_debug_hides_the_redis_password() {
         let config = Config {
             redis_url: Some("redis://alice:s3cret@10.0.0.7:6379".into()),

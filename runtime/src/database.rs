@@ -12,6 +12,7 @@
 //! and revoke keys; an application's own administration can use it too:
 //!
 //! ```no_run
+//! # #[cfg(feature = "postgres")]
 //! # async fn run() -> Result<(), rocket_api_key_runtime::database::DatabaseError> {
 //! use rocket_api_key_runtime::database::KeyTable;
 //!

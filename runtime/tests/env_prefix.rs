@@ -24,8 +24,9 @@ fn a_prefix_covering_the_keys_file_variable_is_a_configuration_error() {
             error,
             format!(
                 "`api_keys.env_prefix` = \"{prefix}\" would read `API_KEYS_FILE`, which holds the \
-                 keys file's path, as another key; choose a prefix that neither `API_KEYS_FILE` \
-                 nor `API_KEY` starts with, such as \"API_KEY_\" (the default) or \"ORDERS_KEY_\""
+                 keys file's path, as another key; choose a prefix that none of `API_KEYS_FILE`, \
+                 `API_KEYS_DATABASE_URL` and `API_KEY` starts with, such as \"API_KEY_\" (the \
+                 default) or \"ORDERS_KEY_\""
             )
         );
         // The same when the prefix comes from Rocket's configuration.
@@ -36,6 +37,20 @@ fn a_prefix_covering_the_keys_file_variable_is_a_configuration_error() {
             .unwrap_err()
             .to_string();
         assert!(error.contains("would read `API_KEYS_FILE`"), "{error}");
+    }
+    // The key table's URL is no key either, under a prefix that reaches it by name or as the
+    // single-key variable.
+    for prefix in ["API_KEYS_DATABASE_", "API_KEYS_DATABASE_URL_"] {
+        let error = ApiKeyStore::builder()
+            .env_prefix(prefix)
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error
+                .contains("would read `API_KEYS_DATABASE_URL`, which holds the key database's URL"),
+            "{error}"
+        );
     }
 
     // The default prefix reads `API_KEY` as `default`, and the path as a path only.
