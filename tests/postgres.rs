@@ -463,8 +463,7 @@ async fn a_name_in_two_sources_is_a_load_error_naming_both() {
         "the running keys stay"
     );
     assert_eq!(status(&client, &clash).await, Status::Unauthorized);
-    // Fixed by deleting the clashing row: the table's keys apply again.
-    pg.psql("DELETE FROM api_keys WHERE name = 'code'");
+    // While every reload fails, a revocation still applies: fail closed.
     pg.psql("UPDATE api_keys SET revoked_at = now() WHERE name = 'shared'");
     until_status(
         &turn,
@@ -475,6 +474,14 @@ async fn a_name_in_two_sources_is_a_load_error_naming_both() {
     )
     .await;
     assert_eq!(status(&client, code).await, Status::Ok);
+    let text = turn.logs();
+    assert!(text.contains(r#"withdrawn=["shared"]"#), "{text}");
+    // Fixed by deleting the clashing row: the table's keys apply again.
+    let later = new_key(&pg, "later", &["read:orders"]);
+    pg.psql("DELETE FROM api_keys WHERE name = 'code'");
+    until_status(&turn, &client, &later, Status::Ok, Duration::from_secs(10)).await;
+    assert_eq!(status(&client, code).await, Status::Ok);
+    assert_eq!(status(&client, &shared).await, Status::Unauthorized);
 }
 
 /// A row written around `apikey` that would smuggle a field in (a scope holding `;ips=`) is a

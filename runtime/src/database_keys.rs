@@ -1,7 +1,7 @@
 //! The keys of the PostgreSQL table as this instance last read them: a source of every load, like
 //! the environment and the keys file, kept up to date row by row by the listener.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::entry::{EntryError, KeyEntry};
 use crate::load::Loader;
@@ -74,6 +74,14 @@ impl DatabaseKeys {
         for (name, entry) in &self.entries {
             loader.database_entry(name, entry.clone());
         }
+    }
+
+    /// The digests of the table's keys that load.
+    pub fn digests(&self) -> HashSet<[u8; 32]> {
+        self.entries
+            .values()
+            .filter_map(|entry| Some(*entry.as_ref().ok()?.digest.as_bytes()))
+            .collect()
     }
 
     /// The names of the keys from the table.

@@ -28,6 +28,10 @@ use ipnet::IpNet;
 use time::OffsetDateTime;
 
 use crate::digest::KeyDigest;
+#[cfg(feature = "postgres")]
+use crate::entry::KeyEntry;
+#[cfg(feature = "postgres")]
+use crate::load::KeySource;
 use crate::load::Loaded;
 use crate::rate::{GcraCell, RateSpec};
 use crate::reload_summary::ReloadSummary;
@@ -272,6 +276,34 @@ impl SlotTable {
 
     pub fn profile(&self, slot: &Slot) -> &Profile {
         &self.profiles[slot.profile as usize]
+    }
+
+    /// This store without the keys `withdrawn` says to drop, every other key as it is
+    /// (identities, usage and rate state kept): for revocations that must apply even when a
+    /// full reload fails.
+    #[cfg(feature = "postgres")]
+    pub fn without(&self, withdrawn: impl Fn(&KeyDigest) -> bool) -> SlotTable {
+        let loaded = self
+            .iter()
+            .filter(|(_, slot)| !withdrawn(&slot.digest))
+            .map(|(_, slot)| {
+                let profile = self.profile(slot);
+                let name = slot.identity.name.to_string();
+                Loaded {
+                    // Not read by `SlotTable::new`, which keeps only names and entries.
+                    source: KeySource::Code(name.clone()),
+                    name,
+                    entry: KeyEntry {
+                        digest: slot.digest,
+                        scopes: profile.scopes.iter().map(|s| s.to_string()).collect(),
+                        expires: slot.expires.to_time(),
+                        ips: profile.ips.to_vec(),
+                        rate: profile.rate,
+                    },
+                }
+            })
+            .collect();
+        SlotTable::new(loaded, Some(self))
     }
 
     /// Moves the counts of accepted requests into the keys' identities, for a store that no

@@ -529,13 +529,57 @@ impl ApiKeyStore {
     /// Changes the database's keys with `change`, then reloads every source with them, as a
     /// keys-file change does. On a load error the running keys stay; the changed copy of the
     /// table is kept, so the next load (of any trigger) tries it again.
+    ///
+    /// Fail closed: when the reload fails (a name the table shares with another source, a row
+    /// that does not parse, a keys file being written), the keys the change revoked or deleted
+    /// are withdrawn from the running set anyway, so no error elsewhere keeps a revoked key
+    /// alive.
     #[cfg(feature = "postgres")]
     pub(crate) fn change_database(
         &self,
         change: impl FnOnce(&mut Option<DatabaseKeys>),
     ) -> Result<ReloadSummary, LoadErrors> {
-        change(&mut lock(&self.shared.database));
-        self.reload()
+        let digests = |database: &Option<DatabaseKeys>| {
+            database
+                .as_ref()
+                .map(DatabaseKeys::digests)
+                .unwrap_or_default()
+        };
+        let gone = {
+            let mut database = lock(&self.shared.database);
+            let before = digests(&database);
+            change(&mut database);
+            let after = digests(&database);
+            before
+                .difference(&after)
+                .copied()
+                .collect::<std::collections::HashSet<_>>()
+        };
+        let outcome = self.reload();
+        if outcome.is_err() && !gone.is_empty() {
+            self.withdraw(|digest| gone.contains(digest.as_bytes()));
+        }
+        outcome
+    }
+
+    /// Drops the keys `withdrawn` says to from the running set, keeping every other as it is.
+    #[cfg(feature = "postgres")]
+    fn withdraw(&self, withdrawn: impl Fn(&KeyDigest) -> bool) {
+        let _reloading = lock(&self.shared.reload_lock);
+        let old = self.shared.store.load_full();
+        let new = old.without(withdrawn);
+        let summary = SlotTable::changes(&old, &new);
+        drop(old);
+        if summary.removed.is_empty() {
+            return;
+        }
+        self.swap_store(new);
+        tracing::warn!(
+            target: TARGET,
+            withdrawn = ?summary.removed,
+            count = self.len(),
+            "the reload failed, but the keys the table revoked or deleted are withdrawn anyway"
+        );
     }
 
     /// The revision of the table the database's keys reflect; `None` before the first read.
