@@ -77,9 +77,14 @@ fn table(pg: &Postgres) {
 
 /// Runs `apikey` with the table's URL in its environment; whether it succeeded, and its output.
 fn apikey(pg: &Postgres, args: &[&str]) -> (bool, String) {
+    apikey_at(&pg.url(), args)
+}
+
+/// Runs `apikey` with `url` as `API_KEYS_DATABASE_URL`.
+fn apikey_at(url: &str, args: &[&str]) -> (bool, String) {
     let output = Command::new(apikey_binary())
         .args(args)
-        .env("API_KEYS_DATABASE_URL", pg.url())
+        .env("API_KEYS_DATABASE_URL", url)
         .output()
         .expect("apikey runs");
     let text = String::from_utf8_lossy(&output.stdout).into_owned()
@@ -586,4 +591,160 @@ async fn rotation_overlaps_for_the_grace_period_and_list_shows_last_use() {
     let table = KeyTable::connect(&pg.url()).await.unwrap();
     let records = table.list().await.unwrap();
     assert_eq!(records.len(), 2);
+}
+
+/// A CA of the test's own and a server certificate it signed for 127.0.0.1, made with openssl:
+/// the CA's PEM, the server's certificate and its key.
+fn certificates(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs (.ci/run installs it)");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"],
+            &ec[..],
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=rak test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"],
+            &ec[..],
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("the extensions");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    ["ca.pem", "server.pem", "server.key"].map(|name| dir.join(name))
+}
+
+/// Whether the listener's connection is encrypted, as the server sees it.
+fn listener_uses_tls(pg: &Postgres) -> bool {
+    pg.psql(
+        "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = 'rocket-api-key listener'",
+    ) == "t"
+}
+
+/// Without `sslmode` in the URL, TLS is required and the server's certificate verified: a server
+/// signed by an unknown CA is refused, so is a server without TLS (with a hint), and with the
+/// CA given (`keys_database_ca`, `--database-ca`) keys are issued and loaded over TLS, the
+/// listener's connection included.
+#[rocket::async_test]
+async fn tls_is_required_and_the_server_is_verified_unless_the_url_says_otherwise() {
+    let turn = Turn::take();
+    let dir = process::TempDir::new("tls");
+    let [ca, cert, key] = certificates(&dir.0);
+    let Some(pg) = Postgres::start_tls(&cert, &key) else {
+        return;
+    };
+    let url = pg.url_without_sslmode();
+    let ca_arg = ca.to_str().expect("a UTF-8 path");
+
+    // An unknown CA: refused, naming the certificate.
+    let (ok, out) = apikey_at(&url, &["db", "init"]);
+    assert!(!ok && out.contains("certificate"), "{out}");
+    assert!(!out.contains(pg.password()), "{out}");
+
+    // The CA given: the table is made and a key issued over TLS.
+    let (ok, out) = apikey_at(&url, &["db", "init", "--database-ca", ca_arg]);
+    assert!(ok, "{out}");
+    let (ok, out) = apikey_at(
+        &url,
+        &[
+            "new",
+            "--name",
+            "tls",
+            "--scope",
+            "read:orders",
+            "--database-url",
+            &url,
+            "--database-ca",
+            ca_arg,
+            "--json",
+        ],
+    );
+    assert!(ok, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let issued = json["key"].as_str().expect("a key").to_owned();
+
+    let client = app(&url, ApiKeyStore::builder().keys_database_ca(&ca), &[]).await;
+    assert_eq!(status(&client, &issued).await, Status::Ok);
+    wait_for_listener(&pg).await;
+    assert!(
+        listener_uses_tls(&pg),
+        "the listener's connection is encrypted"
+    );
+    pg.psql("UPDATE api_keys SET revoked_at = now() WHERE name = 'tls'");
+    until_status(
+        &turn,
+        &client,
+        &issued,
+        Status::Unauthorized,
+        Duration::from_secs(10),
+    )
+    .await;
+
+    // A server without TLS, and no `sslmode` in the URL: refused, with the way out named.
+    let Some(plain) = Postgres::start() else {
+        return;
+    };
+    let (ok, out) = apikey_at(&plain.url_without_sslmode(), &["list"]);
+    assert!(!ok && out.contains("sslmode=disable"), "{out}");
+    let (ok, out) = apikey_at(&plain.url(), &["db", "init"]);
+    assert!(ok, "`sslmode=disable` connects without TLS: {out}");
 }

@@ -41,7 +41,7 @@ fn the_password_is_required() {
     assert_eq!(
         url,
         format!(
-            "postgres://rak:{}@127.0.0.1:{}/postgres",
+            "postgres://rak:{}@127.0.0.1:{}/postgres?sslmode=disable",
             pg.password(),
             pg.port()
         )

@@ -100,8 +100,14 @@ fn load_with_database(figment: Figment, toml: &str) {
             .issue("from_the_table", "scopes=read:orders")
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let rocket = rocket::custom(figment.merge(("api_keys.keys_database_url", &url)))
-            .attach(ApiKeyStore::builder().from_env(false).fairing());
+        let mut figment = figment.merge(("api_keys.keys_database_url", &url));
+        // The block's CA file is an example too: a real one takes its place.
+        let dir = process::TempDir::new("readme-ca");
+        if figment.find_value("api_keys.keys_database_ca").is_ok() {
+            figment = figment.merge(("api_keys.keys_database_ca", a_ca_file(&dir.0)));
+        }
+        let rocket =
+            rocket::custom(figment).attach(ApiKeyStore::builder().from_env(false).fairing());
         let rocket = rocket
             .ignite()
             .await
@@ -112,6 +118,28 @@ fn load_with_database(figment: Figment, toml: &str) {
             "{toml}"
         );
     });
+}
+
+/// A CA certificate in PEM, made with openssl in `dir`.
+fn a_ca_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args([
+            "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+        ])
+        .args(["-subj", "/CN=readme CA"])
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs (.ci/run installs it)");
+    assert!(status.status.success(), "{status:?}");
+    dir.join("ca.pem")
 }
 
 /// The README's keys file, written to a path of its own for each caller (tests run in parallel).

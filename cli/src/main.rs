@@ -30,12 +30,13 @@ apikey: make API keys for rocket-api-key
 USAGE:
     apikey new --name <NAME> [--scope <SCOPE>]... [--expires <WHEN>] [--ip <IP or CIDR>]...
                [--rate <N/UNIT>] [--prefix <PREFIX>] [--env-prefix <ENV_PREFIX>]
-               [--database-url <URL>] [--json]
+               [--database-url <URL> [--database-ca <PEM>]] [--json]
     apikey hash [--name <NAME>] [--env-prefix <ENV_PREFIX>]    (the key is read from stdin)
-    apikey db init [--database-url <URL>]
-    apikey list [--database-url <URL>] [--json]
-    apikey revoke --name <NAME> [--database-url <URL>]
-    apikey rotate --name <NAME> --grace <DURATION> [--expires <WHEN>] [--database-url <URL>] [--json]
+    apikey db init [--database-url <URL>] [--database-ca <PEM>]
+    apikey list [--database-url <URL>] [--database-ca <PEM>] [--json]
+    apikey revoke --name <NAME> [--database-url <URL>] [--database-ca <PEM>]
+    apikey rotate --name <NAME> --grace <DURATION> [--expires <WHEN>] [--database-url <URL>]
+                  [--database-ca <PEM>] [--json]
 
 new     generates a key from the operating system's CSPRNG and prints it once, with the
         configuration line that holds only its SHA-256 hash; with `--database-url`, stores
@@ -61,6 +62,8 @@ OPTIONS:
     --database-url <URL>       the key table's PostgreSQL URL; `db`, `list`, `revoke` and
                                `rotate` default to $API_KEYS_DATABASE_URL, which keeps a
                                password out of the process list
+    --database-ca <PEM>        CA certificates to trust for the database's TLS, besides Mozilla's
+                               roots; TLS is required unless the URL says `sslmode=disable`
     --grace <DURATION>         how long a rotated key stays accepted (`24h`, `7d`; `0s`: none)
     --json                     print one JSON object instead of text
     -h, --help                 print this help
@@ -120,6 +123,7 @@ struct Options {
     prefix: Option<String>,
     env_prefix: Option<String>,
     database_url: Option<Zeroizing<String>>,
+    database_ca: Option<std::path::PathBuf>,
     grace: Option<std::time::Duration>,
     json: bool,
 }
@@ -137,16 +141,24 @@ const COMMANDS: &[(&str, &[&str])] = &[
             "prefix",
             "env-prefix",
             "database-url",
+            "database-ca",
             "json",
         ],
     ),
     ("hash", &["name", "env-prefix"]),
-    ("db", &["database-url"]),
-    ("list", &["database-url", "json"]),
-    ("revoke", &["name", "database-url"]),
+    ("db", &["database-url", "database-ca"]),
+    ("list", &["database-url", "database-ca", "json"]),
+    ("revoke", &["name", "database-url", "database-ca"]),
     (
         "rotate",
-        &["name", "grace", "expires", "database-url", "json"],
+        &[
+            "name",
+            "grace",
+            "expires",
+            "database-url",
+            "database-ca",
+            "json",
+        ],
     ),
 ];
 
@@ -205,6 +217,7 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
             Long("database-url") => {
                 opts.database_url = Some(Zeroizing::new(parser.value()?.string()?))
             }
+            Long("database-ca") => opts.database_ca = Some(parser.value()?.into()),
             Long("grace") => {
                 let text = parser.value()?.string()?;
                 opts.grace = Some(
@@ -469,7 +482,11 @@ where
         .build()
         .map_err(|e| Failure::Other(format!("cannot start: {e}")))?;
     runtime.block_on(async move {
-        let table = KeyTable::connect(&url).await.map_err(failed)?;
+        let table = match &opts.database_ca {
+            Some(ca) => KeyTable::connect_with_ca(&url, ca).await,
+            None => KeyTable::connect(&url).await,
+        }
+        .map_err(failed)?;
         command(table, opts).await
     })
 }

@@ -47,6 +47,7 @@ pub use crate::rate::{RateError, RateSpec};
 /// redis_timeout = "50ms"      # per Redis call
 /// redis_prefix = "rak:"       # namespace of this service's limit keys
 /// # keys_database_url = "postgres://orders@db.internal/orders"  # default: $API_KEYS_DATABASE_URL
+/// # keys_database_ca = "/etc/orders/db-ca.pem"  # CA certificates for its TLS, beside Mozilla's
 /// keys_database_required = true  # an unreachable database stops the start; false: start without
 /// keys_database_poll = "30s"  # backstop check of the table's revision, besides LISTEN/NOTIFY
 /// keys_database_timeout = "5s"  # per connection attempt and statement
@@ -146,6 +147,9 @@ pub struct Config {
     /// connection string. Default: `API_KEYS_DATABASE_URL`, when that variable is set and
     /// `from_env` is on. Its password is hidden as `redis_url`'s is.
     pub keys_database_url: Option<String>,
+    /// A PEM file of CA certificates to trust for the key table's TLS, besides Mozilla's roots
+    /// (a private CA, a cloud provider's bundle).
+    pub keys_database_ca: Option<PathBuf>,
     /// Whether a database that cannot be reached at start stops ignition (default `true`). With
     /// `false` the application starts with the other sources' keys and keeps trying; the
     /// table's keys arrive once it answers.
@@ -253,6 +257,7 @@ impl Default for Config {
             redis_timeout: Duration::from_millis(50),
             redis_prefix: "rak:".into(),
             keys_database_url: None,
+            keys_database_ca: None,
             keys_database_required: true,
             keys_database_poll: Duration::from_secs(30),
             keys_database_timeout: Duration::from_secs(5),
@@ -290,6 +295,7 @@ impl fmt::Debug for Config {
             redis_timeout,
             redis_prefix,
             keys_database_url,
+            keys_database_ca,
             keys_database_required,
             keys_database_poll,
             keys_database_timeout,
@@ -330,6 +336,7 @@ impl fmt::Debug for Config {
                     .as_deref()
                     .map(|url| CredentialUrl::new(url).shown),
             )
+            .field("keys_database_ca", keys_database_ca)
             .field("keys_database_required", keys_database_required)
             .field("keys_database_poll", keys_database_poll)
             .field("keys_database_timeout", keys_database_timeout)

@@ -25,8 +25,13 @@
 //! ```
 //!
 //! The listener needs a direct connection: `LISTEN` does not work through PgBouncer in
-//! transaction or statement mode. Connections are made without TLS: reach the database over a
-//! private network, a Unix socket or a local TLS proxy.
+//! transaction or statement mode.
+//!
+//! Connections use TLS unless the URL says otherwise: with no `sslmode` in it, TLS is required
+//! (`sslmode=require`); `sslmode=prefer` allows a server without TLS, `sslmode=disable` never
+//! uses it (a Unix socket, a private network). Whenever TLS is used the server's certificate is
+//! verified, as `sslmode=verify-full` does in libpq: against Mozilla's roots and the CA file given
+//! to [`KeyTable::connect_with_ca`] (`keys_database_ca`), for the host name or address of the URL.
 //!
 //! Without the feature the module is empty.
 
@@ -38,9 +43,15 @@ mod with_postgres {
     use std::fmt;
     use std::time::Duration;
 
+    use std::path::Path;
+    use std::sync::Arc;
     use time::format_description::well_known::Rfc3339;
     use time::OffsetDateTime;
-    use tokio_postgres::{Client, NoTls, Row};
+
+    use tokio_postgres::config::SslMode;
+    use tokio_postgres::tls::MakeTlsConnect;
+    use tokio_postgres::{Client, Row, Socket};
+    use tokio_postgres_rustls::MakeRustlsConnect;
 
     use crate::config::CredentialUrl;
     use crate::database_keys::RowChange;
@@ -147,6 +158,8 @@ mod with_postgres {
         NameTaken(String),
         /// The same key is in the table already, under another name.
         KeyTaken,
+        /// The TLS settings cannot be used: the CA file cannot be read or holds no certificate.
+        Tls(String),
         /// An invalid key name.
         Name(String),
         /// An entry that does not parse.
@@ -166,6 +179,7 @@ mod with_postgres {
                 DatabaseError::Timeout(after) => {
                     write!(f, "the database did not answer within {after:?}")
                 }
+                DatabaseError::Tls(why) => write!(f, "TLS for the database: {why}"),
                 DatabaseError::NoTable => f.write_str(
                     "the table `api_keys` does not exist; create it with `apikey db init`",
                 ),
@@ -257,23 +271,64 @@ mod with_postgres {
         }
     }
 
+    /// A connection to the server, driven by whoever holds it.
+    pub(crate) type Connection =
+        tokio_postgres::Connection<Socket, <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream>;
+
+    /// The TLS client: Mozilla's roots, and the certificates of the PEM file `ca`.
+    fn tls(ca: Option<&Path>) -> Result<MakeRustlsConnect, DatabaseError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+
+        let mut roots: rustls::RootCertStore =
+            webpki_roots::TLS_SERVER_ROOTS.iter().cloned().collect();
+        if let Some(path) = ca {
+            let unreadable =
+                |e: &dyn fmt::Display| DatabaseError::Tls(format!("{}: {e}", path.display()));
+            let mut added = 0;
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))? {
+                let cert = cert.map_err(|e| unreadable(&e))?;
+                roots.add(cert).map_err(|e| unreadable(&e))?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err(unreadable(&"no certificate in the file"));
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| DatabaseError::Tls(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(MakeRustlsConnect::new(config))
+    }
+
     /// How long a connection or a statement may take by default.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
     impl KeyTable {
-        /// Connects (without TLS) to the database at `url`, a `postgres://` URL or a `key=value`
-        /// connection string; each statement may take up to 5 seconds.
+        /// Connects to the database at `url`, a `postgres://` URL or a `key=value` connection
+        /// string (TLS unless it says `sslmode=disable` or `prefer`; see the module's
+        /// documentation); each statement may take up to 5 seconds.
         pub async fn connect(url: &str) -> Result<KeyTable, DatabaseError> {
-            Self::connect_as(url, None, DEFAULT_TIMEOUT).await
+            Self::connect_as(url, None, None, DEFAULT_TIMEOUT).await
+        }
+
+        /// Connects as [`connect`](Self::connect) does, also trusting the CA certificates of the
+        /// PEM file `ca` (a private CA, or a cloud provider's bundle).
+        pub async fn connect_with_ca(url: &str, ca: &Path) -> Result<KeyTable, DatabaseError> {
+            Self::connect_as(url, Some(ca), None, DEFAULT_TIMEOUT).await
         }
 
         /// Connects with `application_name` and a timeout for the connection and each statement.
         pub(crate) async fn connect_as(
             url: &str,
+            ca: Option<&Path>,
             application_name: Option<&str>,
             timeout: Duration,
         ) -> Result<KeyTable, DatabaseError> {
-            let (client, connection) = Self::open(url, application_name, timeout).await?;
+            let (client, connection) = Self::open(url, ca, application_name, timeout).await?;
             rocket::tokio::spawn(async move {
                 // Ends when the client is dropped or the connection breaks; the next statement
                 // reports the break.
@@ -286,22 +341,18 @@ mod with_postgres {
         /// notifications.
         pub(crate) async fn open(
             url: &str,
+            ca: Option<&Path>,
             application_name: Option<&str>,
             timeout: Duration,
-        ) -> Result<
-            (
-                Client,
-                tokio_postgres::Connection<
-                    tokio_postgres::Socket,
-                    tokio_postgres::tls::NoTlsStream,
-                >,
-            ),
-            DatabaseError,
-        > {
+        ) -> Result<(Client, Connection), DatabaseError> {
             let shown = CredentialUrl::new(url);
             let mut config: tokio_postgres::Config = url
                 .parse()
                 .map_err(|e: tokio_postgres::Error| DatabaseError::Url(describe(&e, &shown)))?;
+            // Fail closed: without a word in the URL, TLS is required rather than tried.
+            if !url.to_ascii_lowercase().contains("sslmode") {
+                config.ssl_mode(SslMode::Require);
+            }
             config.connect_timeout(timeout);
             // A dead peer (a cut network, a host gone) is noticed within a minute even while the
             // listener only waits.
@@ -310,7 +361,8 @@ mod with_postgres {
             if let Some(name) = application_name {
                 config.application_name(name);
             }
-            match rocket::tokio::time::timeout(timeout, config.connect(NoTls)).await {
+            let tls = tls(ca)?;
+            match rocket::tokio::time::timeout(timeout, config.connect(tls)).await {
                 Err(_) => Err(DatabaseError::Timeout(timeout)),
                 Ok(Err(e)) => Err(DatabaseError::Connect(describe(&e, &shown))),
                 Ok(Ok(pair)) => Ok(pair),
@@ -609,7 +661,7 @@ mod with_postgres {
     /// by its message, constraint and SQLSTATE (its `DETAIL` can quote a digest), any other with its
     /// causes, and never the URL's password.
     fn describe(e: &tokio_postgres::Error, url: &CredentialUrl) -> String {
-        let text = match e.as_db_error() {
+        let mut text = match e.as_db_error() {
             Some(db) => match db.constraint() {
                 Some(constraint) => format!(
                     "{} (constraint {constraint}, SQLSTATE {})",
@@ -629,6 +681,12 @@ mod with_postgres {
                 text
             }
         };
+        if text.contains("server does not support TLS") {
+            text.push_str(
+                "; add `sslmode=disable` to the URL to connect without TLS, over a Unix socket or \
+                 a private network only",
+            );
+        }
         url.scrub(&text)
     }
 

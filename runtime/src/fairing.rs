@@ -219,6 +219,12 @@ impl ApiKeyStoreBuilder {
         self
     }
 
+    /// A PEM file of CA certificates to trust for the key table's TLS, besides Mozilla's roots.
+    pub fn keys_database_ca(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.keys_database_ca = Some(path.into());
+        self
+    }
+
     /// Whether an unreachable key table stops ignition (default `true`); with `false` the
     /// application starts with the other sources and the table's keys follow once it answers.
     pub fn keys_database_required(mut self, yes: bool) -> Self {

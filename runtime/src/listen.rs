@@ -29,7 +29,8 @@ const OUTAGE_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// Reads the live keys of the table, for the load at ignite.
 pub(crate) async fn read_table(config: &Config, url: &str) -> Result<DatabaseKeys, DatabaseError> {
-    let mut table = KeyTable::connect_as(url, None, config.keys_database_timeout).await?;
+    let ca = config.keys_database_ca.as_deref();
+    let mut table = KeyTable::connect_as(url, ca, None, config.keys_database_timeout).await?;
     let (revision, rows) = table.live_keys().await?;
     Ok(DatabaseKeys::full(revision, rows))
 }
@@ -72,7 +73,9 @@ async fn session(
     flushed: &mut HashMap<String, OffsetDateTime>,
 ) -> (bool, DatabaseError) {
     let timeout = config.keys_database_timeout;
-    let (client, mut connection) = match KeyTable::open(url, Some(LISTENER_NAME), timeout).await {
+    let ca = config.keys_database_ca.as_deref();
+    let (client, mut connection) = match KeyTable::open(url, ca, Some(LISTENER_NAME), timeout).await
+    {
         Ok(pair) => pair,
         Err(e) => return (false, e),
     };

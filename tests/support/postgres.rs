@@ -45,6 +45,8 @@ pub struct Postgres {
     log: PathBuf,
     /// The postmaster; `None` while stopped.
     server: Option<Child>,
+    /// The server's certificate and key, in the cluster's directory, when it serves TLS.
+    tls: Option<(PathBuf, PathBuf)>,
     // Removed with its fields, after `drop` has stopped the server.
     dir: TempDir,
 }
@@ -55,6 +57,16 @@ impl Postgres {
     /// `REQUIRE_POSTGRES` is unset; panics when it is set and the server cannot start, or when
     /// PostgreSQL is installed but fails.
     pub fn start() -> Option<Postgres> {
+        Self::start_with(None)
+    }
+
+    /// Starts a cluster that also serves TLS with the PEM certificate (chain) and key given,
+    /// copied into its directory for the server's user.
+    pub fn start_tls(cert: &Path, key: &Path) -> Option<Postgres> {
+        Self::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&Path, &Path)>) -> Option<Postgres> {
         let Some(bin) = Binaries::find() else {
             let wanted = match std::env::var_os("RAK_POSTGRES_BIN") {
                 Some(dir) => format!("`initdb`, `postgres` and `psql` in RAK_POSTGRES_BIN={dir:?}"),
@@ -77,6 +89,9 @@ impl Postgres {
         // binds it: the postmaster then exits, and the next attempt takes another port.
         for attempt in 0.. {
             let mut postgres = Postgres::init(bin.clone(), user.clone(), free_port());
+            if let Some((cert, key)) = tls {
+                postgres.install_tls(cert, key);
+            }
             postgres.spawn();
             if postgres.wait_until_ready() {
                 return Some(postgres);
@@ -92,8 +107,15 @@ impl Postgres {
         unreachable!("the loop returns or panics")
     }
 
-    /// `postgres://<user>:<password>@127.0.0.1:<port>/<db>`.
+    /// `postgres://<user>:<password>@127.0.0.1:<port>/<db>?sslmode=disable`: the cluster has no
+    /// TLS unless started with [`start_tls`](Self::start_tls), and the key table requires it
+    /// unless the URL says otherwise.
     pub fn url(&self) -> String {
+        format!("{}?sslmode=disable", self.url_without_sslmode())
+    }
+
+    /// The URL without `sslmode`: what the key table reads as `sslmode=require`.
+    pub fn url_without_sslmode(&self) -> String {
         format!(
             "postgres://{USER}:{}@127.0.0.1:{}/{DATABASE}",
             self.password, self.port
@@ -249,8 +271,25 @@ impl Postgres {
             data,
             log,
             server: None,
+            tls: None,
             dir,
         }
+    }
+
+    /// Copies the certificate and key where the server reads them, its user's and the key
+    /// readable by it alone (PostgreSQL refuses a key others can read).
+    fn install_tls(&mut self, cert: &Path, key: &Path) {
+        let copy = |from: &Path, name: &str| {
+            let to = self.dir.0.join(name);
+            std::fs::copy(from, &to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))
+                .expect("permissions");
+            if let Some(user) = &self.user {
+                std::os::unix::fs::chown(&to, Some(user.uid), Some(user.gid)).expect("chown");
+            }
+            to
+        };
+        self.tls = Some((copy(cert, "server.crt"), copy(key, "server.key")));
     }
 
     /// Starts the postmaster, its output appended to the log.
@@ -271,6 +310,14 @@ impl Postgres {
             .args(["-c", "unix_socket_directories="])
             .args(["-c", "fsync=off"])
             .args(["-c", "max_connections=100"]);
+        if let Some((cert, key)) = &self.tls {
+            postgres
+                .args(["-c", "ssl=on"])
+                .arg("-c")
+                .arg(path_arg("ssl_cert_file=", cert))
+                .arg("-c")
+                .arg(path_arg("ssl_key_file=", key));
+        }
         let child = as_user(&mut postgres, &self.user, &self.dir.0)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("a second handle"))
