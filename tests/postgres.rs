@@ -393,7 +393,7 @@ async fn an_unreachable_database_at_start_stops_ignition_unless_configured_other
     let rocket = rocket::custom(figment)
         .attach(ApiKeyStore::builder().from_env(false).fairing())
         .mount("/", routes![orders]);
-    let refused = Client::tracked(rocket).await.err().expect("ignition stops");
+    let refused = Client::tracked(rocket).await.expect_err("ignition stops");
     assert!(matches!(refused.kind(), ErrorKind::FailedFairings(_)));
     let text = turn.logs();
     assert!(
@@ -438,7 +438,7 @@ async fn a_name_in_two_sources_is_a_load_error_naming_both() {
     let rocket = rocket::custom(figment)
         .attach(builder.from_env(false).fairing())
         .mount("/", routes![orders]);
-    let refused = Client::tracked(rocket).await.err().expect("ignition stops");
+    let refused = Client::tracked(rocket).await.expect_err("ignition stops");
     assert!(matches!(refused.kind(), ErrorKind::FailedFairings(_)));
     let text = turn.logs();
     assert!(
@@ -515,6 +515,82 @@ async fn a_row_that_does_not_parse_keeps_the_running_keys() {
         status(&client, "smuggled-key-0123456789").await,
         Status::Unauthorized
     );
+
+    // A value this client cannot even read (an infinite expiry, written around the table's
+    // check) fails that row only: the listener keeps following the table, and while every
+    // reload fails, narrowing a key (a new allowlist) and revoking one still apply.
+    pg.psql("DELETE FROM api_keys WHERE name = 'smuggled'");
+    let narrowed = new_key(&pg, "narrowed", &["read:orders"]);
+    until_status(
+        &turn,
+        &client,
+        &narrowed,
+        Status::Ok,
+        Duration::from_secs(10),
+    )
+    .await;
+    pg.psql(
+        "ALTER TABLE api_keys DROP CONSTRAINT api_keys_expires_at_check; \
+         INSERT INTO api_keys (name, digest, expires_at) \
+         VALUES ('endless', sha256('endless-key-0123456789'::bytea), 'infinity')",
+    );
+    let start = Instant::now();
+    while !turn.logs().contains("key `endless` in the database") {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", turn.logs());
+        rocket::tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pg.psql("UPDATE api_keys SET ips = '{192.0.2.0/24}' WHERE name = 'narrowed'");
+    until_status(
+        &turn,
+        &client,
+        &narrowed,
+        Status::Unauthorized,
+        Duration::from_secs(10),
+    )
+    .await;
+    pg.psql("UPDATE api_keys SET revoked_at = now() WHERE name = 'good'");
+    until_status(
+        &turn,
+        &client,
+        &good,
+        Status::Unauthorized,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        !turn.logs().contains("cannot be reached or read"),
+        "{}",
+        turn.logs()
+    );
+}
+
+/// `TRUNCATE` fires no row trigger: its own trigger makes every instance drop the table's keys.
+#[rocket::async_test]
+async fn a_truncated_table_takes_its_keys_away() {
+    let turn = Turn::take();
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    table(&pg);
+    let keys: Vec<String> = (0..3)
+        .map(|i| new_key(&pg, &format!("truncated_{i}"), &["read:orders"]))
+        .collect();
+    let client = app(&pg.url(), ApiKeyStore::builder(), &[]).await;
+    wait_for_listener(&pg).await;
+    assert_eq!(status(&client, &keys[2]).await, Status::Ok);
+    pg.psql("TRUNCATE api_keys");
+    for key in &keys {
+        until_status(
+            &turn,
+            &client,
+            key,
+            Status::Unauthorized,
+            Duration::from_secs(10),
+        )
+        .await;
+    }
+    let after = new_key(&pg, "after", &["read:orders"]);
+    until_status(&turn, &client, &after, Status::Ok, Duration::from_secs(10)).await;
 }
 
 /// `apikey rotate`: the successor works at once under the name; the old key, renamed, works
@@ -528,6 +604,11 @@ async fn rotation_overlaps_for_the_grace_period_and_list_shows_last_use() {
     };
     table(&pg);
     let old = new_key(&pg, "rotating", &["read:orders"]);
+    // A 90-day key: its successor gets 90 days from the rotation.
+    pg.psql(
+        "UPDATE api_keys SET created_at = now() - interval '10 days', \
+         expires_at = now() + interval '80 days' WHERE name = 'rotating'",
+    );
     let client = app(
         &pg.url(),
         ApiKeyStore::builder(),
@@ -549,6 +630,14 @@ async fn rotation_overlaps_for_the_grace_period_and_list_shows_last_use() {
         .expect("the old key's name")
         .to_owned();
     assert_eq!(json["scopes"], serde_json::json!(["read:orders"]));
+    let lifetime = pg.psql(
+        "SELECT round(extract(epoch FROM expires_at - now()) / 86400) FROM api_keys \
+         WHERE name = 'rotating'",
+    );
+    assert_eq!(
+        lifetime, "90",
+        "the successor lives as long as the old key did"
+    );
     until_status(&turn, &client, &new, Status::Ok, Duration::from_secs(5)).await;
     assert_eq!(
         status(&client, &old).await,

@@ -30,7 +30,7 @@ apikey: make API keys for rocket-api-key
 USAGE:
     apikey new --name <NAME> [--scope <SCOPE>]... [--expires <WHEN>] [--ip <IP or CIDR>]...
                [--rate <N/UNIT>] [--prefix <PREFIX>] [--env-prefix <ENV_PREFIX>]
-               [--database-url <URL> [--database-ca <PEM>]] [--json]
+               [--database [--database-url <URL>] [--database-ca <PEM>]] [--json]
     apikey hash [--name <NAME>] [--env-prefix <ENV_PREFIX>]    (the key is read from stdin)
     apikey db init [--database-url <URL>] [--database-ca <PEM>]
     apikey list [--database-url <URL>] [--database-ca <PEM>] [--json]
@@ -39,8 +39,8 @@ USAGE:
                   [--database-ca <PEM>] [--json]
 
 new     generates a key from the operating system's CSPRNG and prints it once, with the
-        configuration line that holds only its SHA-256 hash; with `--database-url`, stores
-        its hash in the key table instead, where every instance finds it within a second.
+        configuration line that holds only its SHA-256 hash; with `--database`, stores its
+        hash in the key table instead, where every instance finds it within a second.
 hash    turns an existing key, or an entry (`<key>;scopes=…;ips=…`), into its `sha256:` entry
         with the same fields. The key is read from standard input, never from the command
         line, so it stays out of shell history.
@@ -59,9 +59,10 @@ OPTIONS:
     --rate <N/UNIT>            the key's rate limit: requests per s, m, h or d (`100/m`)
     --prefix <PREFIX>          the key's prefix (default `rak`): 1-16 of a-z 0-9, starting with a letter
     --env-prefix <ENV_PREFIX>  the variable prefix of the configuration line (default `API_KEY_`)
-    --database-url <URL>       the key table's PostgreSQL URL; `db`, `list`, `revoke` and
-                               `rotate` default to $API_KEYS_DATABASE_URL, which keeps a
-                               password out of the process list
+    --database                 `new`: store the key in the key table, not in a printed line
+    --database-url <URL>       the key table's PostgreSQL URL (default $API_KEYS_DATABASE_URL,
+                               which keeps a password out of the process list); implies
+                               `--database`
     --database-ca <PEM>        CA certificates to trust for the database's TLS, besides Mozilla's
                                roots; TLS is required unless the URL says `sslmode=disable`
     --grace <DURATION>         how long a rotated key stays accepted (`24h`, `7d`; `0s`: none)
@@ -124,6 +125,8 @@ struct Options {
     env_prefix: Option<String>,
     database_url: Option<Zeroizing<String>>,
     database_ca: Option<std::path::PathBuf>,
+    /// `new --database`: into the key table of `$API_KEYS_DATABASE_URL`.
+    database: bool,
     grace: Option<std::time::Duration>,
     json: bool,
 }
@@ -140,6 +143,7 @@ const COMMANDS: &[(&str, &[&str])] = &[
             "rate",
             "prefix",
             "env-prefix",
+            "database",
             "database-url",
             "database-ca",
             "json",
@@ -155,6 +159,7 @@ const COMMANDS: &[(&str, &[&str])] = &[
             "name",
             "grace",
             "expires",
+            "database",
             "database-url",
             "database-ca",
             "json",
@@ -218,6 +223,7 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
                 opts.database_url = Some(Zeroizing::new(parser.value()?.string()?))
             }
             Long("database-ca") => opts.database_ca = Some(parser.value()?.into()),
+            Long("database") => opts.database = true,
             Long("grace") => {
                 let text = parser.value()?.string()?;
                 opts.grace = Some(
@@ -247,8 +253,25 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
             Usage("`apikey rotate` needs `--grace <DURATION>` (`0s` for none)".into()).into(),
         );
     }
+    if command == "new" {
+        // Each mode's own options: one given to the other would be silently ignored.
+        let into_table = opts.database || opts.database_url.is_some();
+        if into_table && opts.env_prefix.is_some() {
+            return Err(Usage(
+                "`--env-prefix` names a configuration line, which `new --database` does not print"
+                    .into(),
+            )
+            .into());
+        }
+        if !into_table && opts.database_ca.is_some() {
+            return Err(Usage(
+                "`--database-ca` needs `--database` (or `--database-url <URL>`)".into(),
+            )
+            .into());
+        }
+    }
     match command.as_str() {
-        "new" if opts.database_url.is_some() => database(opts, new_in_table),
+        "new" if opts.database || opts.database_url.is_some() => database(opts, new_in_table),
         "new" => new(opts),
         "hash" => hash(opts),
         "db" => database(opts, |table, _| async move {
@@ -507,53 +530,71 @@ async fn new_in_table(table: KeyTable, opts: Options) -> Result<(), Failure> {
         &entry,
         opts.json,
         Held::Table { replaces: None },
-    )?;
-    unshown(print(&out), &table, &name, "new").await
+    );
+    let Err(why) = out.and_then(|out| print(&out)) else {
+        return Ok(());
+    };
+    // A key that was not shown exists nowhere else: its row goes, name included.
+    let undone = match table.delete(&name).await {
+        Ok(_) => "its row was deleted".to_owned(),
+        Err(e) => format!("deleting its row failed too ({e}): run `apikey revoke --name {name}`"),
+    };
+    Err(Failure::Other(format!(
+        "the key was not shown ({}); {undone}; run `apikey new` again",
+        failure_text(why)
+    )))
 }
 
-/// `apikey rotate`: a successor under the name, shown once; the old key lives out its grace.
+fn failure_text(failure: Failure) -> String {
+    match failure {
+        Failure::Usage(why) | Failure::Other(why) => why,
+    }
+}
+
+/// `apikey rotate`: a successor under the name, shown once; the old key lives out its grace. A
+/// successor that cannot be shown is undone: the old key gets its name back.
 async fn rotate(mut table: KeyTable, opts: Options) -> Result<(), Failure> {
-    let name = opts
-        .name
-        .clone()
-        .ok_or_else(|| Usage("`apikey rotate` needs `--name <NAME>`".into()))?;
-    let grace = opts.grace.ok_or_else(|| {
-        Usage("`apikey rotate` needs `--grace <DURATION>` (`0s` for none)".into())
-    })?;
+    let (Some(name), Some(grace)) = (opts.name.as_deref(), opts.grace) else {
+        return Err(Usage("`apikey rotate` needs `--name` and `--grace`".into()).into());
+    };
     if stdout_is_null() {
         return Err(Failure::Other(
             "standard output is closed or /dev/null, where the new key would be lost".into(),
         ));
     }
-    let (issued, retired) = table
-        .rotate(&name, grace, opts.expires)
+    let rotation = table
+        .rotate(name, grace, opts.expires)
         .await
         .map_err(failed)?;
-    let new = table
-        .get(&issued.name)
-        .await
-        .map_err(failed)?
-        .ok_or_else(|| Failure::Other("the new key's row is gone".into()))?;
-    let until = table
-        .get(&retired)
-        .await
-        .map_err(failed)?
-        .and_then(|r| r.revoked_at)
-        .map(|at| time_text(Some(at)))
-        .unwrap_or_default();
-    let entry = parse_entry(&record_entry(&issued, &new))
-        .map_err(|e| Failure::Other(format!("the new key's row does not parse: {e}")))?;
-    let key = issued.generated();
-    let out = announce(
-        &issued.name,
-        key,
-        &entry,
-        opts.json,
-        Held::Table {
-            replaces: Some((&retired, &until)),
-        },
-    )?;
-    unshown(print(&out), &table, &issued.name, "rotate").await
+    let until = time_text(Some(rotation.retired_until));
+    let out = parse_entry(&record_entry(&rotation.key, &rotation.successor))
+        .map_err(|e| Failure::Other(format!("the new key's row does not parse: {e}")))
+        .and_then(|entry| {
+            announce(
+                &rotation.key.name,
+                rotation.key.generated(),
+                &entry,
+                opts.json,
+                Held::Table {
+                    replaces: Some((&rotation.retired, &until)),
+                },
+            )
+        });
+    let Err(why) = out.and_then(|out| print(&out)) else {
+        return Ok(());
+    };
+    let undone = match table.undo_rotation(&rotation).await {
+        Ok(()) => format!("the rotation was undone: `{name}` is the old key again"),
+        Err(e) => format!(
+            "undoing it failed too ({e}): the old key is `{}` until {until}; run \
+             `apikey rotate --name {name}` again",
+            rotation.retired
+        ),
+    };
+    Err(Failure::Other(format!(
+        "the new key was not shown ({}); {undone}",
+        failure_text(why)
+    )))
 }
 
 /// The entry of a table row, for the announcement.
@@ -576,25 +617,6 @@ fn record_entry(issued: &IssuedKey, record: &KeyRecord) -> String {
         text.push_str(rate);
     }
     text
-}
-
-/// A key that was not shown exists nowhere else: it is revoked before the failure is told.
-async fn unshown(
-    printed: Result<(), Failure>,
-    table: &KeyTable,
-    name: &str,
-    command: &str,
-) -> Result<(), Failure> {
-    let Err(Failure::Other(why)) = printed else {
-        return printed;
-    };
-    let revoked = match table.revoke(name).await {
-        Ok(_) => "it was revoked".to_owned(),
-        Err(e) => format!("revoking it failed too ({e}): run `apikey revoke --name {name}`"),
-    };
-    Err(Failure::Other(format!(
-        "the key was not shown ({why}); {revoked}; run `apikey {command}` again"
-    )))
 }
 
 async fn revoke(table: KeyTable, opts: Options) -> Result<(), Failure> {
@@ -636,14 +658,16 @@ async fn list(table: KeyTable, opts: Options) -> Result<(), Failure> {
             Some(at) if at > now => format!("from {}", time_text(Some(at))),
             Some(at) => time_text(Some(at)),
         };
+        // What the table holds is shown escaped: a row written around `apikey` may hold
+        // control characters.
         let scopes = if r.scopes.is_empty() {
             "-".to_owned()
         } else {
-            r.scopes.join(",")
+            r.scopes.join(",").escape_debug().to_string()
         };
         out.push_str(&format!(
             "{}\t{scopes}\t{}\t{revoked}\t{}\n",
-            r.name,
+            r.name.escape_debug(),
             r.expires_at
                 .map_or("never".to_owned(), |at| time_text(Some(at))),
             r.last_used_at

@@ -230,6 +230,24 @@ fn usage_errors_exit_2_without_echoing_keys() {
             "takes no `--database-url`",
         ),
         (
+            &["new", "--name", "x", "--database-ca", "ca.pem"],
+            None,
+            "`--database-ca` needs `--database`",
+        ),
+        (
+            &[
+                "new",
+                "--name",
+                "x",
+                "--database",
+                "--env-prefix",
+                "ORDERS_KEY_",
+            ],
+            None,
+            "which `new --database` does not print",
+        ),
+        (&["new", "--name", "x", "--database"], None, "no key table"),
+        (
             &["new", "--name", "x", "--ip", "10.0.0.1,0.0.0.0/0"],
             None,
             "give one value per `--ip`",

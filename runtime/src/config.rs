@@ -583,6 +583,9 @@ const HIDDEN: &str = "***";
 
 impl CredentialUrl {
     pub(crate) fn new(url: &str) -> Self {
+        if !url.contains("://") && url.contains('=') {
+            return Self::conninfo(url);
+        }
         let (scheme, rest) = match url.find("://") {
             Some(i) => url.split_at(i + 3),
             None => ("", url),
@@ -641,6 +644,57 @@ impl CredentialUrl {
             shown,
             secrets: all,
         }
+    }
+
+    /// A PostgreSQL `key=value` connection string (`host=db user=k password='s3 cret'`): the
+    /// value of `password` hidden, quoted or not, escapes included.
+    fn conninfo(text: &str) -> Self {
+        let mut shown = String::new();
+        let mut secrets = Vec::new();
+        let mut rest = text;
+        while let Some(eq) = rest.find('=') {
+            let key = &rest[..eq];
+            let after = &rest[eq + 1..].trim_start();
+            let skipped = rest[eq + 1..].len() - after.len();
+            // A value runs to the next unescaped quote when quoted, else to whitespace.
+            let (value, len) = match after.strip_prefix('\'') {
+                Some(quoted) => {
+                    let mut end = quoted.len();
+                    let mut escaped = false;
+                    for (i, c) in quoted.char_indices() {
+                        match c {
+                            _ if escaped => escaped = false,
+                            '\\' => escaped = true,
+                            '\'' => {
+                                end = i;
+                                break;
+                            }
+                            _ => {}
+                        }
+                    }
+                    (&quoted[..end], (end + 2).min(after.len()))
+                }
+                None => {
+                    let end = after.find(char::is_whitespace).unwrap_or(after.len());
+                    (&after[..end], end)
+                }
+            };
+            shown.push_str(key);
+            shown.push('=');
+            if key.trim().eq_ignore_ascii_case("password") {
+                shown.push_str(HIDDEN);
+                secrets.push(value.to_owned());
+                secrets.push(value.replace("\\'", "'").replace("\\\\", "\\"));
+            } else {
+                shown.push_str(&after[..len]);
+            }
+            rest = &rest[eq + 1 + skipped + len..];
+        }
+        shown.push_str(rest);
+        secrets.retain(|s| !s.is_empty());
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        CredentialUrl { shown, secrets }
     }
 
     /// `text` with every credential of the URL replaced by `***`.
@@ -734,6 +788,21 @@ mod tests {
         assert_eq!(url.scrub("hunter2 hunter22"), "*** ***2");
         // Nothing to hide, nothing changed (an empty password hides nothing).
         assert_eq!(CredentialUrl::new("redis://:@host").scrub("a:b"), "a:b");
+    }
+
+    #[test]
+    fn connection_strings_hide_their_password_quoted_or_not() {
+        let url = CredentialUrl::new("host=db user=keys password=s3cret dbname=orders");
+        assert_eq!(url.shown, "host=db user=keys password=*** dbname=orders");
+        assert_eq!(url.scrub("auth failed: s3cret"), "auth failed: ***");
+        let url = CredentialUrl::new(r"host=db password='it\'s a secret' sslmode=disable");
+        assert_eq!(url.shown, "host=db password=*** sslmode=disable");
+        assert_eq!(url.scrub("it's a secret"), "***");
+        let url = CredentialUrl::new("password = 'spaced out'");
+        assert!(!url.shown.contains("spaced"), "{}", url.shown);
+        // Unterminated quoting hides everything after it.
+        let url = CredentialUrl::new("host=db password='never closed");
+        assert!(!url.shown.contains("never"), "{}", url.shown);
     }
 
     #[test]

@@ -72,12 +72,14 @@ mod with_postgres {
     CREATE TABLE IF NOT EXISTS api_keys (
         name        text PRIMARY KEY CHECK (name ~ '^[a-z0-9_]{1,64}$'),
         digest      bytea NOT NULL UNIQUE CHECK (octet_length(digest) = 32),
-        scopes      text[] NOT NULL DEFAULT '{}',
-        expires_at  timestamptz,
-        ips         text[] NOT NULL DEFAULT '{}',
+        scopes      text[] NOT NULL DEFAULT '{}'
+                    CHECK (array_position(scopes, NULL) IS NULL AND coalesce(array_ndims(scopes), 1) = 1),
+        expires_at  timestamptz CHECK (isfinite(expires_at)),
+        ips         text[] NOT NULL DEFAULT '{}'
+                    CHECK (array_position(ips, NULL) IS NULL AND coalesce(array_ndims(ips), 1) = 1),
         rate        text,
         created_at  timestamptz NOT NULL DEFAULT now(),
-        revoked_at  timestamptz,
+        revoked_at  timestamptz CHECK (isfinite(revoked_at)),
         revision    bigint NOT NULL DEFAULT 0
     );
     CREATE INDEX IF NOT EXISTS api_keys_revision_idx ON api_keys (revision);
@@ -102,7 +104,9 @@ mod with_postgres {
         last_used_at timestamptz NOT NULL
     );
 
-    CREATE OR REPLACE FUNCTION api_keys_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    -- The schema's own tables and PostgreSQL's function, whatever the writer's search_path.
+    CREATE OR REPLACE FUNCTION api_keys_changed() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
     DECLARE
         next bigint;
     BEGIN
@@ -111,7 +115,7 @@ mod with_postgres {
             INSERT INTO api_keys_deleted (revision, name) VALUES (next, OLD.name);
             DELETE FROM api_keys_last_used WHERE name = OLD.name;
         END IF;
-        PERFORM pg_notify('api_keys', next::text);
+        PERFORM pg_catalog.pg_notify('api_keys', next::text);
         IF TG_OP = 'DELETE' THEN
             RETURN OLD;
         END IF;
@@ -122,7 +126,32 @@ mod with_postgres {
     DROP TRIGGER IF EXISTS api_keys_changed ON api_keys;
     CREATE TRIGGER api_keys_changed BEFORE INSERT OR UPDATE OR DELETE ON api_keys
         FOR EACH ROW EXECUTE FUNCTION api_keys_changed();
+
+    -- TRUNCATE fires no row trigger: it is recorded as the deletion of every name (`*`), which
+    -- makes instances read the table whole.
+    CREATE OR REPLACE FUNCTION api_keys_truncated() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+    DECLARE
+        next bigint;
+    BEGIN
+        UPDATE api_keys_revision SET revision = revision + 1 RETURNING revision INTO next;
+        INSERT INTO api_keys_deleted (revision, name) VALUES (next, '*');
+        DELETE FROM api_keys_last_used;
+        PERFORM pg_catalog.pg_notify('api_keys', next::text);
+        RETURN NULL;
+    END
+    $$;
+    DROP TRIGGER IF EXISTS api_keys_truncated ON api_keys;
+    CREATE TRIGGER api_keys_truncated AFTER TRUNCATE ON api_keys
+        FOR EACH STATEMENT EXECUTE FUNCTION api_keys_truncated();
+
+    -- Fired for replicated and restored writes too (session_replication_role = replica).
+    ALTER TABLE api_keys ENABLE ALWAYS TRIGGER api_keys_changed;
+    ALTER TABLE api_keys ENABLE ALWAYS TRIGGER api_keys_truncated;
     "#;
+
+    /// The name a deletion records for `TRUNCATE`: every key is gone.
+    pub(crate) const EVERY_NAME: &str = "*";
 
     /// The columns of a key row as an instance loads it: `until` is when it stops being accepted
     /// (its expiry or the end of its grace period after a rotation), `live` whether it is revoked
@@ -256,6 +285,22 @@ mod with_postgres {
         }
     }
 
+    /// What [`KeyTable::rotate`] did: the new key, shown once, and what became of the old one.
+    #[derive(Debug)]
+    #[non_exhaustive]
+    pub struct Rotation {
+        /// The successor's key.
+        pub key: IssuedKey,
+        /// The successor as the table holds it.
+        pub successor: KeyRecord,
+        /// The old key's new name, `<name>_r<revision>`.
+        pub retired: String,
+        /// When the old key stops being accepted.
+        pub retired_until: OffsetDateTime,
+        /// The old key's `revoked_at` before the rotation, to undo it.
+        previous_revoked_at: Option<OffsetDateTime>,
+    }
+
     /// A connection to the key table.
     pub struct KeyTable {
         client: Client,
@@ -304,6 +349,9 @@ mod with_postgres {
         Ok(MakeRustlsConnect::new(config))
     }
 
+    /// How many statement timeouts a read of the whole table may take.
+    const FULL_READ_FACTOR: u32 = 6;
+
     /// How long a connection or a statement may take by default.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -349,15 +397,26 @@ mod with_postgres {
             let mut config: tokio_postgres::Config = url
                 .parse()
                 .map_err(|e: tokio_postgres::Error| DatabaseError::Url(describe(&e, &shown)))?;
-            // Fail closed: without a word in the URL, TLS is required rather than tried.
-            if !url.to_ascii_lowercase().contains("sslmode") {
+            // Fail closed: without `sslmode` in the URL, TLS is required rather than tried.
+            if !names_sslmode(url) {
                 config.ssl_mode(SslMode::Require);
             }
             config.connect_timeout(timeout);
-            // A dead peer (a cut network, a host gone) is noticed within a minute even while the
-            // listener only waits.
+            // The server ends what the client stops waiting for: a statement, a lock wait, a
+            // transaction left open by a client that went away.
+            let millis = timeout.as_millis().max(1);
+            config.options(format!(
+                "-c statement_timeout={millis} -c lock_timeout={millis} \
+                 -c idle_in_transaction_session_timeout={}",
+                millis.saturating_mul(2)
+            ));
+            // A dead peer (a cut network, a host gone) is noticed within about a minute even
+            // while the listener only waits.
             config.keepalives(true);
             config.keepalives_idle(Duration::from_secs(30));
+            config.keepalives_interval(Duration::from_secs(10));
+            config.keepalives_retries(3);
+            config.tcp_user_timeout(Duration::from_secs(60));
             if let Some(name) = application_name {
                 config.application_name(name);
             }
@@ -450,16 +509,18 @@ mod with_postgres {
 
         /// Issues a successor to the key named `name`, with its scopes, addresses and rate, under
         /// the same name; the old key is renamed `<name>_r<revision>` and accepted until `grace`
-        /// has passed, the overlap clients need to switch. One transaction: both or neither.
+        /// has passed, the overlap clients need to switch. The successor expires at `expires`,
+        /// or, when the old key had an expiry, after the same lifetime from now. One
+        /// transaction: both or neither.
         pub async fn rotate(
             &mut self,
             name: &str,
             grace: Duration,
             expires: Option<OffsetDateTime>,
-        ) -> Result<(IssuedKey, String), DatabaseError> {
+        ) -> Result<Rotation, DatabaseError> {
             let name = key_name(name).ok_or_else(|| DatabaseError::Name(name.to_owned()))?;
             let key = GeneratedKey::new().map_err(DatabaseError::KeyGen)?;
-            let grace_seconds = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+            let grace_seconds = grace.as_secs_f64();
             let timeout = self.timeout;
             let shown = &self.url;
             let new_digest = key.digest();
@@ -469,7 +530,7 @@ mod with_postgres {
                 let transaction = self.client.transaction().await?;
                 let Some(old) = transaction
                     .query_opt(
-                        "SELECT revision, revoked_at IS NOT NULL AND revoked_at <= now() \
+                        "SELECT revision, revoked_at IS NOT NULL AND revoked_at <= now(), revoked_at \
                          FROM api_keys WHERE name = $1 FOR UPDATE",
                         &[&name],
                     )
@@ -481,32 +542,92 @@ mod with_postgres {
                     return Ok(Err(DatabaseError::Revoked(name.clone())));
                 }
                 let revision: i64 = old.try_get(0)?;
+                let previous_revoked_at: Option<OffsetDateTime> = old.try_get(2)?;
                 let retired = retired_name(name, revision);
-                transaction
-                    .execute(
+                let retired_until: OffsetDateTime = transaction
+                    .query_one(
                         "UPDATE api_keys SET name = $2, \
                          revoked_at = least(revoked_at, now() + make_interval(secs => $3)) \
-                         WHERE name = $1",
-                        &[name, &retired, &(grace_seconds as f64)],
+                         WHERE name = $1 RETURNING revoked_at",
+                        &[name, &retired, &grace_seconds],
                     )
-                    .await?;
-                transaction
-                    .execute(
-                        "INSERT INTO api_keys (name, digest, scopes, expires_at, ips, rate) \
-                         SELECT $1, $2, scopes, $3, ips, rate FROM api_keys WHERE name = $4",
+                    .await?
+                    .try_get(0)?;
+                let successor = transaction
+                    .query_one(
+                        "INSERT INTO api_keys AS k (name, digest, scopes, expires_at, ips, rate) \
+                         SELECT $1, $2, scopes, \
+                         coalesce($3, now() + (expires_at - created_at)), ips, rate \
+                         FROM api_keys WHERE name = $4 \
+                         RETURNING k.name, k.scopes, k.expires_at, k.ips, k.rate, \
+                         k.created_at, k.revoked_at, NULL::timestamptz",
                         &[name, &new_digest, &expires, &retired],
                     )
                     .await?;
+                let successor = record(&successor)?;
                 transaction.commit().await?;
-                Ok(Ok(retired))
+                Ok(Ok((successor, retired, retired_until, previous_revoked_at)))
             };
-            let retired = match rocket::tokio::time::timeout(timeout, work).await {
-                Err(_) => return Err(DatabaseError::Timeout(timeout)),
-                Ok(Err(e)) => return Err(query_error(&e, shown)),
-                Ok(Ok(outcome)) => outcome?,
+            let (successor, retired, retired_until, previous_revoked_at) =
+                match rocket::tokio::time::timeout(timeout, work).await {
+                    Err(_) => return Err(DatabaseError::Timeout(timeout)),
+                    Ok(Err(e)) => return Err(query_error(&e, shown)),
+                    Ok(Ok(outcome)) => outcome?,
+                };
+            Ok(Rotation {
+                key: IssuedKey {
+                    name: name.clone(),
+                    key,
+                },
+                successor,
+                retired,
+                retired_until,
+                previous_revoked_at,
+            })
+        }
+
+        /// Undoes a rotation whose new key reached nobody: deletes the successor and gives the
+        /// old key back its name and its revocation time. One transaction.
+        pub async fn undo_rotation(&mut self, rotation: &Rotation) -> Result<(), DatabaseError> {
+            let timeout = self.timeout;
+            let shown = &self.url;
+            let name = &rotation.key.name;
+            let digest = rotation.key.digest();
+            let digest = digest.as_bytes().as_slice();
+            let work = async {
+                let transaction = self.client.transaction().await?;
+                transaction
+                    .execute(
+                        "DELETE FROM api_keys WHERE name = $1 AND digest = $2",
+                        &[name, &digest],
+                    )
+                    .await?;
+                transaction
+                    .execute(
+                        "UPDATE api_keys SET name = $1, revoked_at = $3 WHERE name = $2",
+                        &[name, &rotation.retired, &rotation.previous_revoked_at],
+                    )
+                    .await?;
+                transaction.commit().await
             };
-            let name = name.clone();
-            Ok((IssuedKey { name, key }, retired))
+            match rocket::tokio::time::timeout(timeout, work).await {
+                Err(_) => Err(DatabaseError::Timeout(timeout)),
+                Ok(Err(e)) => Err(query_error(&e, shown)),
+                Ok(Ok(())) => Ok(()),
+            }
+        }
+
+        /// Deletes the key named `name` (revoking keeps it listed; deleting does not). Returns
+        /// whether there was one.
+        pub async fn delete(&self, name: &str) -> Result<bool, DatabaseError> {
+            let name = key_name(name).ok_or_else(|| DatabaseError::Name(name.to_owned()))?;
+            let deleted = self
+                .bounded(
+                    self.client
+                        .execute("DELETE FROM api_keys WHERE name = $1", &[&name]),
+                )
+                .await?;
+            Ok(deleted > 0)
         }
 
         /// Every key of the table, revoked ones included, sorted by name; never a digest.
@@ -566,7 +687,11 @@ mod with_postgres {
             query: &str,
             since: Option<i64>,
         ) -> Result<(i64, Vec<RowChange>), DatabaseError> {
-            let timeout = self.timeout;
+            // A whole table may take longer than a statement should: six times the timeout.
+            let timeout = match since {
+                Some(_) => self.timeout,
+                None => self.timeout.saturating_mul(FULL_READ_FACTOR),
+            };
             let work = async {
                 let transaction = self
                     .client
@@ -575,6 +700,14 @@ mod with_postgres {
                     .read_only(true)
                     .start()
                     .await?;
+                if since.is_none() {
+                    transaction
+                        .batch_execute(&format!(
+                            "SET LOCAL statement_timeout = {}",
+                            timeout.as_millis().max(1)
+                        ))
+                        .await?;
+                }
                 let revision: i64 = transaction
                     .query_one("SELECT revision FROM api_keys_revision", &[])
                     .await?
@@ -709,19 +842,28 @@ mod with_postgres {
         let name: String = row.try_get("name")?;
         let revision: i64 = row.try_get("revision")?;
         let live: bool = row.try_get("live")?;
-        let entry = live
-            .then(
-                || -> Result<Result<KeyEntry, EntryError>, tokio_postgres::Error> {
-                    Ok(row_entry(
-                        &row.try_get::<_, Vec<u8>>("digest")?,
-                        &row.try_get::<_, Vec<String>>("scopes")?,
-                        &row.try_get::<_, Vec<String>>("ips")?,
-                        row.try_get::<_, Option<String>>("rate")?.as_deref(),
-                        row.try_get::<_, Option<OffsetDateTime>>("until")?,
-                    ))
-                },
-            )
-            .transpose()?;
+        // A value the database holds but this client cannot read (an infinite time, an array
+        // with a NULL, written around the table's checks) fails this row's load, not the read.
+        let entry = live.then(|| {
+            let digest = row
+                .try_get::<_, Vec<u8>>("digest")
+                .map_err(|_| EntryError::BadDigest)?;
+            let scopes = row
+                .try_get::<_, Vec<String>>("scopes")
+                .map_err(|_| EntryError::BadScope("<an array this client cannot read>".into()))?;
+            let ips = row
+                .try_get::<_, Vec<String>>("ips")
+                .map_err(|_| EntryError::BadIp("<an array this client cannot read>".into()))?;
+            let rate = row
+                .try_get::<_, Option<String>>("rate")
+                .map_err(|_| EntryError::FieldSyntax(0))?;
+            let until = row
+                .try_get::<_, Option<OffsetDateTime>>("until")
+                .map_err(|_| {
+                    EntryError::BadExpiry("infinite, or outside the years 1 to 9999".into())
+                })?;
+            row_entry(&digest, &scopes, &ips, rate.as_deref(), until)
+        });
         Ok(RowChange::Row {
             name,
             revision,
@@ -772,6 +914,21 @@ mod with_postgres {
         parse_entry(&entry)
     }
 
+    /// Whether the connection string sets `sslmode`, by parameter name (a password or a database
+    /// name containing the word does not count).
+    fn names_sslmode(url: &str) -> bool {
+        let is_sslmode = |pair: &str| {
+            pair.split_once('=')
+                .is_some_and(|(key, _)| key.trim().eq_ignore_ascii_case("sslmode"))
+        };
+        match url.split_once("://") {
+            Some((_, rest)) => rest
+                .split_once('?')
+                .is_some_and(|(_, query)| query.split('&').any(is_sslmode)),
+            None => url.split_whitespace().any(is_sslmode),
+        }
+    }
+
     /// The name a rotated key keeps through its grace period: `<name>_r<revision>`, within the 64
     /// bytes of a name.
     fn retired_name(name: &str, revision: i64) -> String {
@@ -816,6 +973,19 @@ mod with_postgres {
             assert!(row_entry(&bytes[..31], &[], &[], None, None).is_err());
             let bad = ["ADMIN ALL".to_owned()];
             assert!(row_entry(bytes, &bad, &[], None, None).is_err());
+        }
+
+        #[test]
+        fn sslmode_is_read_by_parameter_name_only() {
+            assert!(names_sslmode("postgres://u:p@h/db?sslmode=disable"));
+            assert!(names_sslmode(
+                "postgres://u:p@h/db?application_name=x&SSLMODE=prefer"
+            ));
+            assert!(names_sslmode("host=h sslmode=disable"));
+            assert!(!names_sslmode("postgres://u:sslmode=disable@h/db"));
+            assert!(!names_sslmode("postgres://u:p@h/sslmode"));
+            assert!(!names_sslmode("host=h password=sslmode=x"));
+            assert!(!names_sslmode("host=h dbname=sslmode"));
         }
 
         #[test]

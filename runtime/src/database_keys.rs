@@ -1,8 +1,9 @@
 //! The keys of the PostgreSQL table as this instance last read them: a source of every load, like
 //! the environment and the keys file, kept up to date row by row by the listener.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
+use crate::database::EVERY_NAME;
 use crate::entry::{EntryError, KeyEntry};
 use crate::load::Loader;
 
@@ -49,24 +50,48 @@ impl DatabaseKeys {
     }
 
     /// Applies the changes read since the last revision, in the order they were made, and
-    /// notes `revision`, the table's revision at the read.
-    pub fn apply(&mut self, revision: i64, mut changes: Vec<RowChange>) {
+    /// notes `revision`, the table's revision at the read. Returns the digests of the keys the
+    /// changes took away or altered (revoked, deleted, narrowed or widened), to withdraw should
+    /// the reload fail.
+    pub fn apply(&mut self, revision: i64, mut changes: Vec<RowChange>) -> Vec<[u8; 32]> {
         changes.sort_by_key(RowChange::order);
+        let mut withdrawn = Vec::new();
         for change in changes {
-            match change {
+            let old = match change {
+                RowChange::Deleted { name, .. } if name == EVERY_NAME => {
+                    let all = std::mem::take(&mut self.entries);
+                    withdrawn.extend(all.values().filter_map(digest));
+                    continue;
+                }
                 RowChange::Row {
                     name,
                     entry: Some(entry),
                     ..
                 } => {
-                    self.entries.insert(name, entry);
+                    let old = self.entries.insert(name.clone(), entry);
+                    old.filter(|old| !same(old, &self.entries[&name]))
                 }
                 RowChange::Row { name, .. } | RowChange::Deleted { name, .. } => {
-                    self.entries.remove(&name);
+                    self.entries.remove(&name)
                 }
-            }
+            };
+            withdrawn.extend(old.as_ref().and_then(digest));
         }
         self.revision = self.revision.max(revision);
+        withdrawn
+    }
+
+    /// Takes `read`, the table read whole, in place of this copy. Returns the digests of the
+    /// keys it took away or altered, as [`apply`](Self::apply) does.
+    pub fn replace(&mut self, read: DatabaseKeys) -> Vec<[u8; 32]> {
+        let withdrawn = self
+            .entries
+            .iter()
+            .filter(|(name, old)| read.entries.get(*name).is_none_or(|new| !same(old, new)))
+            .filter_map(|(_, old)| digest(old))
+            .collect();
+        *self = read;
+        withdrawn
     }
 
     /// Adds every key to a load, with its name checked as the other sources' are.
@@ -76,17 +101,29 @@ impl DatabaseKeys {
         }
     }
 
-    /// The digests of the table's keys that load.
-    pub fn digests(&self) -> HashSet<[u8; 32]> {
-        self.entries
-            .values()
-            .filter_map(|entry| Some(*entry.as_ref().ok()?.digest.as_bytes()))
-            .collect()
-    }
-
     /// The names of the keys from the table.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
+    }
+}
+
+/// The digest of an entry that loads.
+fn digest(entry: &Result<KeyEntry, EntryError>) -> Option<[u8; 32]> {
+    Some(*entry.as_ref().ok()?.digest.as_bytes())
+}
+
+/// Whether two versions of a row grant the same: key, scopes, expiry, addresses and rate.
+fn same(a: &Result<KeyEntry, EntryError>, b: &Result<KeyEntry, EntryError>) -> bool {
+    match (a, b) {
+        (Ok(a), Ok(b)) => {
+            a.digest.as_bytes() == b.digest.as_bytes()
+                && a.scopes == b.scopes
+                && a.expires == b.expires
+                && a.ips == b.ips
+                && a.rate == b.rate
+        }
+        (Err(a), Err(b)) => a == b,
+        _ => false,
     }
 }
 
@@ -137,5 +174,54 @@ mod tests {
         // A read that saw nothing new never moves the revision back.
         keys.apply(3, Vec::new());
         assert_eq!(keys.revision, 6);
+    }
+
+    fn with(name: &str, revision: i64, entry: &str) -> RowChange {
+        RowChange::Row {
+            name: name.into(),
+            revision,
+            entry: Some(parse_entry(entry)),
+        }
+    }
+
+    #[test]
+    fn what_a_change_takes_away_or_alters_is_withdrawn_and_nothing_else() {
+        let key = |k: &str| *parse_entry(k).unwrap().digest.as_bytes();
+        let (a, b, c) = (
+            "aaaaaaaaaaaaaaaaaaaa",
+            "bbbbbbbbbbbbbbbbbbbb",
+            "cccccccccccccccccccc",
+        );
+        let mut keys = DatabaseKeys::full(
+            3,
+            vec![
+                with("a", 1, a),
+                with("b", 2, b),
+                with("c", 3, &format!("{c};scopes=x")),
+            ],
+        );
+        // `a` written again unchanged, `b` revoked, `c` narrowed to an allowlist.
+        let withdrawn = keys.apply(
+            6,
+            vec![
+                with("a", 4, a),
+                row("b", 5, false),
+                with("c", 6, &format!("{c};scopes=x;ips=10.0.0.0/8")),
+            ],
+        );
+        assert_eq!(withdrawn, [key(b), key(c)]);
+        // Read whole: what the read lacks or holds otherwise.
+        let read = DatabaseKeys::full(7, vec![with("a", 7, &format!("{a};scopes=y"))]);
+        assert_eq!(keys.replace(read), [key(a), key(c)]);
+        // TRUNCATE: every name.
+        let withdrawn = keys.apply(
+            8,
+            vec![RowChange::Deleted {
+                name: EVERY_NAME.into(),
+                revision: 8,
+            }],
+        );
+        assert_eq!(withdrawn, [key(a)]);
+        assert_eq!(names(&keys), Vec::<&str>::new());
     }
 }

@@ -369,7 +369,10 @@ fn load(
     }
     let keys = ApiKeyStore::new(config, code.loaded);
     #[cfg(feature = "postgres")]
-    let mut outcome = keys.change_database(|table| *table = database);
+    let mut outcome = keys.change_database(|table| {
+        *table = database;
+        Vec::new()
+    });
     #[cfg(not(feature = "postgres"))]
     let mut outcome = keys.reload();
     // A reload defers a keys file that may still be being written to the next poll; at start

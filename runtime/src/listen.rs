@@ -52,7 +52,10 @@ pub(crate) async fn listen(keys: ApiKeyStore, shutdown: Shutdown) {
             ended = session => ended,
         };
         outage.failed(&error);
-        if connected {
+        // Only a session that stayed healthy a while resets the pause: one that fails each
+        // time just after `LISTEN` (no table, no permission, a read too slow) must not make
+        // every instance reconnect and read the whole table several times a second.
+        if connected.is_some_and(|at| at.elapsed() >= MAX_BACKOFF) {
             backoff = MIN_BACKOFF;
         }
         rocket::tokio::select! {
@@ -64,20 +67,21 @@ pub(crate) async fn listen(keys: ApiKeyStore, shutdown: Shutdown) {
 }
 
 /// One connection's life: `LISTEN`, a full read, then changes as they are announced, until the
-/// connection fails. Returns whether it got as far as listening, and why it ended.
+/// connection fails. Returns when it had read the table whole, if it got that far, and why it
+/// ended.
 async fn session(
     keys: &ApiKeyStore,
     url: &str,
     config: &Config,
     outage: &mut Outage,
     flushed: &mut HashMap<String, OffsetDateTime>,
-) -> (bool, DatabaseError) {
+) -> (Option<Instant>, DatabaseError) {
     let timeout = config.keys_database_timeout;
     let ca = config.keys_database_ca.as_deref();
     let (client, mut connection) = match KeyTable::open(url, ca, Some(LISTENER_NAME), timeout).await
     {
         Ok(pair) => pair,
-        Err(e) => return (false, e),
+        Err(e) => return (None, e),
     };
     // The connection is driven here, and its notifications passed on; the channel closes
     // when the connection ends.
@@ -101,18 +105,20 @@ async fn session(
     let mut table = KeyTable::from_client(client, url, timeout);
 
     if let Err(e) = table.listen(CHANNEL).await {
-        return (false, e);
+        return (None, e);
     }
     // Notifications sent while no listener was connected are lost: the whole table is read
     // again, after `LISTEN`, so that nothing committed since is missed.
     if let Err(e) = full_read(keys, &mut table).await {
-        return (true, e);
+        return (None, e);
     }
+    let healthy_since = Instant::now();
     outage.recovered();
 
     let mut poll = interval(config.keys_database_poll.max(Duration::from_millis(100)));
     poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
     poll.tick().await;
+    let mut flush_refused = FlushRefused::default();
     let mut flush = interval(config.last_used_flush.max(Duration::from_millis(100)));
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
     flush.tick().await;
@@ -132,7 +138,7 @@ async fn session(
                     read_changes(keys, &mut table).await
                 }
                 None => {
-                    return (true, match (&mut driver).await {
+                    return (Some(healthy_since), match (&mut driver).await {
                         Ok(Some(e)) => table.lost(&e),
                         _ => DatabaseError::Connect("the connection closed".to_owned()),
                     });
@@ -140,7 +146,7 @@ async fn session(
             },
             _ = poll.tick(), if !config.keys_database_poll.is_zero() => {
                 match table.revision().await {
-                    Ok(revision) if Some(revision) > keys.database_revision() => {
+                    Ok(revision) if Some(revision) != keys.database_revision() => {
                         tracing::info!(
                             target: TARGET,
                             revision,
@@ -153,11 +159,19 @@ async fn session(
                 }
             }
             _ = flush.tick(), if !config.last_used_flush.is_zero() => {
-                flush_last_used(keys, &table, flushed).await
+                match flush_last_used(keys, &table, flushed).await {
+                    // Last-used times are a convenience: a flush the server refuses (a role
+                    // without the grant, a lock held too long) is told, not fatal.
+                    Err(e) if !matches!(e, DatabaseError::Connect(_)) => {
+                        flush_refused.report(&e);
+                        Ok(())
+                    }
+                    other => other,
+                }
             }
         };
         if let Err(e) = step {
-            return (true, e);
+            return (Some(healthy_since), e);
         }
     }
 }
@@ -167,7 +181,13 @@ async fn full_read(keys: &ApiKeyStore, table: &mut KeyTable) -> Result<(), Datab
     let (revision, rows) = table.live_keys().await?;
     let read = DatabaseKeys::full(revision, rows);
     reload_with(keys, "database", move |keys| {
-        keys.change_database(|database| *database = Some(read))
+        keys.change_database(|database| match database {
+            Some(copy) => copy.replace(read),
+            None => {
+                *database = Some(read);
+                Vec::new()
+            }
+        })
     })
     .await;
     Ok(())
@@ -179,6 +199,15 @@ async fn read_changes(keys: &ApiKeyStore, table: &mut KeyTable) -> Result<(), Da
         return full_read(keys, table).await;
     };
     let (revision, changes) = table.changes_since(since).await?;
+    if revision < since {
+        // The counter went back (a restore, a reset): nothing read since `since` can be
+        // trusted to be complete.
+        return full_read(keys, table).await;
+    }
+    if revision == since && changes.is_empty() {
+        // A notification with nothing behind it (anyone may `NOTIFY`): no reload.
+        return Ok(());
+    }
     reload_with(keys, "database", move |keys| {
         keys.change_database(|database| {
             database
@@ -218,6 +247,31 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Flushes of last-used times the server refused, told at most once per outage interval.
+#[derive(Default)]
+struct FlushRefused {
+    last_warned: Option<Instant>,
+}
+
+impl FlushRefused {
+    fn report(&mut self, error: &DatabaseError) {
+        let now = Instant::now();
+        if self
+            .last_warned
+            .is_some_and(|at| now.duration_since(at) < OUTAGE_WARNING_EVERY)
+        {
+            return;
+        }
+        self.last_warned = Some(now);
+        tracing::warn!(
+            target: TARGET,
+            error = %error,
+            "last-used times cannot be written to the key table; keys are still checked and \
+             followed, and the times are tried again at the next flush"
+        );
+    }
+}
+
 /// An outage of the database as the listener sees it, logged when it starts, at most once a
 /// minute while it lasts, and when it ends.
 #[derive(Default)]
@@ -244,8 +298,8 @@ impl Outage {
             error = %error,
             failures = self.failures,
             down_for_s = now.duration_since(since).as_secs(),
-            "the key database cannot be reached; requests are checked against the keys last \
-             read from it, and its changes apply once it answers"
+            "the key database cannot be reached or read; requests are checked against the keys \
+             last read from it, and its changes apply once it answers"
         );
     }
 

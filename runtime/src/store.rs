@@ -531,33 +531,21 @@ impl ApiKeyStore {
     /// table is kept, so the next load (of any trigger) tries it again.
     ///
     /// Fail closed: when the reload fails (a name the table shares with another source, a row
-    /// that does not parse, a keys file being written), the keys the change revoked or deleted
-    /// are withdrawn from the running set anyway, so no error elsewhere keeps a revoked key
-    /// alive.
+    /// that does not parse, a keys file being written), the keys the change revoked, deleted or
+    /// altered are withdrawn from the running set anyway, so no error elsewhere keeps a revoked
+    /// key alive, or a narrowed one as it was.
     #[cfg(feature = "postgres")]
     pub(crate) fn change_database(
         &self,
-        change: impl FnOnce(&mut Option<DatabaseKeys>),
+        change: impl FnOnce(&mut Option<DatabaseKeys>) -> Vec<[u8; 32]>,
     ) -> Result<ReloadSummary, LoadErrors> {
-        let digests = |database: &Option<DatabaseKeys>| {
-            database
-                .as_ref()
-                .map(DatabaseKeys::digests)
-                .unwrap_or_default()
-        };
-        let gone = {
-            let mut database = lock(&self.shared.database);
-            let before = digests(&database);
-            change(&mut database);
-            let after = digests(&database);
-            before
-                .difference(&after)
-                .copied()
-                .collect::<std::collections::HashSet<_>>()
-        };
+        let withdrawn: std::collections::HashSet<[u8; 32]> =
+            change(&mut lock(&self.shared.database))
+                .into_iter()
+                .collect();
         let outcome = self.reload();
-        if outcome.is_err() && !gone.is_empty() {
-            self.withdraw(|digest| gone.contains(digest.as_bytes()));
+        if outcome.is_err() && !withdrawn.is_empty() {
+            self.withdraw(|digest| withdrawn.contains(digest.as_bytes()));
         }
         outcome
     }
@@ -578,7 +566,7 @@ impl ApiKeyStore {
             target: TARGET,
             withdrawn = ?summary.removed,
             count = self.len(),
-            "the reload failed, but the keys the table revoked or deleted are withdrawn anyway"
+            "the reload failed, but the keys the table revoked, deleted or changed are withdrawn anyway"
         );
     }
 
