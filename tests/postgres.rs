@@ -23,7 +23,7 @@ use rocket::figment::value::Value;
 use rocket::figment::Figment;
 use rocket::http::{Header, Status};
 use rocket::local::asynchronous::Client;
-use rocket::{get, routes};
+use rocket::{get, routes, Build, Rocket};
 use rocket_api_key::database::KeyTable;
 use rocket_api_key::keygen::GeneratedKey;
 use rocket_api_key::{require_api_key, ApiKey, ApiKeyStore, ApiKeyStoreBuilder};
@@ -69,6 +69,14 @@ fn orders(key: ApiKey) -> String {
     key.name().to_owned()
 }
 
+/// The test's turn and a cluster with the key table; `None` when PostgreSQL is not installed.
+fn setup() -> Option<(Turn, Postgres)> {
+    let turn = Turn::take();
+    let pg = Postgres::start()?;
+    table(&pg);
+    Some((turn, pg))
+}
+
 /// A table ready for keys.
 fn table(pg: &Postgres) {
     let status = apikey(pg, &["db", "init"]);
@@ -105,18 +113,26 @@ fn new_key(pg: &Postgres, name: &str, scopes: &[&str]) -> String {
     json["key"].as_str().expect("a key").to_owned()
 }
 
-/// The application on the local client, reading the table at `url`.
-async fn app(url: &str, builder: ApiKeyStoreBuilder, settings: &[(&str, Value)]) -> Client {
+/// The application, reading the table at `url`, with `settings` in `api_keys`.
+fn application(
+    url: &str,
+    builder: ApiKeyStoreBuilder,
+    settings: &[(&str, Value)],
+) -> Rocket<Build> {
     let mut figment = Figment::from(rocket::Config::debug_default())
         .merge(("log_level", "off"))
         .merge(("api_keys.keys_database_url", url));
     for (name, value) in settings {
         figment = figment.merge((format!("api_keys.{name}"), value.clone()));
     }
-    let rocket = rocket::custom(figment)
+    rocket::custom(figment)
         .attach(builder.from_env(false).fairing())
-        .mount("/", routes![orders]);
-    Client::tracked(rocket)
+        .mount("/", routes![orders])
+}
+
+/// The application on the local client.
+async fn app(url: &str, builder: ApiKeyStoreBuilder, settings: &[(&str, Value)]) -> Client {
+    Client::tracked(application(url, builder, settings))
         .await
         .expect("the application starts")
 }
@@ -242,11 +258,9 @@ fn two_instances_follow_keys_issued_and_revoked_with_apikey() {
 /// notification goes nowhere, and the revocation applies at the full read after reconnecting.
 #[rocket::async_test]
 async fn a_revocation_missed_while_the_listener_was_cut_off_applies_after_it_reconnects() {
-    let turn = Turn::take();
-    let Some(pg) = Postgres::start() else {
+    let Some((turn, pg)) = setup() else {
         return;
     };
-    table(&pg);
     let key = new_key(&pg, "cut_off", &["read:orders"]);
     let client = app(&pg.url(), ApiKeyStore::builder(), &[]).await;
     assert_eq!(status(&client, &key).await, Status::Ok);
@@ -303,11 +317,9 @@ async fn wait_for_listener(pg: &Postgres) {
 /// revocation made before the listener is back applies.
 #[rocket::async_test]
 async fn an_outage_serves_the_last_keys_and_its_changes_apply_when_it_returns() {
-    let turn = Turn::take();
-    let Some(mut pg) = Postgres::start() else {
+    let Some((turn, mut pg)) = setup() else {
         return;
     };
-    table(&pg);
     let keys: Vec<String> = (0..5)
         .map(|i| new_key(&pg, &format!("outage_{i}"), &["read:orders"]))
         .collect();
@@ -380,19 +392,12 @@ async fn timed(client: &Client, keys: &[String]) -> (Duration, Vec<Status>) {
 /// table's once it answers.
 #[rocket::async_test]
 async fn an_unreachable_database_at_start_stops_ignition_unless_configured_otherwise() {
-    let turn = Turn::take();
-    let Some(mut pg) = Postgres::start() else {
+    let Some((turn, mut pg)) = setup() else {
         return;
     };
-    table(&pg);
     let key = new_key(&pg, "late", &["read:orders"]);
     pg.stop();
-    let figment = Figment::from(rocket::Config::debug_default())
-        .merge(("log_level", "off"))
-        .merge(("api_keys.keys_database_url", pg.url()));
-    let rocket = rocket::custom(figment)
-        .attach(ApiKeyStore::builder().from_env(false).fairing())
-        .mount("/", routes![orders]);
+    let rocket = application(&pg.url(), ApiKeyStore::builder(), &[]);
     let refused = Client::tracked(rocket).await.expect_err("ignition stops");
     assert!(matches!(refused.kind(), ErrorKind::FailedFairings(_)));
     let text = turn.logs();
@@ -424,20 +429,13 @@ async fn an_unreachable_database_at_start_stops_ignition_unless_configured_other
 /// ignition; while running, the keys in force stay, a revocation included once it is fixed.
 #[rocket::async_test]
 async fn a_name_in_two_sources_is_a_load_error_naming_both() {
-    let turn = Turn::take();
-    let Some(pg) = Postgres::start() else {
+    let Some((turn, pg)) = setup() else {
         return;
     };
-    table(&pg);
     let shared = new_key(&pg, "shared", &["read:orders"]);
     let code = "code-key-0123456789abcdef";
     let builder = ApiKeyStore::builder().key("shared", format!("{code};scopes=read:orders"));
-    let figment = Figment::from(rocket::Config::debug_default())
-        .merge(("log_level", "off"))
-        .merge(("api_keys.keys_database_url", pg.url()));
-    let rocket = rocket::custom(figment)
-        .attach(builder.from_env(false).fairing())
-        .mount("/", routes![orders]);
+    let rocket = application(&pg.url(), builder, &[]);
     let refused = Client::tracked(rocket).await.expect_err("ignition stops");
     assert!(matches!(refused.kind(), ErrorKind::FailedFairings(_)));
     let text = turn.logs();
@@ -493,11 +491,9 @@ async fn a_name_in_two_sources_is_a_load_error_naming_both() {
 /// load error naming the row; the keys in force stay.
 #[rocket::async_test]
 async fn a_row_that_does_not_parse_keeps_the_running_keys() {
-    let turn = Turn::take();
-    let Some(pg) = Postgres::start() else {
+    let Some((turn, pg)) = setup() else {
         return;
     };
-    table(&pg);
     let good = new_key(&pg, "good", &["read:orders"]);
     let client = app(&pg.url(), ApiKeyStore::builder(), &[]).await;
     wait_for_listener(&pg).await;
@@ -567,11 +563,9 @@ async fn a_row_that_does_not_parse_keeps_the_running_keys() {
 /// `TRUNCATE` fires no row trigger: its own trigger makes every instance drop the table's keys.
 #[rocket::async_test]
 async fn a_truncated_table_takes_its_keys_away() {
-    let turn = Turn::take();
-    let Some(pg) = Postgres::start() else {
+    let Some((turn, pg)) = setup() else {
         return;
     };
-    table(&pg);
     let keys: Vec<String> = (0..3)
         .map(|i| new_key(&pg, &format!("truncated_{i}"), &["read:orders"]))
         .collect();
@@ -598,11 +592,9 @@ async fn a_truncated_table_takes_its_keys_away() {
 /// times written back by the instance, and no digest.
 #[rocket::async_test]
 async fn rotation_overlaps_for_the_grace_period_and_list_shows_last_use() {
-    let turn = Turn::take();
-    let Some(pg) = Postgres::start() else {
+    let Some((turn, pg)) = setup() else {
         return;
     };
-    table(&pg);
     let old = new_key(&pg, "rotating", &["read:orders"]);
     // A 90-day key: its successor gets 90 days from the rotation.
     pg.psql(

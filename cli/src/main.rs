@@ -347,26 +347,13 @@ fn config_line(env_prefix: &str, name: &str, entry: &str) -> String {
 /// The entry of a new key from the options, through the runtime's grammar: what the server
 /// will load, checked now.
 fn entry_of(key: &GeneratedKey, opts: &Options) -> Result<KeyEntry, Failure> {
-    let mut text = key.entry();
-    if !opts.scopes.is_empty() {
-        text.push_str(";scopes=");
-        text.push_str(&opts.scopes.join(","));
-    }
-    if let Some(at) = opts.expires {
-        let at = at
-            .format(&Rfc3339)
-            .map_err(|e| Failure::Other(e.to_string()))?;
-        text.push_str(";expires=");
-        text.push_str(&at);
-    }
-    if !opts.ips.is_empty() {
-        text.push_str(";ips=");
-        text.push_str(&opts.ips.join(","));
-    }
-    if let Some(rate) = &opts.rate {
-        text.push_str(";rate=");
-        text.push_str(rate);
-    }
+    let text = entry_text(
+        &key.entry(),
+        &opts.scopes,
+        opts.expires,
+        &opts.ips,
+        opts.rate.as_deref(),
+    );
     parse_entry(&text).map_err(|e| Failure::Usage(format!("invalid key options: {e}")))
 }
 
@@ -599,22 +586,34 @@ async fn rotate(mut table: KeyTable, opts: Options) -> Result<(), Failure> {
 
 /// The entry of a table row, for the announcement.
 fn record_entry(issued: &IssuedKey, record: &KeyRecord) -> String {
-    let mut text = issued.digest().to_entry();
-    if !record.scopes.is_empty() {
-        text.push_str(";scopes=");
-        text.push_str(&record.scopes.join(","));
-    }
-    if let Some(at) = record.expires_at {
-        text.push_str(";expires=");
-        text.push_str(&time_text(Some(at)));
-    }
-    if !record.ips.is_empty() {
-        text.push_str(";ips=");
-        text.push_str(&record.ips.join(","));
-    }
-    if let Some(rate) = &record.rate {
-        text.push_str(";rate=");
-        text.push_str(rate);
+    entry_text(
+        &issued.digest().to_entry(),
+        &record.scopes,
+        record.expires_at,
+        &record.ips,
+        record.rate.as_deref(),
+    )
+}
+
+/// An entry in the runtime's grammar, from a key (or its `sha256:` form) and its fields.
+fn entry_text(
+    key: &str,
+    scopes: &[String],
+    expires: Option<OffsetDateTime>,
+    ips: &[String],
+    rate: Option<&str>,
+) -> String {
+    let mut text = key.to_owned();
+    let fields = [
+        ("scopes", scopes.join(",")),
+        ("expires", time_text(expires)),
+        ("ips", ips.join(",")),
+        ("rate", rate.unwrap_or_default().to_owned()),
+    ];
+    for (name, value) in fields {
+        if !value.is_empty() {
+            text.push_str(&format!(";{name}={value}"));
+        }
     }
     text
 }

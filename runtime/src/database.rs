@@ -104,22 +104,39 @@ mod with_postgres {
         last_used_at timestamptz NOT NULL
     );
 
-    -- The schema's own tables and PostgreSQL's function, whatever the writer's search_path.
+    -- Numbers a change, records a deletion (`*` for every name: TRUNCATE) and announces it. In
+    -- the schema's own tables, and with PostgreSQL's function, whatever the writer's search_path.
+    CREATE OR REPLACE FUNCTION api_keys_next_revision(deleted text) RETURNS bigint
+    LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+    DECLARE
+        latest bigint;
+    BEGIN
+        UPDATE api_keys_revision SET revision = revision + 1 RETURNING revision INTO latest;
+        IF deleted = '*' THEN
+            DELETE FROM api_keys_last_used;
+        ELSIF deleted IS NOT NULL THEN
+            DELETE FROM api_keys_last_used WHERE name = deleted;
+        END IF;
+        IF deleted IS NOT NULL THEN
+            INSERT INTO api_keys_deleted (revision, name) VALUES (latest, deleted);
+        END IF;
+        PERFORM pg_catalog.pg_notify('api_keys', latest::text);
+        RETURN latest;
+    END
+    $$;
+
     CREATE OR REPLACE FUNCTION api_keys_changed() RETURNS trigger LANGUAGE plpgsql
     SET search_path FROM CURRENT AS $$
-    DECLARE
-        next bigint;
     BEGIN
-        UPDATE api_keys_revision SET revision = revision + 1 RETURNING revision INTO next;
-        IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND NEW.name <> OLD.name) THEN
-            INSERT INTO api_keys_deleted (revision, name) VALUES (next, OLD.name);
-            DELETE FROM api_keys_last_used WHERE name = OLD.name;
-        END IF;
-        PERFORM pg_catalog.pg_notify('api_keys', next::text);
         IF TG_OP = 'DELETE' THEN
+            PERFORM api_keys_next_revision(OLD.name);
             RETURN OLD;
         END IF;
-        NEW.revision := next;
+        IF TG_OP = 'UPDATE' AND NEW.name <> OLD.name THEN
+            NEW.revision := api_keys_next_revision(OLD.name);
+        ELSE
+            NEW.revision := api_keys_next_revision(NULL);
+        END IF;
         RETURN NEW;
     END
     $$;
@@ -127,17 +144,12 @@ mod with_postgres {
     CREATE TRIGGER api_keys_changed BEFORE INSERT OR UPDATE OR DELETE ON api_keys
         FOR EACH ROW EXECUTE FUNCTION api_keys_changed();
 
-    -- TRUNCATE fires no row trigger: it is recorded as the deletion of every name (`*`), which
-    -- makes instances read the table whole.
+    -- TRUNCATE fires no row trigger: it is recorded as the deletion of every name, which makes
+    -- instances drop the table's keys.
     CREATE OR REPLACE FUNCTION api_keys_truncated() RETURNS trigger LANGUAGE plpgsql
     SET search_path FROM CURRENT AS $$
-    DECLARE
-        next bigint;
     BEGIN
-        UPDATE api_keys_revision SET revision = revision + 1 RETURNING revision INTO next;
-        INSERT INTO api_keys_deleted (revision, name) VALUES (next, '*');
-        DELETE FROM api_keys_last_used;
-        PERFORM pg_catalog.pg_notify('api_keys', next::text);
+        PERFORM api_keys_next_revision('*');
         RETURN NULL;
     END
     $$;
@@ -149,9 +161,6 @@ mod with_postgres {
     ALTER TABLE api_keys ENABLE ALWAYS TRIGGER api_keys_changed;
     ALTER TABLE api_keys ENABLE ALWAYS TRIGGER api_keys_truncated;
     "#;
-
-    /// The name a deletion records for `TRUNCATE`: every key is gone.
-    pub(crate) const EVERY_NAME: &str = "*";
 
     /// The columns of a key row as an instance loads it: `until` is when it stops being accepted
     /// (its expiry or the end of its grace period after a rotation), `live` whether it is revoked

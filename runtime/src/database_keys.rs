@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::database::EVERY_NAME;
 use crate::entry::{EntryError, KeyEntry};
 use crate::load::Loader;
+
+/// The name a deletion records for `TRUNCATE` (the table's trigger writes it): every key is gone.
+pub(crate) const EVERY_NAME: &str = "*";
 
 /// One row as the table holds it now, or its deletion.
 #[derive(Debug)]

@@ -21,7 +21,7 @@ use crate::database_keys::DatabaseKeys as DatabaseKeysRead;
 use crate::env::{DATABASE_URL_VAR, KEYS_FILE_VAR};
 use crate::load::{KeySource, LoadError, LoadErrors, Loader};
 use crate::rate::RateSpec;
-use crate::reload_summary::ReloadSummary;
+use crate::reload_summary::{NameList, ReloadSummary};
 use crate::store::ApiKeyStore;
 #[cfg(not(feature = "postgres"))]
 type DatabaseKeysRead = std::convert::Infallible;
@@ -443,7 +443,12 @@ impl Fairing for ApiKeyStoreFairing {
                  set API_KEY_<NAME>=<key> or API_KEYS_FILE"
             );
         } else {
-            tracing::info!(target: TARGET, count = keys.len(), names = ?keys.names(), "API keys loaded");
+            tracing::info!(
+                target: TARGET,
+                count = keys.len(),
+                names = ?NameList(&keys.names()),
+                "API keys loaded"
+            );
             keys.warn_expiring();
         }
         let register = keys.config().register_catchers;

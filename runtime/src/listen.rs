@@ -247,28 +247,41 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Flushes of last-used times the server refused, told at most once per outage interval.
+/// At most one event per [`OUTAGE_WARNING_EVERY`].
 #[derive(Default)]
-struct FlushRefused {
-    last_warned: Option<Instant>,
+struct Throttle {
+    last: Option<Instant>,
 }
+
+impl Throttle {
+    /// Whether an event may be logged now; notes it if so.
+    fn due(&mut self) -> bool {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|at| now.duration_since(at) < OUTAGE_WARNING_EVERY)
+        {
+            return false;
+        }
+        self.last = Some(now);
+        true
+    }
+}
+
+/// Flushes of last-used times the server refused, told at most once a minute.
+#[derive(Default)]
+struct FlushRefused(Throttle);
 
 impl FlushRefused {
     fn report(&mut self, error: &DatabaseError) {
-        let now = Instant::now();
-        if self
-            .last_warned
-            .is_some_and(|at| now.duration_since(at) < OUTAGE_WARNING_EVERY)
-        {
-            return;
+        if self.0.due() {
+            tracing::warn!(
+                target: TARGET,
+                error = %error,
+                "last-used times cannot be written to the key table; keys are still checked and \
+                 followed, and the times are tried again at the next flush"
+            );
         }
-        self.last_warned = Some(now);
-        tracing::warn!(
-            target: TARGET,
-            error = %error,
-            "last-used times cannot be written to the key table; keys are still checked and \
-             followed, and the times are tried again at the next flush"
-        );
     }
 }
 
@@ -278,26 +291,21 @@ impl FlushRefused {
 struct Outage {
     since: Option<Instant>,
     failures: u64,
-    last_warned: Option<Instant>,
+    warnings: Throttle,
 }
 
 impl Outage {
     fn failed(&mut self, error: &DatabaseError) {
-        let now = Instant::now();
         self.failures += 1;
-        let since = *self.since.get_or_insert(now);
-        if self
-            .last_warned
-            .is_some_and(|at| now.duration_since(at) < OUTAGE_WARNING_EVERY)
-        {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        if !self.warnings.due() {
             return;
         }
-        self.last_warned = Some(now);
         tracing::warn!(
             target: TARGET,
             error = %error,
             failures = self.failures,
-            down_for_s = now.duration_since(since).as_secs(),
+            down_for_s = since.elapsed().as_secs(),
             "the key database cannot be reached or read; requests are checked against the keys \
              last read from it, and its changes apply once it answers"
         );
@@ -313,6 +321,6 @@ impl Outage {
             );
         }
         self.failures = 0;
-        self.last_warned = None;
+        self.warnings = Throttle::default();
     }
 }

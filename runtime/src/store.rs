@@ -19,6 +19,8 @@ use crate::load::{FileRules, FileStamp, FileState, FileWarning, LoadErrors, Load
 use crate::rate::RateSpec;
 use crate::reason::Reason;
 use crate::rejection_log::RejectionLog;
+#[cfg(feature = "postgres")]
+use crate::reload_summary::NameList;
 use crate::reload_summary::ReloadSummary;
 use crate::routes::ProtectedRoute;
 use crate::scope::ScopeRequirement;
@@ -564,7 +566,7 @@ impl ApiKeyStore {
         self.swap_store(new);
         tracing::warn!(
             target: TARGET,
-            withdrawn = ?summary.removed,
+            withdrawn = ?NameList(&summary.removed),
             count = self.len(),
             "the reload failed, but the keys the table revoked, deleted or changed are withdrawn anyway"
         );

@@ -5,6 +5,7 @@ use rocket::Shutdown;
 
 use crate::audit::Audit;
 use crate::load::{LoadErrors, ReloadSummary};
+use crate::reload_summary::NameList;
 use crate::store::ApiKeyStore;
 use crate::target::TARGET;
 
@@ -101,9 +102,9 @@ pub(crate) async fn reload_with(
                 tracing::info!(
                     target: TARGET,
                     trigger,
-                    added = ?summary.added,
-                    removed = ?summary.removed,
-                    changed = ?summary.changed,
+                    added = ?NameList(&summary.added),
+                    removed = ?NameList(&summary.removed),
+                    changed = ?NameList(&summary.changed),
                     count = keys.len(),
                     "API keys reloaded"
                 );

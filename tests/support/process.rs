@@ -40,32 +40,21 @@ impl Drop for TempDir {
 /// builds examples, but `cargo test --test <name>` does not.
 pub fn example_binary() -> PathBuf {
     static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo.args(["build", "--example", "orders", "--quiet"]);
-        if !cfg!(debug_assertions) {
-            cargo.arg("--release");
-        }
-        let status = cargo
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "the example builds");
-    });
-    let deps = std::env::current_exe().expect("the test binary's path");
-    let profile = deps
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    profile.join("examples").join("orders")
+    built(&BUILT, &["--example", "orders"], "examples/orders")
 }
 
 /// The `apikey` binary, built now if it is missing or older than its sources.
 pub fn apikey_binary() -> PathBuf {
     static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
+    built(&BUILT, &["-p", "rocket-api-key-cli"], "apikey")
+}
+
+/// `cargo build <what>` once per test binary, in its profile; the path of `file` in the
+/// profile's directory.
+fn built(once: &std::sync::Once, what: &[&str], file: &str) -> PathBuf {
+    once.call_once(|| {
         let mut cargo = Command::new(env!("CARGO"));
-        cargo.args(["build", "-p", "rocket-api-key-cli", "--quiet"]);
+        cargo.arg("build").args(what).arg("--quiet");
         if !cfg!(debug_assertions) {
             cargo.arg("--release");
         }
@@ -73,14 +62,14 @@ pub fn apikey_binary() -> PathBuf {
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "the apikey command builds");
+        assert!(status.success(), "cargo build {what:?}");
     });
     let deps = std::env::current_exe().expect("the test binary's path");
     let profile = deps
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps");
-    profile.join("apikey")
+    profile.join(file)
 }
 
 /// The example on 127.0.0.1:`port`, in `dir`, with `env` and none of the test's own API_KEY*
