@@ -6,6 +6,8 @@
 
 Equivalent to `cargo bench --bench keystore -- --keys N --runs R`; see benches/keystore.rs for
 what is measured and how (a counting global allocator, and VmHWM as a cross-check).
+bench/database_load.py runs the same target with a throwaway PostgreSQL cluster, to load the
+same keys from the key table beside the file.
 """
 
 import argparse
