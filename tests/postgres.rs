@@ -560,6 +560,51 @@ async fn a_row_that_does_not_parse_keeps_the_running_keys() {
     );
 }
 
+/// One transaction of many changes (a bulk import, a deletion, a rename, a name deleted and
+/// written again) shares one revision and one notification, and applies as its final state.
+#[rocket::async_test]
+async fn a_transaction_of_many_changes_applies_as_its_final_state() {
+    let Some((turn, pg)) = setup() else {
+        return;
+    };
+    let gone = new_key(&pg, "gone", &["read:orders"]);
+    let renamed = new_key(&pg, "renamed", &["read:orders"]);
+    let replaced = new_key(&pg, "replaced", &["read:orders"]);
+    let client = app(&pg.url(), ApiKeyStore::builder(), &[]).await;
+    wait_for_listener(&pg).await;
+    let before = pg.psql("SELECT revision FROM api_keys_revision");
+    pg.psql(
+        "BEGIN; \
+         INSERT INTO api_keys (name, digest, scopes) SELECT 'bulk_' || i, \
+             sha256(('bulk-key-0123456789-' || i)::bytea), '{read:orders}' \
+             FROM generate_series(1, 1000) i; \
+         DELETE FROM api_keys WHERE name = 'gone'; \
+         UPDATE api_keys SET name = 'renamed_now' WHERE name = 'renamed'; \
+         DELETE FROM api_keys WHERE name = 'replaced'; \
+         INSERT INTO api_keys (name, digest, scopes) \
+             VALUES ('replaced', sha256('replacement-key-0123456789'::bytea), '{read:orders}'); \
+         COMMIT;",
+    );
+    let after = pg.psql("SELECT revision FROM api_keys_revision");
+    assert_eq!(
+        after.parse::<i64>().unwrap(),
+        before.parse::<i64>().unwrap() + 1,
+        "one revision for the transaction"
+    );
+    let last = "bulk-key-0123456789-1000";
+    until_status(&turn, &client, last, Status::Ok, Duration::from_secs(10)).await;
+    assert_eq!(status(&client, &gone).await, Status::Unauthorized);
+    assert_eq!(status(&client, &replaced).await, Status::Unauthorized);
+    assert_eq!(
+        status(&client, "replacement-key-0123456789").await,
+        Status::Ok
+    );
+    let store = client.rocket().state::<ApiKeyStore>().expect("the store");
+    assert_eq!(store.len(), 1002);
+    assert!(store.names().contains(&"renamed_now".to_owned()));
+    assert_eq!(status(&client, &renamed).await, Status::Ok);
+}
+
 /// `TRUNCATE` fires no row trigger: its own trigger makes every instance drop the table's keys.
 #[rocket::async_test]
 async fn a_truncated_table_takes_its_keys_away() {

@@ -3,10 +3,10 @@
 //!
 //! The table holds what an environment entry holds, never a key: the key's name, the SHA-256
 //! digest of the key, its scopes, expiry, address allowlist and rate, with `created_at`,
-//! `revoked_at` and a `revision` the database maintains. A trigger numbers every change from one
-//! counter and announces it with `NOTIFY api_keys`; each instance keeps the live keys in memory,
-//! listens on a connection of its own, and reads only the rows changed since the revision it has.
-//! Requests never wait for the database.
+//! `revoked_at` and a `revision` the database maintains. A trigger numbers every transaction that
+//! changes it from one counter and announces it with `NOTIFY api_keys`; each instance keeps the
+//! live keys in memory, listens on a connection of its own, and reads only the rows changed since
+//! the revision it has. Requests never wait for the database.
 //!
 //! [`KeyTable`] is what the `apikey` command uses to create the table and to issue, list, rotate
 //! and revoke keys; an application's own administration can use it too:
@@ -85,17 +85,21 @@ mod with_postgres {
     CREATE INDEX IF NOT EXISTS api_keys_revision_idx ON api_keys (revision);
 
     -- One row: the revision of the last change. Writers take its row lock in turn, so revisions
-    -- are given in commit order and a reader that sees revision N sees every change up to N.
+    -- are given in commit order and a reader that sees revision N sees every change up to N;
+    -- the changes of one transaction share its revision.
     CREATE TABLE IF NOT EXISTS api_keys_revision (
         only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-        revision bigint NOT NULL
+        revision bigint NOT NULL,
+        -- The transaction that took `revision`: every row it writes shares it.
+        txid bigint NOT NULL DEFAULT 0
     );
     INSERT INTO api_keys_revision (revision) VALUES (0) ON CONFLICT DO NOTHING;
 
     -- Names deleted (or renamed away), so that instances reading changes see deletions too.
     CREATE TABLE IF NOT EXISTS api_keys_deleted (
-        revision bigint PRIMARY KEY,
-        name     text NOT NULL
+        revision bigint NOT NULL,
+        name     text NOT NULL,
+        PRIMARY KEY (revision, name)
     );
 
     -- Written in batches by each instance; kept apart so that it never moves the revision.
@@ -110,15 +114,23 @@ mod with_postgres {
     LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
     DECLARE
         latest bigint;
+        taken_by bigint;
     BEGIN
-        UPDATE api_keys_revision SET revision = revision + 1 RETURNING revision INTO latest;
+        -- One revision per transaction, taken at its first change: a bulk write updates the
+        -- counter and notifies once, not once a row. The row lock is held to the commit.
+        SELECT revision, txid INTO latest, taken_by FROM api_keys_revision FOR UPDATE;
+        IF taken_by IS DISTINCT FROM txid_current() THEN
+            UPDATE api_keys_revision SET revision = revision + 1, txid = txid_current()
+                RETURNING revision INTO latest;
+        END IF;
         IF deleted = '*' THEN
             DELETE FROM api_keys_last_used;
         ELSIF deleted IS NOT NULL THEN
             DELETE FROM api_keys_last_used WHERE name = deleted;
         END IF;
         IF deleted IS NOT NULL THEN
-            INSERT INTO api_keys_deleted (revision, name) VALUES (latest, deleted);
+            INSERT INTO api_keys_deleted (revision, name) VALUES (latest, deleted)
+                ON CONFLICT DO NOTHING;
         END IF;
         PERFORM pg_catalog.pg_notify('api_keys', latest::text);
         RETURN latest;
