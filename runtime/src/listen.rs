@@ -225,8 +225,12 @@ async fn flush_last_used(
     table: &KeyTable,
     flushed: &mut HashMap<String, OffsetDateTime>,
 ) -> Result<(), DatabaseError> {
-    let moved: Vec<(String, OffsetDateTime)> = keys
-        .database_last_used()
+    // Every key's figures are read: off the async workers, for a table of many keys.
+    let store = keys.clone();
+    let used = rocket::tokio::task::spawn_blocking(move || store.database_last_used())
+        .await
+        .unwrap_or_default();
+    let moved: Vec<(String, OffsetDateTime)> = used
         .into_iter()
         .filter(|(name, at)| flushed.get(name).is_none_or(|before| at > before))
         .collect();
