@@ -23,10 +23,12 @@ use crate::load::{KeySource, LoadError, LoadErrors, Loader};
 use crate::rate::RateSpec;
 use crate::reload_summary::{NameList, ReloadSummary};
 use crate::store::ApiKeyStore;
-#[cfg(not(feature = "postgres"))]
-type DatabaseKeysRead = std::convert::Infallible;
 use crate::target::TARGET;
 use crate::testing::TestKey;
+
+/// What the key table read at ignite holds; nothing can be read without the `postgres` feature.
+#[cfg(not(feature = "postgres"))]
+type DatabaseKeysRead = std::convert::Infallible;
 
 impl ApiKeyStore {
     /// The fairing with the default configuration (overridable in `Rocket.toml` /
@@ -294,28 +296,8 @@ impl ApiKeyStoreBuilder {
     /// Loads the keys at ignite: the key table first, when one is configured.
     async fn load_at_ignite(&self, figment: &Figment) -> Result<ApiKeyStore, LoadErrors> {
         let config = self.config(figment)?;
-        #[cfg(feature = "postgres")]
-        if let Some(url) = config.keys_database_url.clone() {
-            let database = match crate::listen::read_table(&config, &url).await {
-                Ok(database) => Some(database),
-                Err(e) if config.keys_database_required => {
-                    return Err(LoadErrors(vec![LoadError::Database(format!(
-                        "{e} (set `api_keys.keys_database_required = false` to start without it)"
-                    ))]))
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        target: TARGET,
-                        error = %e,
-                        "the key database cannot be reached; starting with the other sources' \
-                         keys, and its keys once it answers"
-                    );
-                    None
-                }
-            };
-            return load(config, &self.keys, database).map(|(keys, _)| keys);
-        }
-        load(config, &self.keys, None).map(|(keys, _)| keys)
+        let database = read_table(&config).await?;
+        load(config, &self.keys, database).map(|(keys, _)| keys)
     }
 
     /// The fairing that loads the keys at ignite, manages the [`ApiKeyStore`] state and registers
@@ -338,6 +320,35 @@ fn prepare(mut config: Config) -> Result<Config, LoadErrors> {
         .validate()
         .map_err(|errors| LoadErrors(errors.into_iter().map(LoadError::Config).collect()))?;
     Ok(config)
+}
+
+/// The key table of `keys_database_url`, if one is configured and answers; an error if it does
+/// not and `keys_database_required` is on.
+#[cfg(feature = "postgres")]
+async fn read_table(config: &Config) -> Result<Option<DatabaseKeysRead>, LoadErrors> {
+    let Some(url) = config.keys_database_url.as_deref() else {
+        return Ok(None);
+    };
+    match crate::listen::read_table(config, url).await {
+        Ok(database) => Ok(Some(database)),
+        Err(e) if config.keys_database_required => Err(LoadErrors(vec![LoadError::Database(
+            format!("{e} (set `api_keys.keys_database_required = false` to start without it)"),
+        )])),
+        Err(e) => {
+            tracing::warn!(
+                target: TARGET,
+                error = %e,
+                "the key database cannot be reached; starting with the other sources' keys, and \
+                 its keys once it answers"
+            );
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn read_table(_: &Config) -> Result<Option<DatabaseKeysRead>, LoadErrors> {
+    Ok(None)
 }
 
 /// Refuses a configuration with a key table where it cannot be read: outside the fairing,
