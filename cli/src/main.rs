@@ -32,7 +32,8 @@ USAGE:
                [--rate <N/UNIT>] [--prefix <PREFIX>] [--env-prefix <ENV_PREFIX>]
                [--database [--database-url <URL>] [--database-ca <PEM>]] [--json]
     apikey hash [--name <NAME>] [--env-prefix <ENV_PREFIX>]    (the key is read from stdin)
-    apikey db init [--database-url <URL>] [--database-ca <PEM>]
+    apikey db init [--grants <INSTANCE_ROLE>,<ADMIN_ROLE>] [--database-url <URL>]
+                   [--database-ca <PEM>]
     apikey list [--database-url <URL>] [--database-ca <PEM>] [--json]
     apikey revoke --name <NAME> [--database-url <URL>] [--database-ca <PEM>]
     apikey rotate --name <NAME> --grace <DURATION> [--expires <WHEN>] [--database-url <URL>]
@@ -44,7 +45,9 @@ new     generates a key from the operating system's CSPRNG and prints it once, w
 hash    turns an existing key, or an entry (`<key>;scopes=…;ips=…`), into its `sha256:` entry
         with the same fields. The key is read from standard input, never from the command
         line, so it stays out of shell history.
-db init creates the key table, its indexes and the trigger that notifies every instance.
+db init creates the key table, its indexes and the trigger that notifies every instance,
+        or brings them up to date; with `--grants`, also grants the applications' role and
+        the administrators' role what each needs, and prints the statements.
 list    prints the table's keys: name, scopes, expiry, revocation and last use (no hashes).
 revoke  revokes a key of the table: every instance refuses it within a second.
 rotate  issues a successor to a key of the table with its scopes, addresses and rate, under
@@ -66,6 +69,10 @@ OPTIONS:
     --database-ca <PEM>        CA certificates to trust for the database's TLS, besides Mozilla's
                                roots; TLS is required unless the URL says `sslmode=disable`
     --grace <DURATION>         how long a rotated key stays accepted (`24h`, `7d`; `0s`: none)
+    --grants <INSTANCE>,<ADMIN>
+                               `db init`: the role the applications connect as (reads the keys,
+                               writes last-used times) and the role `apikey` runs as (issues,
+                               revokes and rotates keys)
     --json                     print one JSON object instead of text
     -h, --help                 print this help
 
@@ -128,6 +135,8 @@ struct Options {
     /// `new --database`: into the key table of `$API_KEYS_DATABASE_URL`.
     database: bool,
     grace: Option<std::time::Duration>,
+    /// `db init --grants`: the instances' role and the administrators'.
+    grants: Option<(String, String)>,
     json: bool,
 }
 
@@ -150,7 +159,7 @@ const COMMANDS: &[(&str, &[&str])] = &[
         ],
     ),
     ("hash", &["name", "env-prefix"]),
-    ("db", &["database-url", "database-ca"]),
+    ("db", &["grants", "database-url", "database-ca"]),
     ("list", &["database-url", "database-ca", "json"]),
     ("revoke", &["name", "database-url", "database-ca"]),
     (
@@ -230,6 +239,7 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
                     parse_duration(&text).map_err(|e| Usage(format!("invalid `--grace`: {e}")))?,
                 );
             }
+            Long("grants") => opts.grants = Some(grants(parser.value()?.string()?)?),
             Long("json") => opts.json = true,
             Short('h') | Long("help") => return print(USAGE),
             Value(_) if command == "hash" => {
@@ -274,13 +284,24 @@ fn run(args: Vec<OsString>) -> Result<(), Failure> {
         "new" if opts.database || opts.database_url.is_some() => database(opts, new_in_table),
         "new" => new(opts),
         "hash" => hash(opts),
-        "db" => database(opts, |table, _| async move {
-            table.init().await.map_err(failed)?;
-            print("The key table `api_keys` is ready.\n")
-        }),
+        "db" => database(opts, db_init),
         "list" => database(opts, list),
         "revoke" => database(opts, revoke),
         _ => database(opts, rotate),
+    }
+}
+
+/// `--grants <INSTANCE>,<ADMIN>`: two role names.
+fn grants(value: String) -> Result<(String, String), Usage> {
+    match value.split(',').map(str::trim).collect::<Vec<_>>()[..] {
+        [instance, admin] if !instance.is_empty() && !admin.is_empty() => {
+            Ok((instance.to_owned(), admin.to_owned()))
+        }
+        _ => Err(Usage(format!(
+            "invalid `--grants` `{}`: give the instances' role and the administrators' role, \
+             `--grants orders_app,keys_admin`",
+            value.escape_debug()
+        ))),
     }
 }
 
@@ -616,6 +637,22 @@ fn entry_text(
         }
     }
     text
+}
+
+/// `apikey db init`: the schema, then the grants when asked for.
+async fn db_init(table: KeyTable, opts: Options) -> Result<(), Failure> {
+    table.init().await.map_err(failed)?;
+    let mut out = String::from("The key table `api_keys` is ready.\n");
+    if let Some((instance, admin)) = &opts.grants {
+        let statements = table.grant(instance, admin).await.map_err(failed)?;
+        out.push_str("Granted:\n");
+        for statement in statements {
+            out.push_str("    ");
+            out.push_str(&statement);
+            out.push('\n');
+        }
+    }
+    print(&out)
 }
 
 async fn revoke(table: KeyTable, opts: Options) -> Result<(), Failure> {

@@ -51,6 +51,7 @@ pub use crate::rate::{RateError, RateSpec};
 /// keys_database_required = true  # an unreachable database stops the start; false: start without
 /// keys_database_poll = "30s"  # backstop check of the table's revision, besides LISTEN/NOTIFY
 /// keys_database_timeout = "5s"  # per connection attempt and statement
+/// keys_database_max_stale = "0s"  # withdraw the table's keys when out of touch this long; "0s": never
 /// last_used_flush = "60s"     # how often last-used times are written to the table; "0s": never
 /// ```
 ///
@@ -161,6 +162,13 @@ pub struct Config {
     /// The longest a connection attempt or a statement may take. Default 5 seconds.
     #[serde(with = "crate::duration::serde_duration")]
     pub keys_database_timeout: Duration,
+    /// How long an instance may serve the table's keys without knowing them to be current (a
+    /// database it cannot reach, or that does not answer) before it withdraws them, failing
+    /// closed until the table answers again. `0` (the default) never withdraws them: an outage
+    /// then keeps serving the keys last read, revoked ones included, for as long as it lasts.
+    /// At least twice `keys_database_timeout`; the table is checked at least twice within it.
+    #[serde(with = "crate::duration::serde_duration")]
+    pub keys_database_max_stale: Duration,
     /// How often each instance writes the last-used times of the table's keys, in one
     /// statement. `0` turns it off. Default 60 seconds.
     #[serde(with = "crate::duration::serde_duration")]
@@ -261,6 +269,7 @@ impl Default for Config {
             keys_database_required: true,
             keys_database_poll: Duration::from_secs(30),
             keys_database_timeout: Duration::from_secs(5),
+            keys_database_max_stale: Duration::ZERO,
             last_used_flush: Duration::from_secs(60),
         }
     }
@@ -299,6 +308,7 @@ impl fmt::Debug for Config {
             keys_database_required,
             keys_database_poll,
             keys_database_timeout,
+            keys_database_max_stale,
             last_used_flush,
         } = self;
         f.debug_struct("Config")
@@ -340,6 +350,7 @@ impl fmt::Debug for Config {
             .field("keys_database_required", keys_database_required)
             .field("keys_database_poll", keys_database_poll)
             .field("keys_database_timeout", keys_database_timeout)
+            .field("keys_database_max_stale", keys_database_max_stale)
             .field("last_used_flush", last_used_flush)
             .finish()
     }
@@ -394,6 +405,10 @@ impl Config {
             }
             if self.keys_database_timeout.is_zero() {
                 errors.push(ConfigError::DatabaseTimeout);
+            }
+            let max_stale = self.keys_database_max_stale;
+            if !max_stale.is_zero() && max_stale < self.keys_database_timeout.saturating_mul(2) {
+                errors.push(ConfigError::DatabaseMaxStale);
             }
         }
         if self.rate_limit_backend == LimitBackend::Redis {
@@ -462,6 +477,8 @@ pub enum ConfigError {
     RedisFeature,
     /// `keys_database_url` in a build without the `postgres` feature.
     PostgresFeature,
+    /// `keys_database_max_stale` is set, but under twice `keys_database_timeout`.
+    DatabaseMaxStale,
     /// `keys_database_timeout` is zero.
     DatabaseTimeout,
     /// `rate_limit_backend = "redis"` without `redis_url`.
@@ -528,6 +545,10 @@ impl fmt::Display for ConfigError {
             ConfigError::DatabaseTimeout => {
                 f.write_str("`api_keys.keys_database_timeout` must be more than 0")
             }
+            ConfigError::DatabaseMaxStale => f.write_str(
+                "`api_keys.keys_database_max_stale` must be \"0s\" (off) or at least twice \
+                 `api_keys.keys_database_timeout`, so that the table can be checked within it",
+            ),
             ConfigError::RedisUrl => f.write_str(
                 "`api_keys.rate_limit_backend = \"redis\"` needs `api_keys.redis_url`",
             ),
@@ -583,11 +604,11 @@ const HIDDEN: &str = "***";
 
 impl CredentialUrl {
     pub(crate) fn new(url: &str) -> Self {
-        if !url.contains("://") && url.contains('=') {
-            return Self::conninfo(url);
-        }
-        let (scheme, rest) = match url.find("://") {
-            Some(i) => url.split_at(i + 3),
+        // The format is decided by the scheme alone, as the clients decide it: text that merely
+        // holds `://` (a conninfo password `ab://S3cret`) is no URL.
+        let (scheme, rest) = match scheme_end(url) {
+            Some(end) => url.split_at(end),
+            None if url.contains('=') => return Self::conninfo(url),
             None => ("", url),
         };
         let mut shown = String::from(scheme);
@@ -710,6 +731,16 @@ impl CredentialUrl {
     }
 }
 
+/// Where the `scheme://` that begins `url` ends, if it begins with one: a letter, then letters,
+/// digits, `+`, `-` or `.` (RFC 3986), then `://`.
+fn scheme_end(url: &str) -> Option<usize> {
+    let (scheme, _) = url.split_once("://")?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some(scheme.len() + 3)
+}
+
 /// `text` percent-decoded, when that changes it (a client sends the password decoded).
 fn percent_decoded(text: &str) -> Option<String> {
     if !text.contains('%') {
@@ -803,6 +834,32 @@ mod tests {
         // Unterminated quoting hides everything after it.
         let url = CredentialUrl::new("host=db password='never closed");
         assert!(!url.shown.contains("never"), "{}", url.shown);
+    }
+
+    /// Text that merely holds `://` is not a URL: a conninfo password `ab://S3cret` was shown
+    /// whole when any `://` made the string a URL.
+    #[test]
+    fn the_format_is_decided_by_the_scheme_only() {
+        for (text, secret) in [
+            ("host=db password=ab://S3cret", "S3cret"),
+            ("password='x://y z' host=db", "y z"),
+            ("host=db user=k password=postgres://u:S3cret@h", "S3cret"),
+        ] {
+            let url = CredentialUrl::new(text);
+            assert!(!url.shown.contains(secret), "{text}: {}", url.shown);
+            let config = Config {
+                keys_database_url: Some(text.into()),
+                ..Config::default()
+            };
+            assert!(!format!("{config:?}").contains(secret), "{config:?}");
+        }
+        for url in [
+            "postgresql://u:S3cret@h/db",
+            "rediss://u:S3cret@h",
+            "redis+unix://:S3cret@/s",
+        ] {
+            assert!(!CredentialUrl::new(url).shown.contains("S3cret"), "{url}");
+        }
     }
 
     #[test]

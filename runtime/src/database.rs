@@ -27,10 +27,11 @@
 //! The listener needs a direct connection: `LISTEN` does not work through PgBouncer in
 //! transaction or statement mode.
 //!
-//! Connections use TLS unless the URL says otherwise: with no `sslmode` in it, TLS is required
-//! (`sslmode=require`); `sslmode=prefer` allows a server without TLS, `sslmode=disable` never
-//! uses it (a Unix socket, a private network). Whenever TLS is used the server's certificate is
-//! verified, as `sslmode=verify-full` does in libpq: against Mozilla's roots and the CA file given
+//! Connections use TLS unless the URL says `sslmode=disable` (a Unix socket, a private network):
+//! with no `sslmode`, and with `sslmode=prefer`, TLS is required, as with `sslmode=require`; a
+//! server without TLS is refused rather than read in plaintext. Whether the URL sets `sslmode` is
+//! decided by the client library's own parse of it, quoting included. Whenever TLS is used the
+//! server's certificate is verified, as `sslmode=verify-full` does in libpq: against Mozilla's roots and the CA file given
 //! to [`KeyTable::connect_with_ca`] (`keys_database_ca`), for the host name or address of the URL.
 //!
 //! Without the feature the module is empty.
@@ -54,7 +55,7 @@ mod with_postgres {
     use tokio_postgres_rustls::MakeRustlsConnect;
 
     use crate::config::CredentialUrl;
-    use crate::database_keys::RowChange;
+    use crate::database_keys::{Position, RowChange, TableRead};
     use crate::digest::KeyDigest;
     use crate::entry::{parse_entry, quoted, EntryError, KeyEntry};
     use crate::keygen::{GeneratedKey, KeyGenError};
@@ -93,6 +94,11 @@ mod with_postgres {
         -- The transaction that took `revision`: every row it writes shares it.
         txid bigint NOT NULL DEFAULT 0
     );
+    -- The counter's identity, random, made with its row. Instances read it with the table's
+    -- OID beside every revision: a table dropped and created again, restored from a dump or
+    -- reset by hand has another, and its revisions are not compared with the old ones'.
+    ALTER TABLE api_keys_revision
+        ADD COLUMN IF NOT EXISTS epoch text NOT NULL DEFAULT gen_random_uuid()::text;
     INSERT INTO api_keys_revision (revision) VALUES (0) ON CONFLICT DO NOTHING;
 
     -- Names deleted (or renamed away), so that instances reading changes see deletions too.
@@ -108,10 +114,13 @@ mod with_postgres {
         last_used_at timestamptz NOT NULL
     );
 
-    -- Numbers a change, records a deletion (`*` for every name: TRUNCATE) and announces it. In
-    -- the schema's own tables, and with PostgreSQL's function, whatever the writer's search_path.
+    -- Numbers a change, records a deletion (`*` for every name: TRUNCATE) and announces it.
+    -- The functions run with their owner's rights (SECURITY DEFINER), so that a role allowed to
+    -- write keys needs no right on the counter, the deletions or the last-used times; their
+    -- search_path is pinned below to this schema, then pg_temp, so that no writer's objects
+    -- stand in for the schema's. No one else may call this one directly.
     CREATE OR REPLACE FUNCTION api_keys_next_revision(deleted text) RETURNS bigint
-    LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
     DECLARE
         latest bigint;
         taken_by bigint;
@@ -138,7 +147,7 @@ mod with_postgres {
     $$;
 
     CREATE OR REPLACE FUNCTION api_keys_changed() RETURNS trigger LANGUAGE plpgsql
-    SET search_path FROM CURRENT AS $$
+    SECURITY DEFINER AS $$
     BEGIN
         IF TG_OP = 'DELETE' THEN
             PERFORM api_keys_next_revision(OLD.name);
@@ -159,7 +168,7 @@ mod with_postgres {
     -- TRUNCATE fires no row trigger: it is recorded as the deletion of every name, which makes
     -- instances drop the table's keys.
     CREATE OR REPLACE FUNCTION api_keys_truncated() RETURNS trigger LANGUAGE plpgsql
-    SET search_path FROM CURRENT AS $$
+    SECURITY DEFINER AS $$
     BEGIN
         PERFORM api_keys_next_revision('*');
         RETURN NULL;
@@ -172,6 +181,17 @@ mod with_postgres {
     -- Fired for replicated and restored writes too (session_replication_role = replica).
     ALTER TABLE api_keys ENABLE ALWAYS TRIGGER api_keys_changed;
     ALTER TABLE api_keys ENABLE ALWAYS TRIGGER api_keys_truncated;
+
+    DO $$
+    DECLARE
+        pinned text := format('%I, pg_temp', current_schema());
+    BEGIN
+        EXECUTE format('ALTER FUNCTION api_keys_next_revision(text) SET search_path = %s', pinned);
+        EXECUTE format('ALTER FUNCTION api_keys_changed() SET search_path = %s', pinned);
+        EXECUTE format('ALTER FUNCTION api_keys_truncated() SET search_path = %s', pinned);
+    END
+    $$;
+    REVOKE ALL ON FUNCTION api_keys_next_revision(text) FROM PUBLIC;
     "#;
 
     /// The columns of a key row as an instance loads it: `until` is when it stops being accepted
@@ -180,6 +200,16 @@ mod with_postgres {
     const KEY_COLUMNS: &str =
         "name, digest, scopes, ips, rate, least(expires_at, revoked_at) AS until, \
          (revoked_at IS NULL OR revoked_at > now()) AS live, revision";
+
+    /// Where the table stands: its revision, and its identity, the counter's random epoch and the
+    /// counter table's OID (which a table created again, or restored from a dump, changes); with
+    /// the key table's schema-qualified name, for the log.
+    const POSITION_QUERY: &str =
+        "SELECT r.revision, r.epoch || '/' || r.tableoid::text || '/' || c.oid::text AS epoch, \
+         format('%I.%I', n.nspname, c.relname) AS table_name \
+         FROM api_keys_revision r, pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.oid = 'api_keys'::regclass";
 
     /// What [`KeyTable::list`] reads of a key: everything but the digest.
     const RECORD_QUERY: &str =
@@ -218,6 +248,13 @@ mod with_postgres {
         KeyGen(KeyGenError),
         /// The key to rotate is revoked.
         Revoked(String),
+        /// The key to rotate is to be revoked at a time set already (a scheduled revocation, or
+        /// the end of a rotation's grace period): a successor would outlive it.
+        RevocationScheduled(String, OffsetDateTime),
+        /// The table was created by an older version of this crate: run `apikey db init`.
+        Outdated,
+        /// A role name that cannot be granted rights (empty, or with a NUL).
+        Role(String),
     }
 
     impl fmt::Display for DatabaseError {
@@ -246,6 +283,17 @@ mod with_postgres {
                 DatabaseError::Entry(e) => write!(f, "invalid entry: {e}"),
                 DatabaseError::KeyGen(e) => write!(f, "{e}"),
                 DatabaseError::Revoked(name) => write!(f, "the key `{name}` is revoked"),
+                DatabaseError::RevocationScheduled(name, at) => write!(
+                    f,
+                    "the key `{name}` is to be revoked at {}, and a successor would outlive that; \
+                     revoke it now, or issue a new key",
+                    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
+                ),
+                DatabaseError::Outdated => f.write_str(
+                    "the key table was created by an older version; bring it up to date with \
+                     `apikey db init`",
+                ),
+                DatabaseError::Role(role) => write!(f, "invalid role name {}", quoted(role)),
             }
         }
     }
@@ -318,8 +366,6 @@ mod with_postgres {
         pub retired: String,
         /// When the old key stops being accepted.
         pub retired_until: OffsetDateTime,
-        /// The old key's `revoked_at` before the rotation, to undo it.
-        previous_revoked_at: Option<OffsetDateTime>,
     }
 
     /// A connection to the key table.
@@ -378,8 +424,7 @@ mod with_postgres {
 
     impl KeyTable {
         /// Connects to the database at `url`, a `postgres://` URL or a `key=value` connection
-        /// string (TLS unless it says `sslmode=disable` or `prefer`; see the module's
-        /// documentation); each statement may take up to 5 seconds.
+        /// string (TLS unless it says `sslmode=disable`; see the module's documentation); each statement may take up to 5 seconds.
         pub async fn connect(url: &str) -> Result<KeyTable, DatabaseError> {
             Self::connect_as(url, None, None, DEFAULT_TIMEOUT).await
         }
@@ -418,19 +463,30 @@ mod with_postgres {
             let mut config: tokio_postgres::Config = url
                 .parse()
                 .map_err(|e: tokio_postgres::Error| DatabaseError::Url(describe(&e, &shown)))?;
-            // Fail closed: without `sslmode` in the URL, TLS is required rather than tried.
-            if !names_sslmode(url) {
+            // Fail closed: TLS is required unless the URL turns it off. The client's default,
+            // and `prefer`, would fall back to plaintext for a server without TLS (or a
+            // man in the middle that says so). Read from the client's own parse, so that text
+            // inside a quoted value cannot count as the setting.
+            if config.get_ssl_mode() != SslMode::Disable {
                 config.ssl_mode(SslMode::Require);
             }
             config.connect_timeout(timeout);
             // The server ends what the client stops waiting for: a statement, a lock wait, a
             // transaction left open by a client that went away.
             let millis = timeout.as_millis().max(1);
-            config.options(format!(
+            // The URL's own `options` (a `search_path`, a role's settings) are kept, after these,
+            // so that they win where both set a parameter: replacing them made an instance read
+            // another schema's table than `psql` with the same URL.
+            let mut options = format!(
                 "-c statement_timeout={millis} -c lock_timeout={millis} \
                  -c idle_in_transaction_session_timeout={}",
                 millis.saturating_mul(2)
-            ));
+            );
+            if let Some(own) = config.get_options().filter(|own| !own.trim().is_empty()) {
+                options.push(' ');
+                options.push_str(own);
+            }
+            config.options(options);
             // A dead peer (a cut network, a host gone) is noticed within about a minute even
             // while the listener only waits.
             config.keepalives(true);
@@ -471,6 +527,32 @@ mod with_postgres {
         /// Creates the table, its indexes and its trigger, or brings them up to date.
         pub async fn init(&self) -> Result<(), DatabaseError> {
             self.bounded(self.client.batch_execute(SCHEMA)).await
+        }
+
+        /// Grants the two roles of a least-privilege deployment what each needs on the table in
+        /// this connection's schema, in one transaction, and returns the statements it ran:
+        ///
+        /// - `instance`, the applications' role: read the keys and their changes, and write the
+        ///   last-used times; nothing that issues, changes or revokes a key;
+        /// - `admin`, the role of `apikey` (`new`, `list`, `revoke`, `rotate`): write the keys.
+        ///
+        /// The counter and the record of deletions are written by the table's trigger with its
+        /// owner's rights, so neither role needs a right on them beyond this. The same statements
+        /// come from [`grant_statements`] without a connection.
+        pub async fn grant(
+            &self,
+            instance: &str,
+            admin: &str,
+        ) -> Result<Vec<String>, DatabaseError> {
+            let schema: String = self
+                .bounded(self.client.query_one("SELECT current_schema()", &[]))
+                .await?
+                .try_get(0)
+                .map_err(|e| self.query_error(&e))?;
+            let statements = grant_statements(&schema, instance, admin)?;
+            let script = format!("BEGIN; {} COMMIT;", statements.join(" "));
+            self.bounded(self.client.batch_execute(&script)).await?;
+            Ok(statements)
         }
 
         /// Issues a new key named `name` with the fields of `fields` (`scopes=…;expires=…;ips=…;
@@ -533,6 +615,10 @@ mod with_postgres {
         /// has passed, the overlap clients need to switch. The successor expires at `expires`,
         /// or, when the old key had an expiry, after the same lifetime from now. One
         /// transaction: both or neither.
+        ///
+        /// A key that is revoked, or has a revocation to come (a scheduled one, or a retired
+        /// key's grace period), is refused ([`DatabaseError::Revoked`],
+        /// [`DatabaseError::RevocationScheduled`]): its successor would outlive the revocation.
         pub async fn rotate(
             &mut self,
             name: &str,
@@ -562,13 +648,17 @@ mod with_postgres {
                 if old.try_get::<_, bool>(1)? {
                     return Ok(Err(DatabaseError::Revoked(name.clone())));
                 }
+                // A key with a revocation to come (scheduled, or a retired key in its grace
+                // period) is not rotated: its successor would outlive the revocation.
+                if let Some(at) = old.try_get::<_, Option<OffsetDateTime>>(2)? {
+                    return Ok(Err(DatabaseError::RevocationScheduled(name.clone(), at)));
+                }
                 let revision: i64 = old.try_get(0)?;
-                let previous_revoked_at: Option<OffsetDateTime> = old.try_get(2)?;
                 let retired = retired_name(name, revision);
                 let retired_until: OffsetDateTime = transaction
                     .query_one(
                         "UPDATE api_keys SET name = $2, \
-                         revoked_at = least(revoked_at, now() + make_interval(secs => $3)) \
+                         revoked_at = now() + make_interval(secs => $3) \
                          WHERE name = $1 RETURNING revoked_at",
                         &[name, &retired, &grace_seconds],
                     )
@@ -587,9 +677,9 @@ mod with_postgres {
                     .await?;
                 let successor = record(&successor)?;
                 transaction.commit().await?;
-                Ok(Ok((successor, retired, retired_until, previous_revoked_at)))
+                Ok(Ok((successor, retired, retired_until)))
             };
-            let (successor, retired, retired_until, previous_revoked_at) =
+            let (successor, retired, retired_until) =
                 match rocket::tokio::time::timeout(timeout, work).await {
                     Err(_) => return Err(DatabaseError::Timeout(timeout)),
                     Ok(Err(e)) => return Err(query_error(&e, shown)),
@@ -603,12 +693,12 @@ mod with_postgres {
                 successor,
                 retired,
                 retired_until,
-                previous_revoked_at,
             })
         }
 
         /// Undoes a rotation whose new key reached nobody: deletes the successor and gives the
-        /// old key back its name and its revocation time. One transaction.
+        /// old key back its name, unrevoked, as it was (a key with a revocation to come is never
+        /// rotated). One transaction.
         pub async fn undo_rotation(&mut self, rotation: &Rotation) -> Result<(), DatabaseError> {
             let timeout = self.timeout;
             let shown = &self.url;
@@ -625,8 +715,8 @@ mod with_postgres {
                     .await?;
                 transaction
                     .execute(
-                        "UPDATE api_keys SET name = $1, revoked_at = $3 WHERE name = $2",
-                        &[name, &rotation.retired, &rotation.previous_revoked_at],
+                        "UPDATE api_keys SET name = $1, revoked_at = NULL WHERE name = $2",
+                        &[name, &rotation.retired],
                     )
                     .await?;
                 transaction.commit().await
@@ -674,31 +764,29 @@ mod with_postgres {
                 .map_err(|e| self.query_error(&e))
         }
 
-        /// The table's revision: the number of the last change.
-        pub(crate) async fn revision(&self) -> Result<i64, DatabaseError> {
+        /// The table's identity and revision: where the last change left it.
+        pub(crate) async fn position(&self) -> Result<Position, DatabaseError> {
             let row = self
-                .bounded(
-                    self.client
-                        .query_one("SELECT revision FROM api_keys_revision", &[]),
-                )
+                .bounded(self.client.query_one(POSITION_QUERY, &[]))
                 .await?;
-            row.try_get(0).map_err(|e| self.query_error(&e))
+            position(&row).map_err(|e| self.query_error(&e))
         }
 
-        /// The live keys and the revision they reflect, read in one snapshot.
-        pub(crate) async fn live_keys(&mut self) -> Result<(i64, Vec<RowChange>), DatabaseError> {
+        /// The live keys and where the table stands, read in one snapshot.
+        pub(crate) async fn live_keys(&mut self) -> Result<TableRead, DatabaseError> {
             let query = format!(
                 "SELECT {KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL OR revoked_at > now()"
             );
             self.read_snapshot(&query, None).await
         }
 
-        /// The rows changed and deleted since `revision`, and the revision they bring the reader
-        /// to, read in one snapshot.
+        /// The rows changed and deleted since `revision`, and where they bring the reader, read
+        /// in one snapshot. Whoever reads them checks that the table is still the one that
+        /// `revision` was counted by.
         pub(crate) async fn changes_since(
             &mut self,
             revision: i64,
-        ) -> Result<(i64, Vec<RowChange>), DatabaseError> {
+        ) -> Result<TableRead, DatabaseError> {
             let query = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE revision > $1");
             self.read_snapshot(&query, Some(revision)).await
         }
@@ -707,7 +795,7 @@ mod with_postgres {
             &mut self,
             query: &str,
             since: Option<i64>,
-        ) -> Result<(i64, Vec<RowChange>), DatabaseError> {
+        ) -> Result<TableRead, DatabaseError> {
             // A whole table may take longer than a statement should: six times the timeout.
             let timeout = match since {
                 Some(_) => self.timeout,
@@ -729,10 +817,9 @@ mod with_postgres {
                         ))
                         .await?;
                 }
-                let revision: i64 = transaction
-                    .query_one("SELECT revision FROM api_keys_revision", &[])
-                    .await?
-                    .try_get(0)?;
+                let at = transaction.query_one(POSITION_QUERY, &[]).await?;
+                let position = position(&at)?;
+                let table: String = at.try_get("table_name")?;
                 let mut changes = Vec::new();
                 let rows = match since {
                     Some(since) => transaction.query(query, &[&since]).await?,
@@ -756,7 +843,11 @@ mod with_postgres {
                     }
                 }
                 transaction.commit().await?;
-                Ok((revision, changes))
+                Ok(TableRead {
+                    position,
+                    table,
+                    changes,
+                })
             };
             match rocket::tokio::time::timeout(timeout, work).await {
                 Err(_) => Err(DatabaseError::Timeout(timeout)),
@@ -805,6 +896,11 @@ mod with_postgres {
         if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) {
             return DatabaseError::NoTable;
         }
+        // Every column this crate reads is made by `init`: one missing is a schema made by an
+        // older version.
+        if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_COLUMN) {
+            return DatabaseError::Outdated;
+        }
         if e.is_closed() {
             return DatabaseError::Connect(describe(e, url));
         }
@@ -842,6 +938,13 @@ mod with_postgres {
             );
         }
         url.scrub(&text)
+    }
+
+    fn position(row: &Row) -> Result<Position, tokio_postgres::Error> {
+        Ok(Position {
+            epoch: row.try_get("epoch")?,
+            revision: row.try_get("revision")?,
+        })
     }
 
     fn record(row: &Row) -> Result<KeyRecord, tokio_postgres::Error> {
@@ -935,19 +1038,33 @@ mod with_postgres {
         parse_entry(&entry)
     }
 
-    /// Whether the connection string sets `sslmode`, by parameter name (a password or a database
-    /// name containing the word does not count).
-    fn names_sslmode(url: &str) -> bool {
-        let is_sslmode = |pair: &str| {
-            pair.split_once('=')
-                .is_some_and(|(key, _)| key.trim().eq_ignore_ascii_case("sslmode"))
-        };
-        match url.split_once("://") {
-            Some((_, rest)) => rest
-                .split_once('?')
-                .is_some_and(|(_, query)| query.split('&').any(is_sslmode)),
-            None => url.split_whitespace().any(is_sslmode),
+    /// The `GRANT` statements of [`KeyTable::grant`] for the table in `schema`: each role name
+    /// quoted as an identifier, so that it is taken as written (case included).
+    pub fn grant_statements(
+        schema: &str,
+        instance: &str,
+        admin: &str,
+    ) -> Result<Vec<String>, DatabaseError> {
+        let [schema, instance, admin] = [schema, instance, admin].map(identifier);
+        let (schema, instance, admin) = (schema?, instance?, admin?);
+        Ok(vec![
+            format!("GRANT USAGE ON SCHEMA {schema} TO {instance}, {admin};"),
+            format!(
+                "GRANT SELECT ON {schema}.api_keys, {schema}.api_keys_revision, \
+                 {schema}.api_keys_deleted TO {instance};"
+            ),
+            format!("GRANT SELECT, INSERT, UPDATE ON {schema}.api_keys_last_used TO {instance};"),
+            format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.api_keys TO {admin};"),
+            format!("GRANT SELECT ON {schema}.api_keys_last_used TO {admin};"),
+        ])
+    }
+
+    /// `name` as a quoted SQL identifier.
+    fn identifier(name: &str) -> Result<String, DatabaseError> {
+        if name.is_empty() || name.contains('\0') {
+            return Err(DatabaseError::Role(name.to_owned()));
         }
+        Ok(format!("\"{}\"", name.replace('"', "\"\"")))
     }
 
     /// The name a rotated key keeps through its grace period: `<name>_r<revision>`, within the 64
@@ -997,16 +1114,18 @@ mod with_postgres {
         }
 
         #[test]
-        fn sslmode_is_read_by_parameter_name_only() {
-            assert!(names_sslmode("postgres://u:p@h/db?sslmode=disable"));
-            assert!(names_sslmode(
-                "postgres://u:p@h/db?application_name=x&SSLMODE=prefer"
-            ));
-            assert!(names_sslmode("host=h sslmode=disable"));
-            assert!(!names_sslmode("postgres://u:sslmode=disable@h/db"));
-            assert!(!names_sslmode("postgres://u:p@h/sslmode"));
-            assert!(!names_sslmode("host=h password=sslmode=x"));
-            assert!(!names_sslmode("host=h dbname=sslmode"));
+        fn grants_quote_every_name() {
+            let grants = grant_statements("svc", "orders app", "Keys\"; DROP TABLE x; --").unwrap();
+            assert_eq!(
+                grants[0],
+                r#"GRANT USAGE ON SCHEMA "svc" TO "orders app", "Keys""; DROP TABLE x; --";"#
+            );
+            assert!(
+                grants.iter().all(|g| !g.contains("\"Keys\";")),
+                "{grants:?}"
+            );
+            assert!(grant_statements("svc", "", "admin").is_err());
+            assert!(grant_statements("svc", "a\0b", "admin").is_err());
         }
 
         #[test]

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::entry::{EntryError, KeyEntry};
-use crate::load::Loader;
+use crate::load::{key_name, KeySource, LoadError, Loader};
+use crate::target::TARGET;
 
 /// The name a deletion records for `TRUNCATE` (the table's trigger writes it): every key is gone.
 pub(crate) const EVERY_NAME: &str = "*";
@@ -35,26 +36,53 @@ impl RowChange {
     }
 }
 
-/// The live keys of the table, by name, and the revision of the table they reflect.
+/// Where the table stands: its identity and the number of its last change. Revisions compare
+/// only within one epoch: a table created again, or restored, counts anew.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Position {
+    /// The counter's random epoch and the tables' OIDs, as one text.
+    pub epoch: String,
+    /// The last change's revision: every change up to it is included in a read at it.
+    pub revision: i64,
+}
+
+/// One read of the table, in one snapshot: where it stood, its schema-qualified name, and the
+/// rows read (all live ones, or those changed since a revision).
+#[derive(Debug)]
+pub(crate) struct TableRead {
+    pub position: Position,
+    pub table: String,
+    pub changes: Vec<RowChange>,
+}
+
+/// The live keys of the table, by name, and where the table stood when they were read.
 #[derive(Debug, Default)]
 pub(crate) struct DatabaseKeys {
-    /// The table's revision as of the last read: every change up to it is included.
-    pub revision: i64,
+    /// Where the table stood at the last read.
+    pub position: Position,
+    /// The table's schema-qualified name.
+    pub table: String,
+    /// Every live row, a row that does not load with its error: skipped by loads (see
+    /// [`load_into`](Self::load_into)), and told once, when it is read.
     entries: BTreeMap<String, Result<KeyEntry, EntryError>>,
 }
 
 impl DatabaseKeys {
-    /// The table read whole at `revision`.
-    pub fn full(revision: i64, rows: Vec<RowChange>) -> Self {
-        let mut keys = DatabaseKeys::default();
-        keys.apply(revision, rows);
+    /// The table read whole.
+    pub fn full(read: TableRead) -> Self {
+        let mut keys = DatabaseKeys {
+            table: read.table,
+            ..DatabaseKeys::default()
+        };
+        keys.position.epoch = read.position.epoch;
+        keys.apply(read.position.revision, read.changes);
         keys
     }
 
     /// Applies the changes read since the last revision, in the order they were made, and
     /// notes `revision`, the table's revision at the read. Returns the digests of the keys the
     /// changes took away or altered (revoked, deleted, narrowed or widened), to withdraw should
-    /// the reload fail.
+    /// the reload fail. A row that does not load is told now, once.
     pub fn apply(&mut self, revision: i64, mut changes: Vec<RowChange>) -> Vec<[u8; 32]> {
         changes.sort_by_key(RowChange::order);
         let mut withdrawn = Vec::new();
@@ -71,7 +99,12 @@ impl DatabaseKeys {
                     ..
                 } => {
                     let old = self.entries.insert(name.clone(), entry);
-                    old.filter(|old| !same(old, &self.entries[&name]))
+                    let new = &self.entries[&name];
+                    let changed = old.as_ref().is_none_or(|old| !same(old, new));
+                    if changed {
+                        self.tell_if_skipped(&name);
+                    }
+                    old.filter(|_| changed)
                 }
                 RowChange::Row { name, .. } | RowChange::Deleted { name, .. } => {
                     self.entries.remove(&name)
@@ -79,12 +112,13 @@ impl DatabaseKeys {
             };
             withdrawn.extend(old.as_ref().and_then(digest));
         }
-        self.revision = self.revision.max(revision);
+        self.position.revision = self.position.revision.max(revision);
         withdrawn
     }
 
     /// Takes `read`, the table read whole, in place of this copy. Returns the digests of the
-    /// keys it took away or altered, as [`apply`](Self::apply) does.
+    /// keys it took away or altered, as [`apply`](Self::apply) does. The rows that do not load
+    /// were told when `read` was made.
     pub fn replace(&mut self, read: DatabaseKeys) -> Vec<[u8; 32]> {
         let withdrawn = self
             .entries
@@ -96,17 +130,60 @@ impl DatabaseKeys {
         withdrawn
     }
 
-    /// Adds every key to a load, with its name checked as the other sources' are.
+    /// The digests of every key, for withdrawing them all.
+    pub fn digests(&self) -> Vec<[u8; 32]> {
+        self.entries.values().filter_map(digest).collect()
+    }
+
+    /// Adds every key that loads to a load. A row that does not (a field that does not parse, a
+    /// name written around the table's check) is left out: one bad write must not stop every
+    /// reload, nor the next start, of every instance. It was told when it was read.
     pub fn load_into(&self, loader: &mut Loader) {
         for (name, entry) in &self.entries {
-            loader.database_entry(name, entry.clone());
+            match entry {
+                Ok(entry) if valid_name(name) => loader.database_entry(name, entry.clone()),
+                _ => {}
+            }
         }
+    }
+
+    /// How many live rows are left out of loads.
+    pub fn skipped(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|(name, entry)| entry.is_err() || !valid_name(name))
+            .count()
+    }
+
+    /// Tells, once, that the row `name` as just read does not load and is left out.
+    fn tell_if_skipped(&self, name: &str) {
+        let Some(entry) = self.entries.get(name) else {
+            return;
+        };
+        // The table's check keeps names to the rule; a row written around it is not echoed.
+        let error = match entry {
+            _ if !valid_name(name) => LoadError::Name(KeySource::Database("<invalid name>".into())),
+            Err(e) => LoadError::Entry(KeySource::Database(name.to_owned()), e.clone()),
+            Ok(_) => return,
+        };
+        tracing::warn!(
+            target: TARGET,
+            table = %self.table,
+            error = %error,
+            skipped = self.skipped(),
+            "a row of the key table does not load and is left out; the other keys are served"
+        );
     }
 
     /// The names of the keys from the table.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
     }
+}
+
+/// Whether `name` is a key name as written (the table's check keeps it so).
+fn valid_name(name: &str) -> bool {
+    key_name(name).is_some_and(|valid| valid == name)
 }
 
 /// The digest of an entry that loads.
@@ -146,9 +223,21 @@ mod tests {
         keys.names().collect()
     }
 
+    /// The table read whole at `revision`.
+    fn full(revision: i64, changes: Vec<RowChange>) -> DatabaseKeys {
+        DatabaseKeys::full(TableRead {
+            position: Position {
+                epoch: "e".into(),
+                revision,
+            },
+            table: "public.api_keys".into(),
+            changes,
+        })
+    }
+
     #[test]
     fn changes_apply_in_revision_order_whatever_order_they_come_in() {
-        let mut keys = DatabaseKeys::full(2, vec![row("a", 1, true), row("b", 2, true)]);
+        let mut keys = full(2, vec![row("a", 1, true), row("b", 2, true)]);
         // `a` renamed to `c` at 4 (deleted and written in one revision), `b` revoked at 3,
         // `a` written again at 5.
         keys.apply(
@@ -164,7 +253,7 @@ mod tests {
             ],
         );
         assert_eq!(names(&keys), ["a", "c"]);
-        assert_eq!(keys.revision, 5);
+        assert_eq!(keys.position.revision, 5);
         keys.apply(
             6,
             vec![RowChange::Deleted {
@@ -175,7 +264,7 @@ mod tests {
         assert_eq!(names(&keys), ["a"]);
         // A read that saw nothing new never moves the revision back.
         keys.apply(3, Vec::new());
-        assert_eq!(keys.revision, 6);
+        assert_eq!(keys.position.revision, 6);
     }
 
     fn with(name: &str, revision: i64, entry: &str) -> RowChange {
@@ -194,7 +283,7 @@ mod tests {
             "bbbbbbbbbbbbbbbbbbbb",
             "cccccccccccccccccccc",
         );
-        let mut keys = DatabaseKeys::full(
+        let mut keys = full(
             3,
             vec![
                 with("a", 1, a),
@@ -213,7 +302,7 @@ mod tests {
         );
         assert_eq!(withdrawn, [key(b), key(c)]);
         // Read whole: what the read lacks or holds otherwise.
-        let read = DatabaseKeys::full(7, vec![with("a", 7, &format!("{a};scopes=y"))]);
+        let read = full(7, vec![with("a", 7, &format!("{a};scopes=y"))]);
         assert_eq!(keys.replace(read), [key(a), key(c)]);
         // TRUNCATE: every name.
         let withdrawn = keys.apply(
@@ -225,5 +314,30 @@ mod tests {
         );
         assert_eq!(withdrawn, [key(a)]);
         assert_eq!(names(&keys), Vec::<&str>::new());
+    }
+
+    /// A row that does not load is kept in the copy (so that a later version of it is compared
+    /// with it) but left out of loads; its previous version is withdrawn like any change's.
+    #[test]
+    fn a_row_that_does_not_load_is_left_out_and_its_old_version_withdrawn() {
+        let key = |k: &str| *parse_entry(k).unwrap().digest.as_bytes();
+        let (a, b) = ("aaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbb");
+        let mut keys = full(2, vec![with("a", 1, a), with("b", 2, b)]);
+        assert_eq!(keys.skipped(), 0);
+        let withdrawn = keys.apply(3, vec![with("b", 3, &format!("{b};scopes=read orders"))]);
+        assert_eq!(withdrawn, [key(b)]);
+        assert_eq!(keys.skipped(), 1);
+        let mut invalid = full(1, vec![with("Not A Name", 1, a)]);
+        assert_eq!(invalid.skipped(), 1);
+        assert!(invalid.apply(2, Vec::new()).is_empty());
+        let mut loader = Loader::default();
+        keys.load_into(&mut loader);
+        invalid.load_into(&mut loader);
+        let (loaded, errors) = loader.into_parts();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            loaded.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
     }
 }

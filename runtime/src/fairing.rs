@@ -380,10 +380,17 @@ fn load(
     }
     let keys = ApiKeyStore::new(config, code.loaded);
     #[cfg(feature = "postgres")]
-    let mut outcome = keys.change_database(|table| {
-        *table = database;
-        Vec::new()
-    });
+    let mut outcome = {
+        let read = database.is_some();
+        let outcome = keys.change_database(|table| {
+            *table = database;
+            Vec::new()
+        });
+        if read {
+            keys.confirm_database();
+        }
+        outcome
+    };
     #[cfg(not(feature = "postgres"))]
     let mut outcome = keys.reload();
     // A reload defers a keys file that may still be being written to the next poll; at start
@@ -503,8 +510,10 @@ impl Fairing for ApiKeyStoreFairing {
             #[cfg(feature = "postgres")]
             rocket::tokio::spawn(crate::listen::listen(keys.clone(), rocket.shutdown()));
             #[cfg(feature = "metrics")]
-            if keys.limiter().failure_table_in_use().is_some() {
-                rocket::tokio::spawn(count_failure_table(keys.clone(), rocket.shutdown()));
+            if keys.limiter().failure_table_in_use().is_some()
+                || keys.config().keys_database_url.is_some()
+            {
+                rocket::tokio::spawn(count_gauges(keys.clone(), rocket.shutdown()));
             }
             if keys.config().rejected_log_limit > 0 {
                 rocket::tokio::spawn(crate::log::summarise_periodically(
@@ -617,12 +626,13 @@ impl Future for Done {
     }
 }
 
-/// Sets the failure table's gauge now and every [`FAILURE_TABLE_INTERVAL`] until shutdown: its
-/// fill changes with time as well as with requests, so it is counted, not tracked.
+/// Sets the failure table's gauge, and the key table's (feature `postgres`), now and every
+/// [`FAILURE_TABLE_INTERVAL`] until shutdown: they change with time as well as with requests, so
+/// they are counted, not tracked.
 ///
 /// [`FAILURE_TABLE_INTERVAL`]: crate::meter::FAILURE_TABLE_INTERVAL
 #[cfg(feature = "metrics")]
-async fn count_failure_table(keys: ApiKeyStore, shutdown: rocket::Shutdown) {
+async fn count_gauges(keys: ApiKeyStore, shutdown: rocket::Shutdown) {
     use rocket::tokio::time::{interval, MissedTickBehavior};
 
     let mut ticker = interval(crate::meter::FAILURE_TABLE_INTERVAL);
@@ -634,6 +644,10 @@ async fn count_failure_table(keys: ApiKeyStore, shutdown: rocket::Shutdown) {
             _ = ticker.tick() => {
                 if let Some(entries) = keys.limiter().failure_table_in_use() {
                     crate::meter::failure_table(entries);
+                }
+                #[cfg(feature = "postgres")]
+                if let Some(staleness) = keys.database_staleness() {
+                    crate::meter::database(staleness, keys.database_skipped());
                 }
             }
         }

@@ -1,8 +1,15 @@
 //! The key table's listener, started at liftoff (feature `postgres`): a connection of its own
 //! that `LISTEN`s for the table's changes and swaps each into the store as a keys-file reload
 //! does; a read of the whole table at every (re)connection, since notifications sent while it
-//! was away are lost; a backstop check of the revision; and the last-used times, written in
-//! batches. Requests never wait for any of it: an outage leaves the last keys read in force.
+//! was away are lost; a backstop check of the table's position; and the last-used times, written
+//! in batches. Requests never wait for any of it: an outage leaves the last keys read in force,
+//! or, past `keys_database_max_stale`, withdraws them.
+//!
+//! A notification is only a reason to look: whatever its payload, the listener reads what
+//! changed since the revision it has, and the table's identity with it. A table created again or
+//! restored from a dump counts its revisions anew, under another identity, and one whose counter
+//! went back (a point-in-time recovery) is behind the listener: either way the listener reads it
+//! whole, rather than ignore changes numbered at or below the revision it had.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -15,7 +22,7 @@ use tokio_postgres::AsyncMessage;
 
 use crate::config::Config;
 use crate::database::{DatabaseError, KeyTable, CHANNEL, LISTENER_NAME};
-use crate::database_keys::DatabaseKeys;
+use crate::database_keys::{DatabaseKeys, TableRead};
 use crate::store::ApiKeyStore;
 use crate::target::TARGET;
 use crate::watch::reload_with;
@@ -31,8 +38,15 @@ const OUTAGE_WARNING_EVERY: Duration = Duration::from_secs(60);
 pub(crate) async fn read_table(config: &Config, url: &str) -> Result<DatabaseKeys, DatabaseError> {
     let ca = config.keys_database_ca.as_deref();
     let mut table = KeyTable::connect_as(url, ca, None, config.keys_database_timeout).await?;
-    let (revision, rows) = table.live_keys().await?;
-    Ok(DatabaseKeys::full(revision, rows))
+    let keys = DatabaseKeys::full(table.live_keys().await?);
+    tracing::info!(
+        target: TARGET,
+        table = %keys.table,
+        revision = keys.position.revision,
+        skipped = keys.skipped(),
+        "key table read"
+    );
+    Ok(keys)
 }
 
 /// The listener; ends with the server.
@@ -46,10 +60,20 @@ pub(crate) async fn listen(keys: ApiKeyStore, shutdown: Shutdown) {
     let mut backoff = MIN_BACKOFF;
     rocket::tokio::pin!(shutdown);
     loop {
-        let session = session(&keys, &url, &config, &mut outage, &mut flushed);
-        let (connected, error) = rocket::tokio::select! {
-            _ = &mut shutdown => return,
-            ended = session => ended,
+        let (connected, error) = {
+            let session = session(&keys, &url, &config, &mut outage, &mut flushed);
+            rocket::tokio::pin!(session);
+            // The staleness bound holds whatever the session is doing: connecting, reading, or
+            // waiting on a server that stopped answering.
+            loop {
+                rocket::tokio::select! {
+                    _ = &mut shutdown => return,
+                    ended = &mut session => break ended,
+                    _ = stale(&keys, config.keys_database_max_stale) => {
+                        withdraw_stale(&keys, &config)
+                    }
+                }
+            }
         };
         outage.failed(&error);
         // Only a session that stayed healthy a while resets the pause: one that fails each
@@ -58,12 +82,59 @@ pub(crate) async fn listen(keys: ApiKeyStore, shutdown: Shutdown) {
         if connected.is_some_and(|at| at.elapsed() >= MAX_BACKOFF) {
             backoff = MIN_BACKOFF;
         }
-        rocket::tokio::select! {
-            _ = &mut shutdown => return,
-            _ = sleep(backoff) => {}
+        let pause = sleep(backoff);
+        rocket::tokio::pin!(pause);
+        loop {
+            rocket::tokio::select! {
+                _ = &mut shutdown => return,
+                _ = &mut pause => break,
+                _ = stale(&keys, config.keys_database_max_stale) => withdraw_stale(&keys, &config),
+            }
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// Ends once the table's keys have gone unconfirmed for `max_stale` (never when it is zero, or
+/// while there are none to withdraw).
+async fn stale(keys: &ApiKeyStore, max_stale: Duration) {
+    if max_stale.is_zero() {
+        return std::future::pending().await;
+    }
+    loop {
+        match keys.database_staleness() {
+            Some(age) if age >= max_stale && keys.database_position().is_some() => return,
+            Some(age) if age < max_stale => sleep(max_stale - age).await,
+            // Nothing read yet, or withdrawn already: a read brings them back.
+            _ => sleep(max_stale).await,
+        }
+    }
+}
+
+/// Withdraws the table's keys: they could not be confirmed for `keys_database_max_stale`.
+fn withdraw_stale(keys: &ApiKeyStore, config: &Config) {
+    let stale_for = keys.database_staleness().unwrap_or_default();
+    let withdrawn = keys.withdraw_database();
+    tracing::warn!(
+        target: TARGET,
+        withdrawn,
+        stale_for_s = stale_for.as_secs(),
+        max_stale_s = config.keys_database_max_stale.as_secs(),
+        "the key table could not be confirmed current within keys_database_max_stale; its keys \
+         are withdrawn until it answers"
+    );
+}
+
+/// How often a session checks the table's position: the backstop poll, and often enough for
+/// `keys_database_max_stale` to be confirmed in time; `None` when neither is on.
+fn check_every(config: &Config) -> Option<Duration> {
+    let poll = Some(config.keys_database_poll).filter(|poll| !poll.is_zero());
+    let staleness = Some(config.keys_database_max_stale / 3).filter(|every| !every.is_zero());
+    match (poll, staleness) {
+        (Some(poll), Some(every)) => Some(poll.min(every)),
+        (poll, every) => poll.or(every),
+    }
+    .map(|every| every.max(Duration::from_millis(100)))
 }
 
 /// One connection's life: `LISTEN`, a full read, then changes as they are announced, until the
@@ -85,12 +156,14 @@ async fn session(
     };
     // The connection is driven here, and its notifications passed on; the channel closes
     // when the connection ends.
-    let (notified, mut notifications) = mpsc::unbounded_channel::<Option<i64>>();
+    let (notified, mut notifications) = mpsc::unbounded_channel::<()>();
     let driver = rocket::tokio::spawn(async move {
         loop {
             match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(AsyncMessage::Notification(n))) => {
-                    if notified.send(n.payload().parse().ok()).is_err() {
+                // The payload (a revision) is not trusted: anyone may `NOTIFY`, and a restored
+                // table numbers anew. Every notification is a reason to read what changed.
+                Some(Ok(AsyncMessage::Notification(_))) => {
+                    if notified.send(()).is_err() {
                         return None;
                     }
                 }
@@ -115,7 +188,8 @@ async fn session(
     let healthy_since = Instant::now();
     outage.recovered();
 
-    let mut poll = interval(config.keys_database_poll.max(Duration::from_millis(100)));
+    let check_every = check_every(config);
+    let mut poll = interval(check_every.unwrap_or(Duration::from_secs(3600)));
     poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
     poll.tick().await;
     let mut flush_refused = FlushRefused::default();
@@ -125,16 +199,9 @@ async fn session(
     loop {
         let step = rocket::tokio::select! {
             notification = notifications.recv() => match notification {
-                Some(revision) => {
+                Some(()) => {
                     // Several changes in a burst make one read.
-                    let mut newest = revision;
-                    while let Ok(next) = notifications.try_recv() {
-                        newest = newest.max(next);
-                    }
-                    let known = keys.database_revision();
-                    if newest.is_some() && newest <= known {
-                        continue;
-                    }
+                    while notifications.try_recv().is_ok() {}
                     read_changes(keys, &mut table).await
                 }
                 None => {
@@ -144,17 +211,20 @@ async fn session(
                     });
                 }
             },
-            _ = poll.tick(), if !config.keys_database_poll.is_zero() => {
-                match table.revision().await {
-                    Ok(revision) if Some(revision) != keys.database_revision() => {
+            _ = poll.tick(), if check_every.is_some() => {
+                match table.position().await {
+                    Ok(position) if Some(&position) != keys.database_position().as_ref() => {
                         tracing::info!(
                             target: TARGET,
-                            revision,
+                            revision = position.revision,
                             "the key table changed without a notification reaching this instance"
                         );
                         read_changes(keys, &mut table).await
                     }
-                    Ok(_) => Ok(()),
+                    Ok(_) => {
+                        keys.confirm_database();
+                        Ok(())
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -178,8 +248,7 @@ async fn session(
 
 /// Reads the whole table and swaps its keys in.
 async fn full_read(keys: &ApiKeyStore, table: &mut KeyTable) -> Result<(), DatabaseError> {
-    let (revision, rows) = table.live_keys().await?;
-    let read = DatabaseKeys::full(revision, rows);
+    let read = DatabaseKeys::full(table.live_keys().await?);
     reload_with(keys, "database", move |keys| {
         keys.change_database(|database| match database {
             Some(copy) => copy.replace(read),
@@ -190,32 +259,44 @@ async fn full_read(keys: &ApiKeyStore, table: &mut KeyTable) -> Result<(), Datab
         })
     })
     .await;
+    keys.confirm_database();
     Ok(())
 }
 
-/// Reads the rows changed since the revision the store has, and swaps them in.
+/// Reads the rows changed since the revision the store has, and swaps them in; reads the table
+/// whole when it is not the table that revision was counted by, or its counter went back.
 async fn read_changes(keys: &ApiKeyStore, table: &mut KeyTable) -> Result<(), DatabaseError> {
-    let Some(since) = keys.database_revision() else {
+    let Some(known) = keys.database_position() else {
         return full_read(keys, table).await;
     };
-    let (revision, changes) = table.changes_since(since).await?;
-    if revision < since {
-        // The counter went back (a restore, a reset): nothing read since `since` can be
-        // trusted to be complete.
+    let TableRead {
+        position, changes, ..
+    } = table.changes_since(known.revision).await?;
+    if position.epoch != known.epoch || position.revision < known.revision {
+        // Created again, restored, or reset: nothing read since `known` can be trusted to be
+        // complete, or even to be of the same table.
+        tracing::info!(
+            target: TARGET,
+            revision = position.revision,
+            known_revision = known.revision,
+            "the key table was created again, restored or reset; reading it whole"
+        );
         return full_read(keys, table).await;
     }
-    if revision == since && changes.is_empty() {
+    if position.revision == known.revision && changes.is_empty() {
         // A notification with nothing behind it (anyone may `NOTIFY`): no reload.
+        keys.confirm_database();
         return Ok(());
     }
     reload_with(keys, "database", move |keys| {
-        keys.change_database(|database| {
-            database
-                .get_or_insert_with(DatabaseKeys::default)
-                .apply(revision, changes)
+        keys.change_database(|database| match database {
+            Some(copy) => copy.apply(position.revision, changes),
+            // Withdrawn meanwhile: the next check reads the table whole.
+            None => Vec::new(),
         })
     })
     .await;
+    keys.confirm_database();
     Ok(())
 }
 

@@ -477,25 +477,15 @@ impl Loader {
         }
     }
 
-    /// An entry read from a row of the PostgreSQL table, parsed already.
+    /// A key read from a row of the PostgreSQL table, its name checked already (rows that do not
+    /// load are left out by the table's copy, which tells them).
     #[cfg(feature = "postgres")]
-    pub fn database_entry(&mut self, name: &str, entry: Result<KeyEntry, EntryError>) {
-        // The table's own check keeps names to this rule; a row written around it is refused,
-        // never renamed, and its name is not echoed.
-        let Some(name) = key_name(name).filter(|valid| valid == name) else {
-            return self.errors.push(LoadError::Name(KeySource::Database(
-                "<invalid name>".into(),
-            )));
-        };
-        let source = KeySource::Database(name.clone());
-        match entry {
-            Ok(entry) => self.push(Loaded {
-                name,
-                source,
-                entry,
-            }),
-            Err(e) => self.errors.push(LoadError::Entry(source, e)),
-        }
+    pub fn database_entry(&mut self, name: &str, entry: KeyEntry) {
+        self.push(Loaded {
+            name: name.to_owned(),
+            source: KeySource::Database(name.to_owned()),
+            entry,
+        })
     }
 
     /// The entries and the errors, without the indexes.

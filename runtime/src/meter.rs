@@ -24,6 +24,12 @@ pub(crate) const KEYS: &str = "api_key_keys";
 pub(crate) const RELOADS: &str = "api_key_reloads_total";
 /// Addresses in the in-memory failure table that are still paying off failures.
 pub(crate) const FAILURE_TABLE: &str = "api_key_failure_table_entries";
+/// Seconds since the key table's keys were last known to be current (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub(crate) const DATABASE_STALENESS: &str = "api_key_database_staleness_seconds";
+/// Live rows of the key table left out of loads because they do not load (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub(crate) const DATABASE_ROWS_SKIPPED: &str = "api_key_database_rows_skipped";
 
 /// Describes every metric to the recorder; called at ignite, by `ApiKeyStore::start_metering`.
 pub(crate) fn describe() {
@@ -41,6 +47,17 @@ pub(crate) fn describe() {
         FAILURE_TABLE,
         "Client addresses in the failure-limit table that are still within their limit's window"
     );
+    #[cfg(feature = "postgres")]
+    {
+        describe_gauge!(
+            DATABASE_STALENESS,
+            "Seconds since the key table's keys were last known to be current (a read or a check)"
+        );
+        describe_gauge!(
+            DATABASE_ROWS_SKIPPED,
+            "Live rows of the key table left out because they do not load"
+        );
+    }
 }
 
 /// The number of keys loaded.
@@ -60,6 +77,14 @@ pub(crate) const FAILURE_TABLE_INTERVAL: std::time::Duration = std::time::Durati
 /// The addresses the failure table holds.
 pub(crate) fn failure_table(entries: usize) {
     gauge!(FAILURE_TABLE).set(entries as f64);
+}
+
+/// How long since the key table's keys were known current, and how many of its rows are left
+/// out.
+#[cfg(feature = "postgres")]
+pub(crate) fn database(staleness: std::time::Duration, skipped: usize) {
+    gauge!(DATABASE_STALENESS).set(staleness.as_secs_f64());
+    gauge!(DATABASE_ROWS_SKIPPED).set(skipped as f64);
 }
 
 /// The `api_key_requests_total` series of one key label and one outcome, looked up in the

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 #[cfg(feature = "postgres")]
-use crate::database_keys::DatabaseKeys;
+use crate::database_keys::{DatabaseKeys, Position};
 use crate::digest::{Fingerprint, KeyDigest};
 use crate::keygen::{checksum, Checksum};
 use crate::limit::Limiter;
@@ -164,6 +164,10 @@ struct Shared {
     /// `None` until the first read succeeds.
     #[cfg(feature = "postgres")]
     database: Mutex<Option<DatabaseKeys>>,
+    /// When this instance last knew its copy of the table to be current (a read, or a check of
+    /// the table's position); `None` before the first.
+    #[cfg(feature = "postgres")]
+    database_confirmed: Mutex<Option<std::time::Instant>>,
 }
 
 impl ApiKeyStore {
@@ -188,6 +192,8 @@ impl ApiKeyStore {
                 metered: std::sync::atomic::AtomicBool::new(false),
                 #[cfg(feature = "postgres")]
                 database: Mutex::new(None),
+                #[cfg(feature = "postgres")]
+                database_confirmed: Mutex::new(None),
             }),
         }
     }
@@ -572,12 +578,51 @@ impl ApiKeyStore {
         );
     }
 
-    /// The revision of the table the database's keys reflect; `None` before the first read.
+    /// Where the table stood at the read the database's keys reflect; `None` before the first
+    /// read, and while they are withdrawn.
     #[cfg(feature = "postgres")]
-    pub(crate) fn database_revision(&self) -> Option<i64> {
+    pub(crate) fn database_position(&self) -> Option<Position> {
         lock(&self.shared.database)
             .as_ref()
-            .map(|keys| keys.revision)
+            .map(|keys| keys.position.clone())
+    }
+
+    /// How many live rows of the table are left out of loads.
+    #[cfg(all(feature = "postgres", feature = "metrics"))]
+    pub(crate) fn database_skipped(&self) -> usize {
+        lock(&self.shared.database)
+            .as_ref()
+            .map_or(0, DatabaseKeys::skipped)
+    }
+
+    /// Notes that the copy of the table is current as of now.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn confirm_database(&self) {
+        *lock(&self.shared.database_confirmed) = Some(std::time::Instant::now());
+    }
+
+    /// How long since the copy of the table was last known to be current; `None` before the
+    /// first read.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn database_staleness(&self) -> Option<std::time::Duration> {
+        lock(&self.shared.database_confirmed).map(|at| at.elapsed())
+    }
+
+    /// Withdraws every key of the table until it is read again (`keys_database_max_stale`):
+    /// reloads without them, and drops them from the running set should that reload fail.
+    /// Returns how many were withdrawn.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn withdraw_database(&self) -> usize {
+        let mut count = 0;
+        let _ = self.change_database(|database| {
+            let digests = database
+                .take()
+                .map(|keys| keys.digests())
+                .unwrap_or_default();
+            count = digests.len();
+            digests
+        });
+        count
     }
 
     /// The last-used times of the keys from the table.
