@@ -874,3 +874,552 @@ async fn tls_is_required_and_the_server_is_verified_unless_the_url_says_otherwis
     let (ok, out) = apikey_at(&plain.url(), &["db", "init"]);
     assert!(ok, "`sslmode=disable` connects without TLS: {out}");
 }
+
+/// The live tables replaced as `pg_restore --clean --single-transaction` replaces them: dropped,
+/// created again from the schema, their rows put back (through the trigger, which numbers them
+/// anew) and, with `counter`, the counter and its epoch set back to what a dump held.
+fn recreate(pg: &Postgres, counter: Option<i64>) {
+    let restore_counter = match counter {
+        Some(revision) => format!(
+            "UPDATE api_keys_revision SET revision = {revision}, \
+             epoch = (SELECT epoch FROM saved_revision);"
+        ),
+        None => String::new(),
+    };
+    pg.psql(&format!(
+        "BEGIN; \
+         CREATE TEMP TABLE saved ON COMMIT DROP AS SELECT * FROM api_keys; \
+         CREATE TEMP TABLE saved_revision ON COMMIT DROP AS SELECT * FROM api_keys_revision; \
+         DROP TABLE api_keys, api_keys_revision, api_keys_deleted, api_keys_last_used; \
+         {} \
+         INSERT INTO api_keys (name, digest, scopes, expires_at, ips, rate, created_at, revoked_at) \
+             SELECT name, digest, scopes, expires_at, ips, rate, created_at, revoked_at FROM saved; \
+         {restore_counter} \
+         COMMIT;",
+        rocket_api_key::database::SCHEMA
+    ));
+}
+
+/// Issue 22, item 1: a table created again or restored counts its revisions anew. Instances
+/// ignored every notification numbered at or below the revision they held, and the poll looked
+/// only for a different number: a key revoked after the restore kept working, for good.
+#[rocket::async_test]
+async fn a_table_created_again_or_restored_never_keeps_a_revoked_key_alive() {
+    let Some((turn, pg)) = setup() else {
+        return;
+    };
+    let keys: Vec<String> = (0..4)
+        .map(|i| new_key(&pg, &format!("restored_{i}"), &["read:orders"]))
+        .collect();
+    // No backstop poll: only the notifications can tell the instance.
+    let client = app(
+        &pg.url(),
+        ApiKeyStore::builder(),
+        &[("keys_database_poll", "0s".into())],
+    )
+    .await;
+    wait_for_listener(&pg).await;
+    assert_eq!(status(&client, &keys[0]).await, Status::Ok);
+
+    // The counter restarts at 1, below the instance's 4.
+    recreate(&pg, None);
+    let (ok, out) = apikey(&pg, &["revoke", "--name", "restored_0"]);
+    assert!(ok, "{out}");
+    until_status(
+        &turn,
+        &client,
+        &keys[0],
+        Status::Unauthorized,
+        Duration::from_secs(5),
+    )
+    .await;
+    let next = new_key(&pg, "after_restore", &["read:orders"]);
+    until_status(&turn, &client, &next, Status::Ok, Duration::from_secs(5)).await;
+    assert!(turn.logs().contains("reading it whole"), "{}", turn.logs());
+
+    // A dump's counter and epoch restored one below the instance's revision: the revocation
+    // takes exactly the revision the instance holds. Only the table's identity tells.
+    let held: i64 = pg
+        .psql("SELECT revision FROM api_keys_revision")
+        .parse()
+        .unwrap();
+    recreate(&pg, Some(held - 1));
+    let (ok, out) = apikey(&pg, &["revoke", "--name", "restored_1"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        pg.psql("SELECT revision FROM api_keys_revision"),
+        held.to_string()
+    );
+    until_status(
+        &turn,
+        &client,
+        &keys[1],
+        Status::Unauthorized,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(status(&client, &keys[2]).await, Status::Ok);
+
+    // The same with the backstop poll alone (the notification lost with a cut connection is the
+    // other test's): a counter set back by hand, then a revocation at the held revision.
+    let client = app(
+        &pg.url(),
+        ApiKeyStore::builder(),
+        &[("keys_database_poll", "200ms".into())],
+    )
+    .await;
+    let held: i64 = pg
+        .psql("SELECT revision FROM api_keys_revision")
+        .parse()
+        .unwrap();
+    pg.psql(&format!(
+        "BEGIN; \
+         ALTER TABLE api_keys DISABLE TRIGGER api_keys_changed; \
+         UPDATE api_keys SET revoked_at = now() WHERE name = 'restored_2'; \
+         ALTER TABLE api_keys ENABLE ALWAYS TRIGGER api_keys_changed; \
+         DELETE FROM api_keys_revision; \
+         INSERT INTO api_keys_revision (revision) VALUES ({held}); \
+         COMMIT;"
+    ));
+    until_status(
+        &turn,
+        &client,
+        &keys[2],
+        Status::Unauthorized,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(status(&client, &keys[3]).await, Status::Ok);
+}
+
+/// Issue 22, item 2: a row that does not parse (a scope with a space, written with SQL) is left
+/// out and told; every other key keeps loading, a key issued after it included, and an instance
+/// started after it starts. It used to fail every reload, and the next start.
+#[rocket::async_test]
+async fn a_row_that_does_not_load_is_left_out_and_the_rest_keeps_loading() {
+    let Some((turn, pg)) = setup() else {
+        return;
+    };
+    let good = new_key(&pg, "good", &["read:orders"]);
+    let client = app(&pg.url(), ApiKeyStore::builder(), &[]).await;
+    wait_for_listener(&pg).await;
+    let bad = new_key(&pg, "bad", &["read:orders"]);
+    until_status(&turn, &client, &bad, Status::Ok, Duration::from_secs(5)).await;
+    pg.psql("UPDATE api_keys SET scopes = '{\"read orders\"}' WHERE name = 'bad'");
+    // Its old version is withdrawn.
+    until_status(
+        &turn,
+        &client,
+        &bad,
+        Status::Unauthorized,
+        Duration::from_secs(5),
+    )
+    .await;
+    let after = new_key(&pg, "after", &["read:orders"]);
+    until_status(&turn, &client, &after, Status::Ok, Duration::from_secs(5)).await;
+    assert_eq!(status(&client, &good).await, Status::Ok);
+    let text = turn.logs();
+    assert!(
+        text.contains("a row of the key table does not load"),
+        "{text}"
+    );
+    assert!(text.contains("key `bad` in the database"), "{text}");
+    assert!(!text.contains("reload failed"), "{text}");
+
+    // A fresh instance starts, with every other key.
+    let restarted = app(&pg.url(), ApiKeyStore::builder(), &[]).await;
+    assert_eq!(status(&restarted, &good).await, Status::Ok);
+    assert_eq!(status(&restarted, &after).await, Status::Ok);
+    assert_eq!(status(&restarted, &bad).await, Status::Unauthorized);
+
+    // The example reports it as a gauge.
+    let url = pg.url();
+    let admin = format!("{ADMIN_KEY};scopes=admin");
+    let example = Example::start(&[
+        ("API_KEYS_DATABASE_URL", url.as_str()),
+        ("API_KEY_METRICS_ADMIN", admin.as_str()),
+    ]);
+    let metrics = example_metrics(&example);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "api_key_database_rows_skipped 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("api_key_database_staleness_seconds"),
+        "{metrics}"
+    );
+}
+
+/// An admin key given to the example in its environment.
+const ADMIN_KEY: &str = "metrics-admin-0123456789abcdef0123";
+
+/// The example's `/metrics`, read with [`ADMIN_KEY`] once the key table's gauges are set.
+fn example_metrics(example: &Example) -> String {
+    use std::io::{Read, Write};
+    let start = Instant::now();
+    loop {
+        let mut stream = std::net::TcpStream::connect(example.addr()).expect("a connection");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a timeout");
+        let request = format!(
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nx-api-key: {ADMIN_KEY}\r\nConnection: close\r\n\r\n"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .expect("the request is sent");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        let text = answer
+            .split_once("\r\n\r\n")
+            .map_or(answer.clone(), |(_, body)| body.to_owned());
+        if text.contains("api_key_database_rows_skipped")
+            || start.elapsed() > Duration::from_secs(10)
+        {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Issue 22, item 3: the URL's own `options` are kept. They were replaced by the connection's
+/// timeouts, so an instance given `search_path=svc` read `public.api_keys`, another service's.
+#[rocket::async_test]
+async fn the_urls_options_choose_the_schema() {
+    let Some((turn, pg)) = setup() else {
+        return;
+    };
+    let public = new_key(&pg, "public_key", &["read:orders"]);
+    pg.psql("CREATE SCHEMA svc");
+    let svc_url = format!("{}&options=-c%20search_path%3Dsvc", pg.url());
+    let (ok, out) = apikey_at(&svc_url, &["db", "init"]);
+    assert!(ok, "{out}");
+    let (ok, out) = apikey_at(
+        &svc_url,
+        &[
+            "new",
+            "--name",
+            "svc_key",
+            "--scope",
+            "read:orders",
+            "--database",
+            "--json",
+        ],
+    );
+    assert!(ok, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let svc = json["key"].as_str().expect("a key").to_owned();
+    assert_eq!(pg.psql("SELECT count(*) FROM svc.api_keys"), "1");
+
+    let client = app(&svc_url, ApiKeyStore::builder(), &[]).await;
+    assert_eq!(status(&client, &svc).await, Status::Ok);
+    assert_eq!(status(&client, &public).await, Status::Unauthorized);
+    assert!(turn.logs().contains("svc.api_keys"), "{}", turn.logs());
+}
+
+/// Issue 22, item 4: `apikey db init --grants` gives an instances' role and an administrators'
+/// role exactly what each needs. With the grants the README named before, an administrator's
+/// `revoke` failed (the trigger ran with the caller's rights) and an instance could not write
+/// last-used times. An instance's role can neither issue nor revoke a key, nor move the counter.
+#[rocket::async_test]
+async fn least_privilege_roles_do_their_work_and_nothing_more() {
+    let Some((turn, pg)) = setup() else {
+        return;
+    };
+    pg.psql(
+        "CREATE ROLE keys_instance LOGIN PASSWORD 'instance-pw'; \
+         CREATE ROLE keys_admin LOGIN PASSWORD 'admin-pw';",
+    );
+    let (ok, out) = apikey(&pg, &["db", "init", "--grants", "keys_instance,keys_admin"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON \"public\".api_keys TO \"keys_admin\";"
+        ),
+        "{out}"
+    );
+    let as_role = |user: &str, password: &str| {
+        let url = pg.url();
+        let (_, host) = url.split_once('@').expect("user@host");
+        format!("postgres://{user}:{password}@{host}")
+    };
+    let (instance, admin) = (
+        as_role("keys_instance", "instance-pw"),
+        as_role("keys_admin", "admin-pw"),
+    );
+    assert_ne!(instance, pg.url(), "the URL names the role");
+
+    let issue = |url: &str, name: &str| {
+        apikey_at(
+            url,
+            &[
+                "new",
+                "--name",
+                name,
+                "--scope",
+                "read:orders",
+                "--database",
+                "--json",
+            ],
+        )
+    };
+    let (ok, out) = issue(&admin, "first");
+    assert!(ok, "{out}");
+    let first: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let first = first["key"].as_str().expect("a key").to_owned();
+    let client = app(
+        &instance,
+        ApiKeyStore::builder(),
+        &[("last_used_flush", "100ms".into())],
+    )
+    .await;
+    assert_eq!(status(&client, &first).await, Status::Ok);
+
+    let (ok, out) = issue(&admin, "second");
+    assert!(ok, "{out}");
+    let (ok, out) = apikey_at(&admin, &["rotate", "--name", "second", "--grace", "1h"]);
+    assert!(ok, "{out}");
+    let (ok, out) = apikey_at(&admin, &["revoke", "--name", "first"]);
+    assert!(ok, "{out}");
+    until_status(
+        &turn,
+        &client,
+        &first,
+        Status::Unauthorized,
+        Duration::from_secs(5),
+    )
+    .await;
+    // The instance's last-used times reach the table.
+    let start = Instant::now();
+    loop {
+        let (ok, out) = apikey_at(&admin, &["list", "--json"]);
+        assert!(ok, "{out}");
+        let rows: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        if rows
+            .as_array()
+            .expect("rows")
+            .iter()
+            .any(|r| r["name"] == "first" && !r["last_used"].is_null())
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{out}\n{}",
+            turn.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !turn.logs().contains("cannot be written"),
+        "{}",
+        turn.logs()
+    );
+
+    // What the instance's role cannot do.
+    let (ok, out) = issue(&instance, "escalated");
+    assert!(!ok && out.contains("permission denied"), "{out}");
+    let (ok, out) = apikey_at(&instance, &["revoke", "--name", "second"]);
+    assert!(!ok && out.contains("permission denied"), "{out}");
+    let table = KeyTable::connect(&instance).await.expect("connects");
+    let error = table.delete("second").await.expect_err("no delete");
+    assert!(error.to_string().contains("permission denied"), "{error}");
+    let refused = pg.try_psql_with_password(
+        "instance-pw",
+        "SET ROLE keys_instance; SELECT api_keys_next_revision('second');",
+    );
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM api_keys WHERE name = 'second'"),
+        "1"
+    );
+}
+
+/// Issue 22, item 5: a key with a revocation to come (scheduled, or a retired key in its grace
+/// period) is not rotated: its successor did not inherit the revocation, and never ended.
+#[test]
+fn a_key_with_a_revocation_to_come_is_not_rotated() {
+    let Some((_turn, pg)) = setup() else {
+        return;
+    };
+    new_key(&pg, "scheduled", &["read:orders"]);
+    pg.psql("UPDATE api_keys SET revoked_at = now() + interval '1 hour' WHERE name = 'scheduled'");
+    let (ok, out) = apikey(&pg, &["rotate", "--name", "scheduled", "--grace", "1h"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("is to be revoked at"), "{out}");
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM api_keys"),
+        "1",
+        "nothing written"
+    );
+
+    new_key(&pg, "live", &["read:orders"]);
+    let (ok, out) = apikey(
+        &pg,
+        &["rotate", "--name", "live", "--grace", "1h", "--json"],
+    );
+    assert!(ok, "{out}");
+    let retired = pg.psql("SELECT name FROM api_keys WHERE name LIKE 'live_r%'");
+    let (ok, out) = apikey(&pg, &["rotate", "--name", &retired, "--grace", "1h"]);
+    assert!(!ok && out.contains("is to be revoked at"), "{out}");
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL"),
+        "1",
+        "only the successor is unrevoked"
+    );
+}
+
+/// Issue 22, item 6: whether TLS is required is read from the client's own parse of the URL.
+/// `password='x sslmode=disable'` used to count as the setting, and the client's default,
+/// `prefer`, then read the keys in plaintext from a server without TLS.
+#[rocket::async_test]
+async fn text_inside_a_password_cannot_turn_tls_off() {
+    let Some((_turn, pg)) = setup() else {
+        return;
+    };
+    pg.psql("CREATE ROLE quoted LOGIN SUPERUSER PASSWORD 'x sslmode=disable'");
+    let conninfo = format!(
+        "host=127.0.0.1 port={} user=quoted dbname=postgres password='x sslmode=disable'",
+        pg.port()
+    );
+    let error = KeyTable::connect(&conninfo)
+        .await
+        .expect_err("TLS is required");
+    let text = error.to_string();
+    assert!(text.contains("does not support TLS"), "{text}");
+    assert!(!text.contains("x sslmode"), "{text}");
+    for url in [
+        format!("{conninfo} sslmode=prefer"),
+        pg.url().replace("sslmode=disable", "sslmode=prefer"),
+    ] {
+        let error = KeyTable::connect(&url)
+            .await
+            .expect_err("prefer is read as require");
+        assert!(
+            error.to_string().contains("does not support TLS"),
+            "{error}"
+        );
+    }
+    let plain = format!("{conninfo} sslmode=disable");
+    KeyTable::connect(&plain)
+        .await
+        .expect("sslmode=disable connects");
+}
+
+/// `keys_database_max_stale`: an instance out of touch with the table for longer withdraws the
+/// table's keys (fail closed) and keeps the other sources'; they come back when it answers.
+#[rocket::async_test]
+async fn keys_unconfirmed_past_max_stale_are_withdrawn_until_the_table_answers() {
+    let Some((turn, mut pg)) = setup() else {
+        return;
+    };
+    let key = new_key(&pg, "stale", &["read:orders"]);
+    let local = "local-key-0123456789abcdef";
+    let builder = ApiKeyStore::builder().key("local", format!("{local};scopes=read:orders"));
+    let settings = [
+        ("keys_database_timeout", Value::from("500ms")),
+        ("keys_database_max_stale", Value::from("2s")),
+    ];
+    let client = app(&pg.url(), builder, &settings).await;
+    wait_for_listener(&pg).await;
+    // Within the bound on a healthy connection: the checks confirm the copy.
+    rocket::tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(status(&client, &key).await, Status::Ok);
+
+    pg.stop();
+    let refused = until_status(
+        &turn,
+        &client,
+        &key,
+        Status::Unauthorized,
+        Duration::from_secs(6),
+    )
+    .await;
+    assert!(
+        refused >= Duration::from_millis(500),
+        "not before the bound: {refused:?}"
+    );
+    assert_eq!(status(&client, local).await, Status::Ok);
+    assert!(
+        turn.logs()
+            .contains("its keys are withdrawn until it answers"),
+        "{}",
+        turn.logs()
+    );
+    pg.restart();
+    until_status(&turn, &client, &key, Status::Ok, Duration::from_secs(10)).await;
+
+    // A bound the checks cannot meet is refused at start.
+    let settings = [("keys_database_max_stale", Value::from("1s"))];
+    let refused = Client::tracked(application(&pg.url(), ApiKeyStore::builder(), &settings))
+        .await
+        .expect_err("ignition stops");
+    assert!(matches!(refused.kind(), ErrorKind::FailedFairings(_)));
+    assert!(
+        turn.logs().contains("keys_database_max_stale"),
+        "{}",
+        turn.logs()
+    );
+}
+
+/// Limits follow the key's name: a rotation's successor takes the name and the state of its
+/// limit (no fresh allowance), and the retired key, under its new name, has an allowance of its
+/// own until its grace period ends. The rule, as the README states it.
+#[rocket::async_test]
+async fn after_a_rotation_the_successor_keeps_the_names_limit_and_the_retired_key_has_its_own() {
+    let Some((turn, pg)) = setup() else {
+        return;
+    };
+    let url = pg.url();
+    let (ok, out) = apikey(
+        &pg,
+        &[
+            "new",
+            "--name",
+            "limited",
+            "--scope",
+            "read:orders",
+            "--rate",
+            "3/h",
+            "--database-url",
+            &url,
+            "--json",
+        ],
+    );
+    assert!(ok, "{out}");
+    let old: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let old = old["key"].as_str().expect("a key").to_owned();
+    let client = app(&url, ApiKeyStore::builder(), &[]).await;
+    wait_for_listener(&pg).await;
+    for _ in 0..3 {
+        assert_eq!(status(&client, &old).await, Status::Ok);
+    }
+    assert_eq!(status(&client, &old).await, Status::TooManyRequests);
+
+    let (ok, out) = apikey(
+        &pg,
+        &["rotate", "--name", "limited", "--grace", "1h", "--json"],
+    );
+    assert!(ok, "{out}");
+    let new: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let new = new["key"].as_str().expect("a key").to_owned();
+    let got = until_status(
+        &turn,
+        &client,
+        &new,
+        Status::TooManyRequests,
+        Duration::from_secs(5),
+    )
+    .await;
+    let _ = got;
+    for _ in 0..3 {
+        assert_eq!(
+            status(&client, &old).await,
+            Status::Ok,
+            "the retired key's own allowance"
+        );
+    }
+    assert_eq!(status(&client, &old).await, Status::TooManyRequests);
+}
