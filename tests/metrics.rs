@@ -324,7 +324,11 @@ fn scrape_of_example(env: &[(&str, &str)]) -> (String, String) {
         ("/admin/usage", Some(READER), 403),
         ("/orders", Some(UNKNOWN), 401),
     ] {
-        assert_eq!(get(&agent, &format!("{base}{path}"), key).0, status, "{path}");
+        assert_eq!(
+            get(&agent, &format!("{base}{path}"), key).0,
+            status,
+            "{path}"
+        );
     }
     let (status, scrape) = get(&agent, &format!("{base}/metrics"), Some(ADMIN));
     assert_eq!(status, 200, "{scrape}");

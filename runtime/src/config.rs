@@ -52,7 +52,7 @@ pub use crate::rate::{RateError, RateSpec};
 /// keys_database_poll = "30s"  # backstop check of the table's revision, besides LISTEN/NOTIFY
 /// keys_database_timeout = "5s"  # per connection attempt and statement
 /// last_used_flush = "60s"     # how often last-used times are written to the table; "0s": never
-/// # metrics_key_label = "name"  # feature `metrics`: "name" or "none"; unset: "name", warned past 1,000 keys
+/// # metrics_key_label = "name"  # or "none" (feature `metrics`); unset: "name", warned past 1,000 keys
 /// ```
 ///
 /// Its `Debug` hides the credentials of `redis_url` and `keys_database_url` (see
@@ -242,9 +242,20 @@ pub enum UnavailablePolicy {
 /// service usually exports (a scrape of 100,000 keys is some 7 MB of text), so the fairing warns
 /// at start while the default is in force; `none` then counts requests by outcome alone.
 ///
-/// ```toml
-/// [default.api_keys]
-/// metrics_key_label = "none"
+/// ```
+/// use rocket_api_key_runtime::{config::MetricsKeyLabel, ApiKeyStore};
+///
+/// // `metrics_key_label = "none"` in the `api_keys` table of Rocket.toml, or in code:
+/// let figment = rocket::Config::figment().merge(("api_keys.metrics_key_label", "none"));
+/// let keys = ApiKeyStore::builder().from_env(false).load(&figment).unwrap();
+/// assert_eq!(keys.config().metrics_key_label, Some(MetricsKeyLabel::None));
+///
+/// let keys = ApiKeyStore::builder()
+///     .from_env(false)
+///     .metrics_key_label(MetricsKeyLabel::None)
+///     .build()
+///     .unwrap();
+/// assert_eq!(keys.config().metrics_key_label, Some(MetricsKeyLabel::None));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

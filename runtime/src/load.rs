@@ -716,14 +716,25 @@ mod tests {
     fn retired_names_stay_within_64_bytes_and_lead_back_to_their_name() {
         assert_eq!(retired_name("orders", 17), "orders_r17");
         assert_eq!(retired_from("orders_r17"), Some("orders"));
-        assert_eq!(retired_from(&retired_name("orders_r3", 40)), Some("orders_r3"));
+        assert_eq!(
+            retired_from(&retired_name("orders_r3", 40)),
+            Some("orders_r3")
+        );
         let long = "a".repeat(64);
         let retired = retired_name(&long, 12345);
         assert_eq!(retired.len(), 64);
         assert!(retired.ends_with("_r12345"));
         assert!(key_name(&retired).is_some());
         assert_eq!(retired_from(&retired), Some(&long[..57]));
-        for other in ["orders", "orders_r", "_r17", "orders_rx", "orders_r1x", "r17", "orders17"] {
+        for other in [
+            "orders",
+            "orders_r",
+            "_r17",
+            "orders_rx",
+            "orders_r1x",
+            "r17",
+            "orders17",
+        ] {
             assert_eq!(retired_from(other), None, "{other}");
         }
     }

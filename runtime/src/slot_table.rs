@@ -128,7 +128,9 @@ impl Slot {
     pub fn record_accepted(&self, label: MetricsKeyLabel) {
         self.accepted.fetch_add(1, Relaxed);
         #[cfg(feature = "metrics")]
-        self.identity.usage.meter_accepted(&self.identity.name, label);
+        self.identity
+            .usage
+            .meter_accepted(&self.identity.name, label);
         let now = unix_seconds();
         // Most requests land in a second that is already recorded: a read, no write.
         if now > self.last_used.load(Relaxed) {

@@ -477,8 +477,7 @@ impl ApiKeyStore {
     #[cfg(feature = "metrics")]
     pub(crate) fn start_metering(&self) {
         crate::meter::describe();
-        if self.shared.config.metrics_key_label.is_none() && self.len() > crate::meter::MANY_KEYS
-        {
+        if self.shared.config.metrics_key_label.is_none() && self.len() > crate::meter::MANY_KEYS {
             tracing::warn!(
                 target: TARGET,
                 keys = self.len(),

@@ -37,7 +37,12 @@ impl Usage {
 
     /// Counts a rejection of the key `name` (labelled as `label` says); `false` (and nothing
     /// counted) for a reason that names no key.
-    pub(crate) fn record_rejected(&self, name: &str, reason: Reason, label: MetricsKeyLabel) -> bool {
+    pub(crate) fn record_rejected(
+        &self,
+        name: &str,
+        reason: Reason,
+        label: MetricsKeyLabel,
+    ) -> bool {
         self.rejected.record(&Reason::OF_A_KEY, reason, name, label)
     }
 
