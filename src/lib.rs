@@ -138,8 +138,9 @@
 //!
 //! With the `metrics` feature the same counts go through the [`metrics`](https://docs.rs/metrics)
 //! facade to the recorder the application installs (before launch): `api_key_requests_total` by
-//! `key` (the configured name, or `(none)` where the usage figures say unattributed) and
-//! `outcome` (`accepted` or the reason), the gauges `api_key_keys` and
+//! `key` (the configured name, or `(none)` where the usage figures say unattributed; left out
+//! with [`Config::metrics_key_label`](config::Config::metrics_key_label) `= "none"`, for a
+//! service with many keys) and `outcome` (`accepted` or the reason), the gauges `api_key_keys` and
 //! `api_key_failure_table_entries`, and `api_key_reloads_total` by `outcome`. No label is ever a
 //! presented key or a digest of one. The README's "Metrics" serves them to Prometheus.
 //!

@@ -1,15 +1,19 @@
 //! The `metrics` feature, through the orders example's `/metrics` over real HTTP: its counts are
-//! the usage figures, its labels hold no key material, and reloads move its gauge and counter.
+//! the usage figures, its labels hold no key material, reloads move its gauge and counter, and
+//! `metrics_key_label` bounds the `key` label.
 //!
 //! A process has one global metrics recorder, so this binary runs one server, which its tests
 //! share one at a time: both the scrape and `/admin/usage` count everything that server ever
-//! decided, so they can be compared whole.
+//! decided, so they can be compared whole. A test of another `metrics_key_label` runs the
+//! example in a process of its own, configured as an operator would.
 
 #[path = "../examples/orders/app.rs"]
 #[allow(dead_code)]
 mod app;
 
 mod support;
+#[path = "support/process.rs"]
+mod process;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -287,4 +291,123 @@ fn a_reload_moves_the_keys_gauge_and_is_counted() {
     );
     // `extra` stays: the usage figures list configured keys only, and its series stays in the
     // scrape, which the first test compares with them.
+}
+
+/// A keys file for a process of the example: `admin`, `reader`, `reader_r7` (the name
+/// `apikey rotate` gives the key it retires) and enough keys of no one to make `total`.
+fn many_keys(dir: &process::TempDir, total: usize) -> String {
+    let mut text = format!("admin={ADMIN};scopes=admin\nreader={READER};scopes=read:orders\n");
+    text.push_str(&format!("reader_r7={EXTRA};scopes=read:orders\n"));
+    for i in 3..total {
+        text.push_str(&format!("filler_{i}=sha256:{i:064x}\n"));
+    }
+    let path = dir.0.join("keys");
+    std::fs::write(&path, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    path.to_str().unwrap().to_owned()
+}
+
+/// The same requests against a process of the example: two of `reader`, one of `reader_r7`,
+/// one refused for its scope, one unknown key. Its scrape after them, and its output.
+fn scrape_of_example(env: &[(&str, &str)]) -> (String, String) {
+    let example = process::Example::start(env);
+    let base = format!("http://{}", example.addr());
+    let agent = agent();
+    for (path, key, status) in [
+        ("/orders", Some(READER), 200),
+        ("/orders", Some(READER), 200),
+        ("/orders", Some(EXTRA), 200),
+        ("/admin/usage", Some(READER), 403),
+        ("/orders", Some(UNKNOWN), 401),
+    ] {
+        assert_eq!(
+            get(&agent, &format!("{base}{path}"), key).0,
+            status,
+            "{path}"
+        );
+    }
+    let (status, scrape) = get(&agent, &format!("{base}/metrics"), Some(ADMIN));
+    assert_eq!(status, 200, "{scrape}");
+    (scrape, example.stop())
+}
+
+#[test]
+fn with_the_none_label_no_series_names_a_key() {
+    let dir = process::TempDir::new("metrics-none");
+    let keys = many_keys(&dir, 1_001);
+    let (scrape, output) = scrape_of_example(&[
+        ("API_KEYS_FILE", &keys),
+        ("ROCKET_API_KEYS", "{metrics_key_label=\"none\"}"),
+    ]);
+    let requests: BTreeMap<String, f64> = series(&scrape, "api_key_requests_total")
+        .into_iter()
+        .map(|(labels, n)| {
+            assert_eq!(
+                labels.keys().collect::<Vec<_>>(),
+                ["outcome"],
+                "a label besides `outcome`:\n{scrape}"
+            );
+            (labels["outcome"].clone(), n)
+        })
+        .collect();
+    // Every key's requests in one series per outcome; the scrape counted before it answered.
+    let expected = [("accepted", 4.0), ("scope", 1.0), ("unknown", 1.0)];
+    assert_eq!(
+        requests,
+        expected.map(|(o, n)| (o.to_owned(), n)).into(),
+        "{scrape}"
+    );
+    // Chosen, not defaulted: no warning, whatever the number of keys.
+    assert!(output.contains("API keys loaded"), "{output}");
+    assert!(!output.contains("metrics_key_label"), "{output}");
+}
+
+#[test]
+fn by_default_a_retired_name_counts_under_its_key_and_many_keys_are_warned_about() {
+    let dir = process::TempDir::new("metrics-name");
+    let keys = many_keys(&dir, 1_001);
+    let (scrape, output) = scrape_of_example(&[("API_KEYS_FILE", &keys)]);
+    let requests = requests(&scrape);
+    let expected = [
+        ("reader", "accepted", 3),
+        ("reader", "scope", 1),
+        ("admin", "accepted", 1),
+        ("(none)", "unknown", 1),
+    ];
+    assert_eq!(
+        requests,
+        expected
+            .map(|(k, o, n)| ((k.to_owned(), o.to_owned()), n))
+            .into(),
+        "{scrape}"
+    );
+    let warning = output
+        .lines()
+        .find(|line| line.contains("WARN") && line.contains("api_key_requests_total"))
+        .unwrap_or_else(|| panic!("no warning about the key label:\n{output}"));
+    for field in ["keys=1001", "setting=\"api_keys.metrics_key_label\""] {
+        assert!(warning.contains(field), "{warning}");
+    }
+}
+
+#[test]
+fn an_unknown_key_label_stops_the_start_naming_the_setting() {
+    let (status, output) = process::run_to_exit(&[
+        ("API_KEY_ADMIN", &format!("{ADMIN};scopes=admin")),
+        ("ROCKET_API_KEYS", "{metrics_key_label=\"owner\"}"),
+    ]);
+    assert!(!status.success(), "{output}");
+    let error = output
+        .lines()
+        .find(|line| line.contains("API key configuration error"))
+        .unwrap_or_else(|| panic!("no configuration error:\n{output}"));
+    // The environment provider names the setting in capitals.
+    let error = error.to_ascii_lowercase();
+    for part in ["metrics_key_label", "`owner`", "`name`", "`none`"] {
+        assert!(error.contains(part), "{part} in {error}");
+    }
 }

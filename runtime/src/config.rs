@@ -53,6 +53,7 @@ pub use crate::rate::{RateError, RateSpec};
 /// keys_database_timeout = "5s"  # per connection attempt and statement
 /// keys_database_max_stale = "0s"  # withdraw the table's keys when out of touch this long; "0s": never
 /// last_used_flush = "60s"     # how often last-used times are written to the table; "0s": never
+/// # metrics_key_label = "name"  # or "none" (feature `metrics`); unset: "name", warned past 1,000 keys
 /// ```
 ///
 /// Its `Debug` hides the credentials of `redis_url` and `keys_database_url` (see
@@ -173,6 +174,11 @@ pub struct Config {
     /// statement. `0` turns it off. Default 60 seconds.
     #[serde(with = "crate::duration::serde_duration")]
     pub last_used_flush: Duration,
+    /// The `key` label of `api_key_requests_total` (feature `metrics`): see
+    /// [`MetricsKeyLabel`]. Unset, it is [`MetricsKeyLabel::Name`], and the fairing warns at
+    /// start when more than 1,000 keys are loaded; setting it, to either value, is the decision
+    /// that silences the warning.
+    pub metrics_key_label: Option<MetricsKeyLabel>,
 }
 
 /// Reads addresses and networks alike (`"127.0.0.1"`, `"10.0.0.0/8"`), as a list or one string:
@@ -235,6 +241,45 @@ pub enum UnavailablePolicy {
     Deny,
 }
 
+/// The `key` label of `api_key_requests_total` (feature `metrics`), for every request of one
+/// application: how many series the counter can have.
+///
+/// `name` (the default) gives each key name its own series, which is what a service with a
+/// handful of clients wants, and bounded by the number of keys configured, never by what clients
+/// send. Past a thousand keys that is more series than everything else a
+/// service usually exports (a scrape of 100,000 keys is some 7 MB of text), so the fairing warns
+/// at start while the default is in force; `none` then counts requests by outcome alone.
+///
+/// ```
+/// use rocket_api_key_runtime::{config::MetricsKeyLabel, ApiKeyStore};
+///
+/// // `metrics_key_label = "none"` in the `api_keys` table of Rocket.toml, or in code:
+/// let figment = rocket::Config::figment().merge(("api_keys.metrics_key_label", "none"));
+/// let keys = ApiKeyStore::builder().from_env(false).load(&figment).unwrap();
+/// assert_eq!(keys.config().metrics_key_label, Some(MetricsKeyLabel::None));
+///
+/// let keys = ApiKeyStore::builder()
+///     .from_env(false)
+///     .metrics_key_label(MetricsKeyLabel::None)
+///     .build()
+///     .unwrap();
+/// assert_eq!(keys.config().metrics_key_label, Some(MetricsKeyLabel::None));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum MetricsKeyLabel {
+    /// `key` is the key's configured name, or `(none)` for a rejection no key is blamed for. A
+    /// key that `apikey rotate` retired (`<name>_r<revision>`, through its grace period) is
+    /// counted under the name it was retired from, so rotations add no series: any name ending
+    /// in `_r` and digits is read that way.
+    #[default]
+    Name,
+    /// No `key` label: one series per `outcome`, whatever the number of keys. (A constant label
+    /// would only repeat itself on every series; the usage figures still count per key.)
+    None,
+}
+
 /// The header a key is read from unless `header` names another.
 pub(crate) const DEFAULT_HEADER: &str = "x-api-key";
 
@@ -271,6 +316,7 @@ impl Default for Config {
             keys_database_timeout: Duration::from_secs(5),
             keys_database_max_stale: Duration::ZERO,
             last_used_flush: Duration::from_secs(60),
+            metrics_key_label: None,
         }
     }
 }
@@ -310,6 +356,7 @@ impl fmt::Debug for Config {
             keys_database_timeout,
             keys_database_max_stale,
             last_used_flush,
+            metrics_key_label,
         } = self;
         f.debug_struct("Config")
             .field("header", header)
@@ -352,6 +399,7 @@ impl fmt::Debug for Config {
             .field("keys_database_timeout", keys_database_timeout)
             .field("keys_database_max_stale", keys_database_max_stale)
             .field("last_used_flush", last_used_flush)
+            .field("metrics_key_label", metrics_key_label)
             .finish()
     }
 }

@@ -15,7 +15,9 @@ use rocket::{Build, Orbit, Rocket};
 use zeroize::Zeroizing;
 
 use crate::audit::Audit;
-use crate::config::{ClientAddress, Config, LimitBackend, LogLevel, UnavailablePolicy};
+use crate::config::{
+    ClientAddress, Config, LimitBackend, LogLevel, MetricsKeyLabel, UnavailablePolicy,
+};
 #[cfg(feature = "postgres")]
 use crate::database_keys::DatabaseKeys as DatabaseKeysRead;
 use crate::env::{DATABASE_URL_VAR, KEYS_FILE_VAR};
@@ -231,6 +233,14 @@ impl ApiKeyStoreBuilder {
     /// application starts with the other sources and the table's keys follow once it answers.
     pub fn keys_database_required(mut self, yes: bool) -> Self {
         self.config.keys_database_required = yes;
+        self
+    }
+
+    /// The `key` label of `api_key_requests_total` (feature `metrics`): per key name (the
+    /// default) or none. Setting it also silences the warning the default gives past 1,000
+    /// keys.
+    pub fn metrics_key_label(mut self, label: MetricsKeyLabel) -> Self {
+        self.config.metrics_key_label = Some(label);
         self
     }
 

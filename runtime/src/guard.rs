@@ -274,7 +274,7 @@ async fn admit(req: &Request<'_>, keys: &ApiKeyStore, key: &ApiKey) -> Result<()
         .await
     {
         Limit::Pass => {
-            key.record_accepted();
+            key.record_accepted(keys.key_label());
             log::accepted(req, keys.config().accepted_log_level, key);
             Ok(())
         }

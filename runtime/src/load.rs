@@ -542,6 +542,25 @@ pub fn key_name(name: &str) -> Option<String> {
     ok.then(|| name.to_ascii_lowercase())
 }
 
+/// The name a key retired by `apikey rotate` keeps through its grace period:
+/// `<name>_r<revision>`, within the 64 bytes of a name (the end of a long name gives way).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn retired_name(name: &str, revision: i64) -> String {
+    let suffix = format!("_r{revision}");
+    let keep = MAX_NAME_LEN.saturating_sub(suffix.len()).min(name.len());
+    format!("{}{suffix}", &name[..keep])
+}
+
+/// The name a [`retired_name`] was made from (`orders` for `orders_r17`), as far as the name
+/// shows it: any name ending in `_r` and digits after at least one other byte. `None` for
+/// another name.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) fn retired_from(name: &str) -> Option<&str> {
+    let (base, revision) = name.rsplit_once("_r")?;
+    let is_revision = !revision.is_empty() && revision.bytes().all(|b| b.is_ascii_digit());
+    (is_revision && !base.is_empty()).then_some(base)
+}
+
 /// Opens the keys file for reading without waiting: opening a FIFO would otherwise block until
 /// a writer comes, hanging ignition, or a reload with the reload lock held, which stops every
 /// later reload.
@@ -681,6 +700,33 @@ mod tests {
         assert!(l.errors.is_empty(), "{:?}", messages(&l));
         let names: Vec<&str> = l.loaded.iter().map(|k| k.name.as_str()).collect();
         assert_eq!(names, ["default", "orders_2"]);
+    }
+
+    #[test]
+    fn retired_names_stay_within_64_bytes_and_lead_back_to_their_name() {
+        assert_eq!(retired_name("orders", 17), "orders_r17");
+        assert_eq!(retired_from("orders_r17"), Some("orders"));
+        assert_eq!(
+            retired_from(&retired_name("orders_r3", 40)),
+            Some("orders_r3")
+        );
+        let long = "a".repeat(64);
+        let retired = retired_name(&long, 12345);
+        assert_eq!(retired.len(), 64);
+        assert!(retired.ends_with("_r12345"));
+        assert!(key_name(&retired).is_some());
+        assert_eq!(retired_from(&retired), Some(&long[..57]));
+        for other in [
+            "orders",
+            "orders_r",
+            "_r17",
+            "orders_rx",
+            "orders_r1x",
+            "r17",
+            "orders17",
+        ] {
+            assert_eq!(retired_from(other), None, "{other}");
+        }
     }
 
     /// What `apikey` prints for a name, under any valid prefix, loads back as that name.

@@ -10,11 +10,18 @@
 //! when the usage figures count the request against that key, `(none)`
 //! ([`NO_KEY`](crate::usage::NO_KEY)) when they count it as unattributed; a label value never comes
 //! from the request, so the label set stays bounded and holds no key material.
+//!
+//! `metrics_key_label` ([`MetricsKeyLabel`]) bounds it further: `none` leaves the label out, and
+//! under `name` a key retired by rotation counts under the name it was retired from
+//! ([`key_label`]). Either is applied once per series, when its handle is made.
 
 use std::fmt;
 use std::sync::OnceLock;
 
 use metrics::{counter, describe_counter, describe_gauge, gauge, Counter};
+
+use crate::config::MetricsKeyLabel;
+use crate::load::retired_from;
 
 /// Requests decided, by `key` and `outcome` (`accepted`, or the [reason](crate::Reason::as_str)).
 pub(crate) const REQUESTS: &str = "api_key_requests_total";
@@ -35,8 +42,8 @@ pub(crate) const DATABASE_ROWS_SKIPPED: &str = "api_key_database_rows_skipped";
 pub(crate) fn describe() {
     describe_counter!(
         REQUESTS,
-        "Requests to protected routes, by key name ((none) when no key is blamed) and outcome \
-         (accepted or the rejection reason)"
+        "Requests to protected routes, by key name ((none) when no key is blamed; no key label \
+         with metrics_key_label = none) and outcome (accepted or the rejection reason)"
     );
     describe_gauge!(KEYS, "API keys loaded");
     describe_counter!(
@@ -87,18 +94,40 @@ pub(crate) fn database(staleness: std::time::Duration, skipped: usize) {
     gauge!(DATABASE_ROWS_SKIPPED).set(skipped as f64);
 }
 
-/// The `api_key_requests_total` series of one key label and one outcome, looked up in the
-/// recorder at its first request and kept: later requests cost one atomic add, with no
-/// allocation and no lookup. A series is therefore bound to the recorder installed when it was
-/// first used: install the recorder before the application launches.
+/// Keys loaded past which the fairing warns at start that `metrics_key_label` is `name` by
+/// default: a thousand keys make from 1,000 to 6,000 series (accepted, and each reason a key can
+/// be refused for that occurred), some 70 to 400 kB of text at every scrape.
+pub(crate) const MANY_KEYS: usize = 1_000;
+
+/// The `key` label value of a request counted against `key` (a configured name or `(none)`)
+/// under `setting`; `None` for no `key` label.
+///
+/// Under `name`, a name ending in `_r` and digits counts under the name before it: that is how
+/// `apikey rotate` names the key it retires, so the old key's last requests are counted with its
+/// successor's, and rotations, however many, add no series.
+fn key_label(setting: MetricsKeyLabel, key: &str) -> Option<&str> {
+    match setting {
+        MetricsKeyLabel::Name => Some(retired_from(key).unwrap_or(key)),
+        MetricsKeyLabel::None => None,
+    }
+}
+
+/// The `api_key_requests_total` series of one key and one outcome, looked up in the recorder at
+/// its first request and kept: later requests cost one atomic add, with no allocation and no
+/// lookup, and the label is worked out that once. A series is therefore bound to the recorder
+/// installed when it was first used: install the recorder before the application launches.
 #[derive(Default)]
 pub(crate) struct Outcome(OnceLock<Counter>);
 
 impl Outcome {
-    /// Counts a request of `key` (a configured name or `(none)`) with `outcome`.
-    pub fn increment(&self, key: &str, outcome: &'static str) {
+    /// Counts a request of `key` (a configured name or `(none)`) with `outcome`, labelled as
+    /// `setting` says.
+    pub fn increment(&self, setting: MetricsKeyLabel, key: &str, outcome: &'static str) {
         self.0
-            .get_or_init(|| counter!(REQUESTS, "key" => key.to_owned(), "outcome" => outcome))
+            .get_or_init(|| match key_label(setting, key) {
+                Some(key) => counter!(REQUESTS, "key" => key.to_owned(), "outcome" => outcome),
+                None => counter!(REQUESTS, "outcome" => outcome),
+            })
             .increment(1);
     }
 }

@@ -27,6 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ipnet::IpNet;
 use time::OffsetDateTime;
 
+use crate::config::MetricsKeyLabel;
 use crate::digest::KeyDigest;
 #[cfg(feature = "postgres")]
 use crate::entry::KeyEntry;
@@ -122,11 +123,14 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    /// RequestCounts an accepted request.
-    pub fn record_accepted(&self) {
+    /// Counts an accepted request; in `api_key_requests_total` labelled as `label` says.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub fn record_accepted(&self, label: MetricsKeyLabel) {
         self.accepted.fetch_add(1, Relaxed);
         #[cfg(feature = "metrics")]
-        self.identity.usage.meter_accepted(&self.identity.name);
+        self.identity
+            .usage
+            .meter_accepted(&self.identity.name, label);
         let now = unix_seconds();
         // Most requests land in a second that is already recorded: a read, no write.
         if now > self.last_used.load(Relaxed) {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 
-use crate::config::Config;
+use crate::config::{Config, MetricsKeyLabel};
 #[cfg(feature = "postgres")]
 use crate::database_keys::{DatabaseKeys, Position};
 use crate::digest::{Fingerprint, KeyDigest};
@@ -100,8 +100,10 @@ impl ApiKey {
         &self.slot().identity
     }
 
-    pub(crate) fn record_accepted(&self) {
-        self.slot().record_accepted();
+    /// Counts the request as accepted; in `api_key_requests_total` labelled as `label` (the
+    /// store's [`key_label`](ApiKeyStore::key_label)) says.
+    pub(crate) fn record_accepted(&self, label: MetricsKeyLabel) {
+        self.slot().record_accepted(label);
     }
 
     fn profile(&self) -> &Profile {
@@ -147,6 +149,8 @@ struct Shared {
     retired: Mutex<Vec<Arc<SlotTable>>>,
     /// The `WWW-Authenticate` value of a 401, made once.
     challenge: String,
+    /// `metrics_key_label` with its default applied, once.
+    key_label: MetricsKeyLabel,
     /// Bounds the rate of `request rejected` events.
     rejection_log: RejectionLog,
     /// The mounted routes the attribute protects, found at liftoff, for the audit.
@@ -181,6 +185,7 @@ impl ApiKeyStore {
                 routes: Mutex::new(Vec::new()),
                 requirements: Mutex::new(Vec::new()),
                 challenge: crate::challenge::challenge(&config.header),
+                key_label: config.metrics_key_label.unwrap_or_default(),
                 config,
                 code_keys,
                 limiter,
@@ -205,6 +210,12 @@ impl ApiKeyStore {
     /// The `WWW-Authenticate` value of a 401.
     pub(crate) fn challenge(&self) -> &str {
         &self.shared.challenge
+    }
+
+    /// How requests are labelled in `api_key_requests_total` (feature `metrics`): the
+    /// `metrics_key_label` setting, `name` when it is unset.
+    pub(crate) fn key_label(&self) -> MetricsKeyLabel {
+        self.shared.key_label
     }
 
     /// Whether the keys file at `path` differs from the one the last load read; `None` while a
@@ -370,7 +381,7 @@ impl ApiKeyStore {
         }
         match self.check_digest(&KeyDigest::of(presented.as_bytes()), || client) {
             Ok(key) => {
-                key.record_accepted();
+                key.record_accepted(self.key_label());
                 Ok(key)
             }
             Err((reason, key)) => {
@@ -430,11 +441,13 @@ impl ApiKeyStore {
         // so no rejection goes uncounted.
         if !key.is_some_and(|key| {
             let identity = key.identity();
-            identity.usage.record_rejected(&identity.name, reason)
+            identity
+                .usage
+                .record_rejected(&identity.name, reason, self.key_label())
         }) {
             self.shared
                 .unattributed
-                .record(&Reason::ALL, reason, NO_KEY);
+                .record(&Reason::ALL, reason, NO_KEY, self.key_label());
         }
     }
 
@@ -463,10 +476,23 @@ impl ApiKeyStore {
     }
 
     /// Makes this the store the gauges and the reload counter report (the application's, once
-    /// its first load succeeded): describes the metrics and sets the keys gauge.
+    /// its first load succeeded): describes the metrics and sets the keys gauge. Warns when
+    /// more than [`MANY_KEYS`](crate::meter::MANY_KEYS) keys would each have their own `key`
+    /// label only because `metrics_key_label` was left unset: at start, where an operator reads
+    /// about settings, and once, so a deliberate choice of either value ends it.
     #[cfg(feature = "metrics")]
     pub(crate) fn start_metering(&self) {
         crate::meter::describe();
+        if self.shared.config.metrics_key_label.is_none() && self.len() > crate::meter::MANY_KEYS {
+            tracing::warn!(
+                target: TARGET,
+                keys = self.len(),
+                setting = "api_keys.metrics_key_label",
+                "every key name is a label value of api_key_requests_total, a series or more \
+                 each; set `metrics_key_label = \"none\"` to count by outcome alone, or \
+                 `\"name\"` to keep them and silence this warning"
+            );
+        }
         // Under the lock a reload holds, so the gauge cannot be set from an older store after a
         // concurrent reload set it from a newer one.
         let _reloading = self
@@ -854,7 +880,7 @@ mod tests {
         assert_eq!(keys.reload().unwrap().changed, ["a"]);
         assert_eq!(held.scopes(), ["x"], "a key shows what was checked");
         // A request admitted after the reload counts in the store it was checked against.
-        held.record_accepted();
+        held.record_accepted(keys.key_label());
         assert_eq!(keys.usage().key("a").unwrap().accepted, 6);
         assert_eq!(keys.shared.retired.lock().unwrap().len(), 1);
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::config::MetricsKeyLabel;
 use crate::reason::Reason;
 
 /// The name the unattributed rejections go by where a key's name would be (the `key` label of
@@ -34,17 +35,22 @@ impl Usage {
         self.last_used.fetch_max(last_used, Relaxed);
     }
 
-    /// Counts a rejection of the key `name`; `false` (and nothing counted) for a reason that
-    /// names no key.
-    pub(crate) fn record_rejected(&self, name: &str, reason: Reason) -> bool {
-        self.rejected.record(&Reason::OF_A_KEY, reason, name)
+    /// Counts a rejection of the key `name` (labelled as `label` says); `false` (and nothing
+    /// counted) for a reason that names no key.
+    pub(crate) fn record_rejected(
+        &self,
+        name: &str,
+        reason: Reason,
+        label: MetricsKeyLabel,
+    ) -> bool {
+        self.rejected.record(&Reason::OF_A_KEY, reason, name, label)
     }
 
-    /// Counts an accepted request of the key `name` in `api_key_requests_total`; the usage
-    /// figure itself is counted in the slot (see [`crate::meter`]).
+    /// Counts an accepted request of the key `name` in `api_key_requests_total`, labelled as
+    /// `label` says; the usage figure itself is counted in the slot (see [`crate::meter`]).
     #[cfg(feature = "metrics")]
-    pub(crate) fn meter_accepted(&self, name: &str) {
-        self.accepted_meter.increment(name, "accepted");
+    pub(crate) fn meter_accepted(&self, name: &str, label: MetricsKeyLabel) {
+        self.accepted_meter.increment(label, name, "accepted");
     }
 
     /// The counts, with `live`: the accepted requests (and when the last was) that stores still
@@ -86,14 +92,20 @@ impl<const N: usize> Default for Rejected<N> {
 impl<const N: usize> Rejected<N> {
     /// Counts `reason`, if it is one of `reasons` (the list this set counts), against `key`
     /// (a key's name, or [`NO_KEY`]): in the usage figures and, with the `metrics` feature, in
-    /// `api_key_requests_total` (see [`crate::meter`]).
+    /// `api_key_requests_total`, labelled as `label` says (see [`crate::meter`]).
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-    pub(crate) fn record(&self, reasons: &[Reason; N], reason: Reason, key: &str) -> bool {
+    pub(crate) fn record(
+        &self,
+        reasons: &[Reason; N],
+        reason: Reason,
+        key: &str,
+        label: MetricsKeyLabel,
+    ) -> bool {
         match reasons.iter().position(|&r| r == reason) {
             Some(i) => {
                 self.counts[i].fetch_add(1, Relaxed);
                 #[cfg(feature = "metrics")]
-                self.meters[i].increment(key, reason.as_str());
+                self.meters[i].increment(label, key, reason.as_str());
                 true
             }
             None => false,
