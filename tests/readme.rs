@@ -1,6 +1,7 @@
 //! The README's configuration is real: every `Rocket.toml` block loads as written and with its
 //! commented settings uncommented, the reference block shows the defaults, and the keys file
-//! loads. (The `nginx` blocks are run by `tests/proxy.rs`.) A block that names a key table
+//! loads, and the SQL grants are those `apikey` applies. (The `nginx` blocks are run by
+//! `tests/proxy.rs`.) A block that names a key table
 //! loads against a real PostgreSQL started for it, through the fairing that reads the table.
 
 #[path = "support/process.rs"]
@@ -208,4 +209,14 @@ fn uncommenting_replaces_alternatives() {
         uncommented(block),
         "[default.api_keys]\na = 2   # the other way\nb = \"x\"\n# just a comment\n"
     );
+}
+
+/// The grants the README shows are the ones `apikey db init --grants orders_app,keys_admin`
+/// applies (tests/postgres.rs runs an instance and `apikey` as such roles).
+#[test]
+fn the_grants_shown_are_the_ones_applied() {
+    let shown = blocks(&readme(), "sql");
+    let applied =
+        rocket_api_key::database::grant_statements("public", "orders_app", "keys_admin").unwrap();
+    assert_eq!(shown, [applied.join("\n") + "\n"]);
 }
