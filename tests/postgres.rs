@@ -487,8 +487,8 @@ async fn a_name_in_two_sources_is_a_load_error_naming_both() {
     assert_eq!(status(&client, &shared).await, Status::Unauthorized);
 }
 
-/// A row written around `apikey` that would smuggle a field in (a scope holding `;ips=`) is a
-/// load error naming the row; the keys in force stay.
+/// A row written around `apikey` that would smuggle a field in (a scope holding `;ips=`) is
+/// named in the log and left out; the other keys stay.
 #[rocket::async_test]
 async fn a_row_that_does_not_parse_keeps_the_running_keys() {
     let Some((turn, pg)) = setup() else {
@@ -513,8 +513,8 @@ async fn a_row_that_does_not_parse_keeps_the_running_keys() {
     );
 
     // A value this client cannot even read (an infinite expiry, written around the table's
-    // check) fails that row only: the listener keeps following the table, and while every
-    // reload fails, narrowing a key (a new allowlist) and revoking one still apply.
+    // check) fails that row only: the listener keeps following the table, and narrowing a key
+    // (a new allowlist: 403 from elsewhere) and revoking one still apply.
     pg.psql("DELETE FROM api_keys WHERE name = 'smuggled'");
     let narrowed = new_key(&pg, "narrowed", &["read:orders"]);
     until_status(
@@ -540,7 +540,7 @@ async fn a_row_that_does_not_parse_keeps_the_running_keys() {
         &turn,
         &client,
         &narrowed,
-        Status::Unauthorized,
+        Status::Forbidden,
         Duration::from_secs(10),
     )
     .await;
@@ -1231,10 +1231,55 @@ async fn least_privilege_roles_do_their_work_and_nothing_more() {
         "SET ROLE keys_instance; SELECT api_keys_next_revision('second');",
     );
     assert!(refused.is_err(), "{refused:?}");
+    // Nor borrow the owner's rights through the trigger functions, on a table of its own: that
+    // held the counter's lock (no revocation could commit) or recorded deletions at will.
+    for function in ["api_keys_changed", "api_keys_truncated"] {
+        let refused = pg.try_psql(&format!(
+            "SET ROLE keys_instance; \
+             CREATE TEMP TABLE t (name text, revision bigint); \
+             CREATE TRIGGER t_changed BEFORE INSERT ON t \
+                 FOR EACH ROW EXECUTE FUNCTION {function}();"
+        ));
+        let error = refused.expect_err("no trigger on the owner's functions");
+        assert!(error.contains("permission denied"), "{error}");
+    }
     assert_eq!(
         pg.psql("SELECT count(*) FROM api_keys WHERE name = 'second'"),
         "1"
     );
+}
+
+/// `apikey db init` runs the trigger functions with the owner's rights over four tables: one
+/// made beforehand by another role (which `CREATE TABLE IF NOT EXISTS` would keep), or carrying
+/// a trigger of another's, is refused rather than let that role's code run as the owner.
+#[test]
+fn init_refuses_tables_made_or_rigged_by_another_role() {
+    let _turn = Turn::take();
+    let Some(pg) = Postgres::start() else {
+        return;
+    };
+    pg.psql(
+        "CREATE ROLE intruder LOGIN; GRANT CREATE ON SCHEMA public TO intruder; \
+         SET ROLE intruder; CREATE TABLE api_keys_last_used (name text PRIMARY KEY, last_used_at timestamptz);",
+    );
+    let (ok, out) = apikey(&pg, &["db", "init"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("refusing to use api_keys_last_used"), "{out}");
+
+    pg.psql(
+        "DROP TABLE api_keys_last_used; \
+         CREATE TABLE api_keys_last_used (name text PRIMARY KEY, last_used_at timestamptz NOT NULL); \
+         CREATE FUNCTION rigged() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$; \
+         CREATE TRIGGER rigged BEFORE DELETE ON api_keys_last_used FOR EACH ROW EXECUTE FUNCTION rigged();",
+    );
+    let (ok, out) = apikey(&pg, &["db", "init"]);
+    assert!(
+        !ok && out.contains("refusing to use api_keys_last_used"),
+        "{out}"
+    );
+    pg.psql("DROP TRIGGER rigged ON api_keys_last_used");
+    let (ok, out) = apikey(&pg, &["db", "init"]);
+    assert!(ok, "{out}");
 }
 
 /// Issue 22, item 5: a key with a revocation to come (scheduled, or a retired key in its grace

@@ -652,11 +652,14 @@ const HIDDEN: &str = "***";
 
 impl CredentialUrl {
     pub(crate) fn new(url: &str) -> Self {
-        // The format is decided by the scheme alone, as the clients decide it: text that merely
-        // holds `://` (a conninfo password `ab://S3cret`) is no URL.
+        // The format is decided by how the text begins: a scheme makes a URL, a parameter name
+        // and `=` a conninfo string, so that text inside a value (a conninfo password
+        // `ab://S3cret`) decides nothing. Anything else is read as a URL without its scheme,
+        // which hides whatever stands before an `@`.
+        let url = url.trim_start();
         let (scheme, rest) = match scheme_end(url) {
             Some(end) => url.split_at(end),
-            None if url.contains('=') => return Self::conninfo(url),
+            None if starts_with_parameter(url) => return Self::conninfo(url),
             None => ("", url),
         };
         let mut shown = String::from(scheme);
@@ -789,6 +792,15 @@ fn scheme_end(url: &str) -> Option<usize> {
     valid.then_some(scheme.len() + 3)
 }
 
+/// Whether `text` begins as a conninfo string does: a parameter name (letters, digits, `_`),
+/// then `=`, spaces allowed around it.
+fn starts_with_parameter(text: &str) -> bool {
+    text.split_once('=').is_some_and(|(name, _)| {
+        let name = name.trim();
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
 /// `text` percent-decoded, when that changes it (a client sends the password decoded).
 fn percent_decoded(text: &str) -> Option<String> {
     if !text.contains('%') {
@@ -905,6 +917,10 @@ mod tests {
             "postgresql://u:S3cret@h/db",
             "rediss://u:S3cret@h",
             "redis+unix://:S3cret@/s",
+            // Neither a scheme nor a parameter first: read as a URL, hiding what precedes `@`.
+            " postgres://u:S3cret@h/db?sslmode=require",
+            "u:S3cret@h/db?sslmode=require",
+            "post gres://u:S3cret@h/db?x=y",
         ] {
             assert!(!CredentialUrl::new(url).shown.contains("S3cret"), "{url}");
         }

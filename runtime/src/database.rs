@@ -149,6 +149,11 @@ mod with_postgres {
     CREATE OR REPLACE FUNCTION api_keys_changed() RETURNS trigger LANGUAGE plpgsql
     SECURITY DEFINER AS $$
     BEGIN
+        -- Only for the key table: a trigger that another role puts on a table of its own must
+        -- not number, delete or hold the counter with the owner's rights.
+        IF TG_RELID <> 'api_keys'::regclass THEN
+            RAISE EXCEPTION 'api_keys_changed() is the trigger of api_keys only';
+        END IF;
         IF TG_OP = 'DELETE' THEN
             PERFORM api_keys_next_revision(OLD.name);
             RETURN OLD;
@@ -170,6 +175,9 @@ mod with_postgres {
     CREATE OR REPLACE FUNCTION api_keys_truncated() RETURNS trigger LANGUAGE plpgsql
     SECURITY DEFINER AS $$
     BEGIN
+        IF TG_RELID <> 'api_keys'::regclass THEN
+            RAISE EXCEPTION 'api_keys_truncated() is the trigger of api_keys only';
+        END IF;
         PERFORM api_keys_next_revision('*');
         RETURN NULL;
     END
@@ -191,7 +199,34 @@ mod with_postgres {
         EXECUTE format('ALTER FUNCTION api_keys_truncated() SET search_path = %s', pinned);
     END
     $$;
-    REVOKE ALL ON FUNCTION api_keys_next_revision(text) FROM PUBLIC;
+    REVOKE ALL ON FUNCTION api_keys_next_revision(text), api_keys_changed(), api_keys_truncated()
+        FROM PUBLIC;
+
+    -- The functions run with the owner's rights and write these tables: each must be an
+    -- ordinary table of the owner, with no trigger or rule but the schema's own, or a table
+    -- made beforehand by another role (CREATE TABLE IF NOT EXISTS keeps it) would run that
+    -- role's code as the owner.
+    DO $$
+    DECLARE
+        relation text;
+        found record;
+    BEGIN
+        FOREACH relation IN ARRAY
+            ARRAY['api_keys', 'api_keys_revision', 'api_keys_deleted', 'api_keys_last_used']
+        LOOP
+            SELECT c.relkind, pg_catalog.pg_get_userbyid(c.relowner) AS owner,
+                (SELECT count(*) FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid
+                    AND NOT t.tgisinternal
+                    AND t.tgname NOT IN ('api_keys_changed', 'api_keys_truncated')) AS triggers,
+                (SELECT count(*) FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid) AS rules
+            INTO found FROM pg_catalog.pg_class c WHERE c.oid = relation::regclass;
+            IF found.relkind <> 'r' OR found.owner <> current_user
+                OR found.triggers > 0 OR found.rules > 0 THEN
+                RAISE EXCEPTION 'refusing to use %: it must be an ordinary table owned by %, with no trigger or rule of another''s', relation, current_user;
+            END IF;
+        END LOOP;
+    END
+    $$;
     "#;
 
     /// The columns of a key row as an instance loads it: `until` is when it stops being accepted
@@ -715,8 +750,9 @@ mod with_postgres {
                     .await?;
                 transaction
                     .execute(
-                        "UPDATE api_keys SET name = $1, revoked_at = NULL WHERE name = $2",
-                        &[name, &rotation.retired],
+                        "UPDATE api_keys SET name = $1, revoked_at = NULL \
+                         WHERE name = $2 AND revoked_at = $3",
+                        &[name, &rotation.retired, &rotation.retired_until],
                     )
                     .await?;
                 transaction.commit().await

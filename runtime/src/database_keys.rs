@@ -170,7 +170,6 @@ impl DatabaseKeys {
             target: TARGET,
             table = %self.table,
             error = %error,
-            skipped = self.skipped(),
             "a row of the key table does not load and is left out; the other keys are served"
         );
     }

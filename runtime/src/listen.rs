@@ -70,7 +70,7 @@ pub(crate) async fn listen(keys: ApiKeyStore, shutdown: Shutdown) {
                     _ = &mut shutdown => return,
                     ended = &mut session => break ended,
                     _ = stale(&keys, config.keys_database_max_stale) => {
-                        withdraw_stale(&keys, &config)
+                        withdraw_stale(&keys, &config).await
                     }
                 }
             }
@@ -88,7 +88,9 @@ pub(crate) async fn listen(keys: ApiKeyStore, shutdown: Shutdown) {
             rocket::tokio::select! {
                 _ = &mut shutdown => return,
                 _ = &mut pause => break,
-                _ = stale(&keys, config.keys_database_max_stale) => withdraw_stale(&keys, &config),
+                _ = stale(&keys, config.keys_database_max_stale) => {
+                    withdraw_stale(&keys, &config).await
+                }
             }
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -112,9 +114,13 @@ async fn stale(keys: &ApiKeyStore, max_stale: Duration) {
 }
 
 /// Withdraws the table's keys: they could not be confirmed for `keys_database_max_stale`.
-fn withdraw_stale(keys: &ApiKeyStore, config: &Config) {
+async fn withdraw_stale(keys: &ApiKeyStore, config: &Config) {
     let stale_for = keys.database_staleness().unwrap_or_default();
-    let withdrawn = keys.withdraw_database();
+    // A reload: off the async workers.
+    let store = keys.clone();
+    let withdrawn = rocket::tokio::task::spawn_blocking(move || store.withdraw_database())
+        .await
+        .unwrap_or_default();
     tracing::warn!(
         target: TARGET,
         withdrawn,
@@ -248,8 +254,10 @@ async fn session(
 
 /// Reads the whole table and swaps its keys in.
 async fn full_read(keys: &ApiKeyStore, table: &mut KeyTable) -> Result<(), DatabaseError> {
-    let read = DatabaseKeys::full(table.live_keys().await?);
+    let read = table.live_keys().await?;
+    // Off the async workers, with the reload: a table of many rows takes a while to parse.
     reload_with(keys, "database", move |keys| {
+        let read = DatabaseKeys::full(read);
         keys.change_database(|database| match database {
             Some(copy) => copy.replace(read),
             None => {
