@@ -318,7 +318,8 @@ fn hash_refuses_input_that_does_not_parse_as_a_data_error() {
         ),
         ("sha256:abc".to_owned(), "already a `sha256:` entry"),
         (format!("SHA256={digest}"), "already a `sha256:` entry"),
-        (format!("SHA256-{digest}"), "the key starts with `sha256`"),
+        (format!("SHA256-{digest}"), "the key looks like a digest"),
+        (format!("sha-256:{digest}"), "the key looks like a digest"),
         (
             format!("{EXISTING};scopes=read orders"),
             "invalid scope \"read orders\"",
