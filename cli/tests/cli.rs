@@ -204,6 +204,11 @@ fn usage_errors_exit_2_without_echoing_keys() {
             None,
             "invalid `--prefix`",
         ),
+        (
+            &["new", "--name", "x", "--prefix", "sha256x"],
+            None,
+            "not with `sha256` (a key that does reads as a misspelt digest)",
+        ),
         (&["new", "--name", "bad-name"], None, "invalid name"),
         (&["rotated"], None, "unknown command"),
         (&["db"], None, "expected `apikey db init`"),

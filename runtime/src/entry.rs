@@ -16,7 +16,7 @@ use ipnet::IpNet;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::digest::KeyDigest;
+use crate::digest::{KeyDigest, DIGEST_TAG};
 use crate::keygen::{checksum, Checksum};
 use crate::rate::{RateError, RateSpec};
 use crate::scope::{is_valid_scope, MAX_SCOPE_LEN};
@@ -247,9 +247,6 @@ pub fn is_digest_entry(value: &str) -> bool {
     let key = value.split(';').next().unwrap_or_default().trim();
     matches!(digest_hex(key), Ok(Some(_)))
 }
-
-/// The tag of a key written as its digest, in any case.
-const DIGEST_TAG: &str = "sha256";
 
 /// The longest text before `:` or `=` that is read as a digest's tag when hex follows: room for
 /// `sha-256`, `SHA2-256`, `sha512`, `digest`, and as long as the longest key prefix
@@ -528,7 +525,7 @@ mod tests {
             assert!(e.digest.ct_eq(&KeyDigest::of(key.as_bytes())), "{key}");
         }
         // Generated keys, of every prefix length: no `:` or `=` in them.
-        for prefix in ["r", "rak", "abcdefghijklmnop", "hash"] {
+        for prefix in ["r", "rak", "abcdefghijklmnop", "hash", "sha", "sha25"] {
             for _ in 0..50 {
                 let key = crate::keygen::GeneratedKey::with_prefix(prefix).unwrap();
                 let e = parse_entry(key.expose_secret()).unwrap();
