@@ -81,9 +81,13 @@ impl DeclaredRoute {
     /// attribute could not read matches nothing, so that no route is called protected on its
     /// name alone.
     pub(crate) fn declares(&self, method: &str, unmounted: &str) -> bool {
-        (self.method.is_empty() || self.method.eq_ignore_ascii_case(method))
-            && !self.path.is_empty()
-            && same_uri(self.path, unmounted)
+        self.has_method(method) && !self.path.is_empty() && same_uri(self.path, unmounted)
+    }
+
+    /// Whether the route attribute declared `method` (any, when the attribute did not spell one
+    /// out that could be read).
+    pub(crate) fn has_method(&self, method: &str) -> bool {
+        self.method.is_empty() || self.method.eq_ignore_ascii_case(method)
     }
 }
 
