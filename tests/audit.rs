@@ -53,6 +53,27 @@ mod v2 {
     }
 }
 
+/// Two handlers named `export`: the attribute protects this one…
+mod admin {
+    use super::*;
+
+    #[require_api_key(scope = "admin")]
+    #[get("/export")]
+    pub fn export() -> &'static str {
+        "every order"
+    }
+}
+
+/// …and not this one, mounted beside it.
+mod public {
+    use super::*;
+
+    #[get("/download")]
+    pub fn export() -> &'static str {
+        "the price list"
+    }
+}
+
 struct ReadInvoices;
 
 impl RequiredScopes for ReadInvoices {
@@ -182,6 +203,49 @@ fn a_typo_in_a_key_scope_is_named_with_the_scope_it_was_meant_to_be() {
             !logs.contains(&rocket_api_key::keygen::KeyDigest::of(secret.as_bytes()).to_entry())
         );
     }
+}
+
+/// A route is matched to its declaration by name, method and whole unmounted path: an
+/// unprotected handler that shares a protected one's name is not listed as protected.
+#[test]
+fn a_handler_named_like_a_protected_one_is_not_called_protected() {
+    use rocket::http::Status;
+
+    captured();
+    let store = ApiKeyStore::builder()
+        .from_env(false)
+        .key("exporter", format!("{KEY_A};scopes=admin"));
+    let client = Client::tracked(
+        rocket::build()
+            .attach(store.fairing())
+            .mount("/admin", routes![admin::export])
+            .mount("/public", routes![public::export]),
+    )
+    .expect("rocket");
+    let audit = audit(&client);
+    let listed: Vec<String> = audit
+        .routes
+        .iter()
+        .map(|r| format!("{} {} {} {}", r.method, r.path, r.handler, r.requirement))
+        .collect();
+    assert_eq!(listed, ["GET /admin/export export all(admin)"]);
+    assert_eq!(route(&audit, "GET", "/admin/export").keys, ["exporter"]);
+
+    // As served: the one listed asks for a key, the other does not.
+    assert_eq!(
+        client.get("/admin/export").dispatch().status(),
+        Status::Unauthorized
+    );
+    assert_eq!(
+        client.get("/public/download").dispatch().status(),
+        Status::Ok
+    );
+    let logs = captured().text();
+    assert!(
+        logs.contains("GET /admin/export (all(admin)): 1 key"),
+        "{logs}"
+    );
+    assert!(!logs.contains("/public/download"), "{logs}");
 }
 
 #[test]

@@ -52,12 +52,55 @@ fn health() -> &'static str {
     "ok"
 }
 
+/// Two handlers named `export`, both written with `#[utoipa::path]` above, so that the modifier
+/// is what gives a requirement: the admin one is protected…
+mod admin {
+    use super::*;
+
+    #[utoipa::path(responses((status = 200, description = "Every order")))]
+    #[require_api_key(scope = "admin")]
+    #[get("/export")]
+    pub fn export() -> &'static str {
+        "[]"
+    }
+
+    /// Under a context path, which the modifier cannot know: found by its last segments and its
+    /// operation id, being the only operation that could be it.
+    #[utoipa::path(
+        context_path = "/api",
+        responses((status = 200, description = "Every invoice"))
+    )]
+    #[require_api_key(scope = "admin")]
+    #[get("/invoices/<year>")]
+    pub fn invoices(year: u16) -> String {
+        year.to_string()
+    }
+}
+
+/// …and this one, whose path ends like the admin one's, is not.
+mod reports {
+    use super::*;
+
+    #[utoipa::path(responses((status = 200, description = "This month's report")))]
+    #[get("/reports/export")]
+    pub fn export() -> &'static str {
+        "{}"
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     paths(whoami, list_orders, order, create_order, usage, health),
     modifiers(&API_KEY_SECURITY)
 )]
 struct ApiDoc;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(admin::export, admin::invoices, reports::export, health),
+    modifiers(&API_KEY_SECURITY)
+)]
+struct Exports;
 
 #[derive(OpenApi)]
 #[openapi(paths(list_orders, usage))]
@@ -104,6 +147,38 @@ fn the_attribute_writes_the_requirement_itself_and_the_modifier_fills_the_wrong_
         document()["paths"]["/admin/usage"]["get"]["security"],
         json!([{ "api_key": ["admin"] }])
     );
+}
+
+/// The modifier gives an operation a handler's requirement by the whole path, segment by
+/// segment: `/reports/export` is not `/export`.
+#[test]
+fn an_operation_whose_path_ends_like_a_protected_one_gets_no_requirement() {
+    let doc = serde_json::to_value(Exports::openapi()).unwrap();
+    let security = |path: &str| doc["paths"][path]["get"]["security"].clone();
+    assert_eq!(security("/export"), json!([{ "api_key": ["admin"] }]));
+    assert_eq!(security("/reports/export"), Value::Null);
+    assert_eq!(
+        security("/api/invoices/{year}"),
+        json!([{ "api_key": ["admin"] }])
+    );
+    assert_eq!(security("/health"), Value::Null);
+    assert_eq!(doc["paths"].as_object().map(|paths| paths.len()), Some(4));
+
+    // As served, mounted where the document puts them.
+    let fairing = ApiKeyStore::builder().from_env(false).fairing();
+    let rocket = rocket::build()
+        .attach(fairing)
+        .mount("/", rocket::routes![admin::export, reports::export, health])
+        .mount("/api", rocket::routes![admin::invoices]);
+    let client = Client::tracked(rocket).unwrap();
+    for (path, status) in [
+        ("/export", 401),
+        ("/api/invoices/2027", 401),
+        ("/reports/export", 200),
+        ("/health", 200),
+    ] {
+        assert_eq!(client.get(path).dispatch().status().code, status, "{path}");
+    }
 }
 
 #[test]

@@ -60,7 +60,7 @@ OPTIONS:
     --expires <WHEN>           a duration from now (`90d`, `12h`, `2w`) or an RFC 3339 time
     --ip <IP or CIDR>          an address or network the key may be used from; repeat for several
     --rate <N/UNIT>            the key's rate limit: requests per s, m, h or d (`100/m`)
-    --prefix <PREFIX>          the key's prefix (default `rak`): 1-16 of a-z 0-9, starting with a letter
+    --prefix <PREFIX>          the key's prefix (default `rak`): 1-16 of a-z 0-9, a letter first, not `sha256…`
     --env-prefix <ENV_PREFIX>  the variable prefix of the configuration line (default `API_KEY_`)
     --database                 `new`: store the key in the key table, not in a printed line
     --database-url <URL>       the key table's PostgreSQL URL (default $API_KEYS_DATABASE_URL,

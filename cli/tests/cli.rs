@@ -204,6 +204,11 @@ fn usage_errors_exit_2_without_echoing_keys() {
             None,
             "invalid `--prefix`",
         ),
+        (
+            &["new", "--name", "x", "--prefix", "sha256x"],
+            None,
+            "not with `sha256` (a key that does reads as a misspelt digest)",
+        ),
         (&["new", "--name", "bad-name"], None, "invalid name"),
         (&["rotated"], None, "unknown command"),
         (&["db"], None, "expected `apikey db init`"),
@@ -318,7 +323,8 @@ fn hash_refuses_input_that_does_not_parse_as_a_data_error() {
         ),
         ("sha256:abc".to_owned(), "already a `sha256:` entry"),
         (format!("SHA256={digest}"), "already a `sha256:` entry"),
-        (format!("SHA256-{digest}"), "the key starts with `sha256`"),
+        (format!("SHA256-{digest}"), "the key looks like a digest"),
+        (format!("sha-256:{digest}"), "the key looks like a digest"),
         (
             format!("{EXISTING};scopes=read orders"),
             "invalid scope \"read orders\"",

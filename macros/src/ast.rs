@@ -113,9 +113,14 @@ impl<'a> Handler<'a> {
     }
 }
 
+/// The methods Rocket's `#[route]` takes, as it spells them (it reads them in any case).
+const METHODS: &[&str] = &["GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH"];
+
 /// The method and path a route attribute declares, as written: `#[get("/orders")]` and
-/// `#[route(GET, uri = "/orders")]` both give `("GET", "/orders")`. Empty for what it does not
-/// spell out (the launch audit then matches the route by handler name alone).
+/// `#[route(GET, uri = "/orders")]` both give `("GET", "/orders")`. The path is the positional
+/// string or the one given as `uri = …`, never another argument's (`data = "<order>"`). Empty for
+/// what it does not spell out; the launch audit then lists no mounted route for the handler
+/// rather than guess which one it is.
 pub(crate) fn route_target(attr: &Attribute) -> (String, String) {
     let name = attr
         .path()
@@ -133,24 +138,35 @@ pub(crate) fn route_target(attr: &Attribute) -> (String, String) {
         name.to_uppercase()
     };
     let mut path = String::new();
-    for token in tokens {
-        match token {
-            // Rocket's methods are spelled in capitals (`GET`); `uri`, `data`, … are not.
-            TokenTree::Ident(ident)
-                if method.is_empty()
-                    && ident.to_string().bytes().all(|b| b.is_ascii_uppercase()) =>
-            {
-                method = ident.to_string()
-            }
-            TokenTree::Literal(literal) if path.is_empty() => {
-                if let Ok(lit) = syn::parse2::<syn::LitStr>(literal.into_token_stream()) {
-                    path = lit.value();
+    // One argument at a time: `GET`, `"/orders"`, `uri = "/orders"`, `data = "<order>"`, …
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    let arguments =
+        tokens.split(|token| matches!(token, TokenTree::Punct(p) if p.as_char() == ','));
+    for argument in arguments {
+        match argument {
+            [TokenTree::Ident(ident)] if method.is_empty() => {
+                let upper = ident.to_string().to_uppercase();
+                if METHODS.contains(&upper.as_str()) {
+                    method = upper;
                 }
+            }
+            [TokenTree::Literal(literal)] if path.is_empty() => path = string(literal),
+            [TokenTree::Ident(key), TokenTree::Punct(eq), TokenTree::Literal(literal)]
+                if key == "uri" && eq.as_char() == '=' && path.is_empty() =>
+            {
+                path = string(literal)
             }
             _ => {}
         }
     }
     (method, path)
+}
+
+/// The value of a string literal; empty for another literal.
+fn string(literal: &proc_macro2::Literal) -> String {
+    syn::parse2::<syn::LitStr>(literal.to_token_stream())
+        .map(|lit| lit.value())
+        .unwrap_or_default()
 }
 
 /// `#[utoipa::path(…)]`, written with that path (a bare `#[path]` is Rust's own, for modules).
@@ -216,7 +232,7 @@ mod tests {
 
     #[test]
     fn route_targets_as_written() {
-        let cases: [(syn::Attribute, (&str, &str)); 7] = [
+        let cases: [(syn::Attribute, (&str, &str)); 11] = [
             (syn::parse_quote!(#[get("/orders")]), ("GET", "/orders")),
             (
                 syn::parse_quote!(#[rocket::post("/orders", data = "<order>")]),
@@ -235,6 +251,24 @@ mod tests {
             (
                 syn::parse_quote!(#[route(uri = "/late", GET)]),
                 ("GET", "/late"),
+            ),
+            // Rocket reads the method in any case.
+            (
+                syn::parse_quote!(#[route(patch, uri = "/lower")]),
+                ("PATCH", "/lower"),
+            ),
+            // Another argument's string is not the path.
+            (
+                syn::parse_quote!(#[post(data = "<order>", uri = "/orders")]),
+                ("POST", "/orders"),
+            ),
+            (
+                syn::parse_quote!(#[get("/q?<page>", format = "json", rank = 2)]),
+                ("GET", "/q?<page>"),
+            ),
+            (
+                syn::parse_quote!(#[route(uri = "/no-method")]),
+                ("", "/no-method"),
             ),
         ];
         for (attr, (method, path)) in cases {

@@ -23,8 +23,12 @@
 //! - **A registry filled by the attribute.** Each `#[require_api_key]` expansion submits a
 //!   `DeclaredRoute` (handler name, method, path as written, requirement) with `inventory`,
 //!   a static list linked into the binary, built before `main` and never changed after. At
-//!   liftoff each mounted route is matched to its entry by handler name and method, and by
-//!   path when several handlers share both. A route mounted twice is listed twice.
+//!   liftoff each mounted route is matched to its entry by handler name, method and whole path
+//!   without the mount base, segment by segment: an unprotected `public::export` at
+//!   `#[get("/download")]` is not taken for a protected `admin::export` at `#[get("/export")]`.
+//!   A route mounted twice is listed twice. Rocket keeps nothing else of a handler, so two
+//!   handlers with the same name, method and path as written (in two modules, mounted at two
+//!   bases) cannot be told apart: if one of them only is protected, both are listed.
 //! - **Sentinels, for the scopes.** Rocket asks every request guard type of every mounted
 //!   route whether to abort at ignite. [`Authorized<S>`](crate::Authorized) answers no (when a
 //!   store is attached), noting `S`'s requirement on the way. This sees hand-written

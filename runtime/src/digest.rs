@@ -5,6 +5,10 @@ use std::fmt;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
+/// The tag of a key written as its digest in a configuration entry (`sha256:<hex>`). No key may
+/// start with it, in any case: see the entry grammar.
+pub(crate) const DIGEST_TAG: &str = "sha256";
+
 /// The SHA-256 digest of a key: what the store holds in place of the key itself.
 ///
 /// Compared in constant time; its `Debug` and `Display` show only the
@@ -49,8 +53,9 @@ impl KeyDigest {
     /// sent, so presenting the digest fails), but it is never logged either: a full digest lets
     /// anyone test guesses of a weak key offline.
     pub fn to_entry(&self) -> String {
-        let mut s = String::with_capacity(7 + 64);
-        s.push_str("sha256:");
+        let mut s = String::with_capacity(DIGEST_TAG.len() + 1 + 64);
+        s.push_str(DIGEST_TAG);
+        s.push(':');
         push_hex(&mut s, &self.0);
         s
     }

@@ -5,8 +5,9 @@
 //! ```
 //!
 //! `<key>` is the secret itself, or `sha256:<64 hex digits>` of it (`sha256` in any case, then `:`
-//! or `=`). Errors describe what is wrong without ever repeating the key, its digest, or text that
-//! might be part of either.
+//! or `=`). A key that looks like a digest written some other way (`sha-256:<hex>`) is an error,
+//! never a key. Errors describe what is wrong without ever repeating the key, its digest, or text
+//! that might be part of either.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -15,7 +16,7 @@ use ipnet::IpNet;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::digest::KeyDigest;
+use crate::digest::{KeyDigest, DIGEST_TAG};
 use crate::keygen::{checksum, Checksum};
 use crate::rate::{RateError, RateSpec};
 use crate::scope::{is_valid_scope, MAX_SCOPE_LEN};
@@ -93,8 +94,10 @@ pub enum EntryError {
     KeyCharacters,
     /// `sha256:` not followed by exactly 64 hex digits.
     BadDigest,
-    /// A key that starts with `sha256` (any case) without `:` or `=` after it: a misspelt digest,
-    /// never taken for a plaintext key.
+    /// A key that looks like a digest but is not `sha256:` (or `sha256=`) and hex: one that starts
+    /// with `sha256` (any case) without `:` or `=` after it, or any other tag of up to 16
+    /// characters, then `:` or `=`, then 64 or 128 hex digits (`sha-256:…`, `SHA2=…`,
+    /// `sha512:…`). A misspelt digest, never taken for a plaintext key.
     MisspeltDigest,
     /// A key of the generated shape (`rak_…`) whose checksum is wrong: a typo or a truncation.
     BadChecksum,
@@ -133,7 +136,7 @@ impl fmt::Display for EntryError {
             ),
             EntryError::BadDigest => f.write_str("`sha256:` must be followed by exactly 64 hex digits"),
             EntryError::MisspeltDigest => f.write_str(
-                "the key starts with `sha256` but is not `sha256:` and 64 hex digits; write a digest as `sha256:<hex>`, and no key may start with `sha256`",
+                "the key looks like a digest but is not `sha256:` and 64 hex digits; write a digest as `sha256:<hex>` (no key may start with `sha256`, nor be a short tag, `:` or `=`, and 64 or 128 hex digits)",
             ),
             EntryError::BadChecksum => f.write_str(
                 "the key has the shape of a generated key but its checksum is wrong; check it was copied whole",
@@ -245,19 +248,45 @@ pub fn is_digest_entry(value: &str) -> bool {
     matches!(digest_hex(key), Ok(Some(_)))
 }
 
+/// The longest text before `:` or `=` that is read as a digest's tag when hex follows: room for
+/// `sha-256`, `SHA2-256`, `sha512`, `digest`, and as long as the longest key prefix
+/// `keygen` allows.
+const MAX_TAG_LEN: usize = 16;
+
+/// Lengths of hex that make a tagged key a digest: SHA-256's, and SHA-512's for an operator who
+/// hashed with the wrong tool. Not MD5's 32 or SHA-1's 40: those are also `token_hex(16)` and
+/// `token_hex(20)` behind a prefix, keys an operator may well have chosen.
+const DIGEST_HEX_LENS: [usize; 2] = [64, 128];
+
 /// The hex digits of a key written as a digest. The tag is `sha256` in any case, followed by `:`
 /// or `=` (operators write `SHA256:`, and `=` separates everything else in the configuration).
-/// Any other key starting with `sha256` is an error: read as a plaintext key, a misspelt digest
-/// would let whoever can read the configuration authenticate with the entry's own text.
+///
+/// A key that looks like a digest written otherwise is an error: read as a plaintext key, a
+/// misspelt digest would let whoever can read the configuration authenticate with the entry's
+/// own text. That is any key starting with `sha256`, and any short tag followed by `:` or `=`
+/// and a digest's length of hex digits, whatever the tag says (`sha-256:`, `SHA2=`, `hash:`,
+/// `sha512:`). A generated key has neither `:` nor `=`, and a key an operator chose ends in
+/// exactly 64 or 128 hex digits after such a tag only if made that way.
 fn digest_hex(key: &str) -> Result<Option<&str>, EntryError> {
-    const TAG: &str = "sha256";
-    match key.get(..TAG.len()) {
-        Some(tag) if tag.eq_ignore_ascii_case(TAG) => match key.as_bytes().get(TAG.len()) {
-            Some(b':' | b'=') => Ok(key.get(TAG.len() + 1..)),
+    let tagged = key
+        .get(..DIGEST_TAG.len())
+        .is_some_and(|tag| tag.eq_ignore_ascii_case(DIGEST_TAG));
+    if tagged {
+        return match key.as_bytes().get(DIGEST_TAG.len()) {
+            Some(b':' | b'=') => Ok(key.get(DIGEST_TAG.len() + 1..)),
             _ => Err(EntryError::MisspeltDigest),
-        },
-        _ => Ok(None),
+        };
     }
+    // The last separator, so that a tag with `:` in it (`sha:256:`) is a tag too.
+    let digest_shaped = key.rsplit_once([':', '=']).is_some_and(|(tag, hex)| {
+        tag.len() <= MAX_TAG_LEN
+            && DIGEST_HEX_LENS.contains(&hex.len())
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    });
+    if digest_shaped {
+        return Err(EntryError::MisspeltDigest);
+    }
+    Ok(None)
 }
 
 fn parse_key(key: &str) -> Result<KeyDigest, EntryError> {
@@ -439,6 +468,73 @@ mod tests {
     }
 
     #[test]
+    fn digests_under_another_tag_are_never_plaintext_keys() {
+        let hex = &KeyDigest::of(KEY.as_bytes()).to_entry()[7..];
+        let sha512 = hex.repeat(2);
+        let tags = [
+            "sha-256:",
+            "sha_256=",
+            "SHA2:",
+            "s256:",
+            "sha512:",
+            "hash:",
+            "digest=",
+            "hex:",
+            "SHA-256=",
+            "sha2-256:",
+            "sha:256:",
+            "sha256sum=",
+            ":",
+            "=",
+            "0123456789abcdef:",
+        ];
+        for tag in tags {
+            for hex in [hex, &hex.to_uppercase(), &sha512] {
+                for entry in [format!("{tag}{hex}"), format!(" {tag}{hex} ;scopes=admin")] {
+                    assert!(!is_digest_entry(&entry), "{entry}");
+                    let e = err(&entry);
+                    assert_eq!(e, EntryError::MisspeltDigest, "{entry}");
+                    assert!(!e.to_string().contains(&hex[..16]), "{e}");
+                }
+            }
+        }
+        // A space inside the key refuses it either way.
+        for entry in [format!("sha-256 :{hex}"), format!("sha-256: {hex}")] {
+            assert_eq!(err(&entry), EntryError::KeyCharacters, "{entry}");
+        }
+    }
+
+    #[test]
+    fn keys_with_a_colon_or_equals_sign_are_keys() {
+        let hex = &KeyDigest::of(KEY.as_bytes()).to_entry()[7..];
+        let keys = [
+            // Base64 with its padding, a user:password pair, a URL-ish key.
+            "c2VjcmV0LWtleS1vZi0zMi1ieXRlcy1leGFjdGx5IQ==".to_owned(),
+            "service-account:0123456789abcdef".to_owned(),
+            "key=value&token=0123456789abcdef".to_owned(),
+            // Past the tag's length, or not a digest's length of hex.
+            format!("0123456789abcdefg:{hex}"),
+            format!("hash:{}", &hex[1..]),
+            format!("hash:{hex}0"),
+            format!("md5:{}", &hex[..32]),
+            format!("sha1:{}", &hex[..40]),
+            format!("hash:{}g", &hex[1..]),
+        ];
+        for key in &keys {
+            let e = parse_entry(key).unwrap_or_else(|e| panic!("{key}: {e}"));
+            assert!(e.digest.ct_eq(&KeyDigest::of(key.as_bytes())), "{key}");
+        }
+        // Generated keys, of every prefix length: no `:` or `=` in them.
+        for prefix in ["r", "rak", "abcdefghijklmnop", "hash", "sha", "sha25"] {
+            for _ in 0..50 {
+                let key = crate::keygen::GeneratedKey::with_prefix(prefix).unwrap();
+                let e = parse_entry(key.expose_secret()).unwrap();
+                assert!(e.digest.ct_eq(&key.digest()));
+            }
+        }
+    }
+
+    #[test]
     fn all_fields_with_spaces() {
         let e = parse_entry(&format!(
             " {KEY} ; scopes = read:orders , admin ; expires=2030-01-02T03:04:05+01:00; ips=10.1.2.3/8, 192.168.0.1 ,::1"
@@ -496,6 +592,8 @@ mod tests {
             ("0123456789abcdéf0123".into(), "the key contains a space, a control or a non-ASCII character; keys are sent in an HTTP header and may use visible ASCII characters other than `;` only"),
             ("sha256:abcd".into(), "`sha256:` must be followed by exactly 64 hex digits"),
             (format!("sha256:{}", "z".repeat(64)), "`sha256:` must be followed by exactly 64 hex digits"),
+            ("sha256-0123456789abcdef".into(), "the key looks like a digest but is not `sha256:` and 64 hex digits; write a digest as `sha256:<hex>` (no key may start with `sha256`, nor be a short tag, `:` or `=`, and 64 or 128 hex digits)"),
+            (format!("sha-256:{}", "0a".repeat(32)), "the key looks like a digest but is not `sha256:` and 64 hex digits; write a digest as `sha256:<hex>` (no key may start with `sha256`, nor be a short tag, `:` or `=`, and 64 or 128 hex digits)"),
             // Field syntax and names.
             (format!("{k};scopes"), "field 1 after the key is not of the form `name=value` (a key may not contain `;`)"),
             (format!("{k};scopes=a;;"), "field 2 after the key is not of the form `name=value` (a key may not contain `;`)"),

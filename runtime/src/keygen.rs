@@ -18,6 +18,8 @@ use rand::rngs::SysRng;
 use rand::TryRng;
 use zeroize::Zeroizing;
 
+use crate::digest::DIGEST_TAG;
+
 pub use crate::digest::{Fingerprint, KeyDigest};
 
 /// The prefix of generated keys unless another is chosen: `rak_…` ("rocket api key").
@@ -38,7 +40,8 @@ pub struct GeneratedKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyGenError {
-    /// The prefix is not 1 to 16 characters of `a-z 0-9` starting with a letter.
+    /// The prefix is not 1 to 16 characters of `a-z 0-9` starting with a letter, or starts with
+    /// `sha256`.
     Prefix,
     /// The operating system's random number generator failed.
     Random(String),
@@ -49,7 +52,7 @@ impl fmt::Display for KeyGenError {
         match self {
             KeyGenError::Prefix => write!(
                 f,
-                "a key prefix is 1 to {MAX_PREFIX_LEN} characters of `a-z 0-9`, starting with a letter"
+                "a key prefix is 1 to {MAX_PREFIX_LEN} characters of `a-z 0-9`, starting with a letter and not with `{DIGEST_TAG}` (a key that does reads as a misspelt digest)"
             ),
             KeyGenError::Random(e) => write!(f, "the operating system's random generator failed: {e}"),
         }
@@ -73,7 +76,8 @@ impl GeneratedKey {
         Self::with_prefix(DEFAULT_KEY_PREFIX)
     }
 
-    /// A new key with this prefix (1 to 16 characters of `a-z 0-9`, starting with a letter).
+    /// A new key with this prefix (1 to 16 characters of `a-z 0-9`, starting with a letter and not
+    /// with `sha256`).
     pub fn with_prefix(prefix: &str) -> Result<Self, KeyGenError> {
         let mut rng = SysRng;
         Self::from_rng(prefix, &mut |buf| {
@@ -179,8 +183,11 @@ pub fn checksum(key: &str) -> Checksum {
     }
 }
 
+/// A prefix of generated keys. Not `sha256…`: the entry grammar refuses such a key as a misspelt
+/// digest, and every generated key must load as an entry.
 fn valid_prefix(prefix: &str) -> bool {
-    (1..=MAX_PREFIX_LEN).contains(&prefix.len())
+    !prefix.starts_with(DIGEST_TAG)
+        && (1..=MAX_PREFIX_LEN).contains(&prefix.len())
         && prefix.as_bytes()[0].is_ascii_lowercase()
         && prefix
             .bytes()
@@ -247,7 +254,16 @@ mod tests {
 
     #[test]
     fn bad_prefixes() {
-        for prefix in ["", "Rak", "1ab", "ra_k", "r-k", "abcdefghijklmnopq"] {
+        for prefix in [
+            "",
+            "Rak",
+            "1ab",
+            "ra_k",
+            "r-k",
+            "abcdefghijklmnopq",
+            "sha256",
+            "sha256x",
+        ] {
             assert_eq!(
                 GeneratedKey::with_prefix(prefix).unwrap_err(),
                 KeyGenError::Prefix,

@@ -798,27 +798,33 @@ mod tests {
         let dir = TempDir::new("misspelt");
         let path = dir.write(
             "keys",
-            format!("good=sha256={hex}\nbad=SHA256-{hex};scopes=admin\n"),
+            format!("good=sha256={hex}\nbad=SHA256-{hex};scopes=admin\nother=sha-256:{hex}\n"),
         );
         let mut l = Loader::default();
-        l.env("API_KEY_", vars(&[("API_KEY_X", &format!("Sha256_{hex}"))]));
+        l.env(
+            "API_KEY_",
+            vars(&[
+                ("API_KEY_X", &format!("Sha256_{hex}")),
+                ("API_KEY_Y", &format!("SHA2={hex};scopes=admin")),
+            ]),
+        );
         l.file(&path, SETTLED);
         let m = messages(&l);
-        assert_eq!(m.len(), 2, "{m:?}");
-        assert!(
-            m[0].starts_with(
-                "environment variable `API_KEY_X`: the key starts with `sha256` but is not"
-            ),
-            "{m:?}"
-        );
-        assert!(
-            m[1].starts_with(&format!(
-                "{}:2: the key starts with `sha256`",
-                path.display()
-            )),
-            "{m:?}"
-        );
-        assert!(m.iter().all(|m| !m.contains(&hex[..8])), "{m:?}");
+        let misspelt = "the key looks like a digest but is not `sha256:` and 64 hex digits";
+        let expected = [
+            "environment variable `API_KEY_X`".to_owned(),
+            "environment variable `API_KEY_Y`".to_owned(),
+            format!("{}:2", path.display()),
+            format!("{}:3", path.display()),
+        ];
+        assert_eq!(m.len(), expected.len(), "{m:?}");
+        for (message, place) in m.iter().zip(&expected) {
+            assert!(
+                message.starts_with(&format!("{place}: {misspelt};")),
+                "{message}"
+            );
+            assert!(!message.contains(&hex[..8]), "{message}");
+        }
         let names: Vec<&str> = l.loaded.iter().map(|k| k.name.as_str()).collect();
         assert_eq!(names, ["good"]);
     }

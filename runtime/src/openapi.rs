@@ -17,6 +17,16 @@
 //! which happens when `#[utoipa::path]` is written *above* `#[require_api_key]` (utoipa then
 //! expands first, and the attribute cannot reach it).
 //!
+//! The modifier knows a protected handler by its method and its path as written in the route
+//! attribute, which is where utoipa puts the operation (`<id>` written `{id}`). Where the
+//! document's path has more in front (a `context_path`, a nested document's prefix: the mount
+//! base is not known to the modifier), it is taken for the handler's only when its last
+//! segments are the handler's path, its operation id is the handler's name (utoipa's default),
+//! and no other operation of the document could be the handler's: an unrelated
+//! `/reports/export` is never given the requirement of a handler at `/export`. An operation
+//! matched neither way keeps no requirement; put `#[require_api_key]` above `#[utoipa::path]`
+//! and the attribute writes it into the operation itself.
+//!
 //! Without the feature the module is empty.
 
 #[cfg(feature = "utoipa")]
@@ -26,11 +36,11 @@ pub use with_utoipa::*;
 mod with_utoipa {
     use std::borrow::Cow;
 
-    use utoipa::openapi::path::Operation;
+    use utoipa::openapi::path::{Operation, PathItem};
     use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
     use utoipa::openapi::OpenApi;
 
-    use crate::routes::DeclaredRoute;
+    use crate::routes::{path_segments, DeclaredRoute};
     use crate::scope::ScopeRequirement;
     use crate::store::ApiKeyStore;
 
@@ -84,20 +94,21 @@ mod with_utoipa {
                 );
             let declared: Vec<&DeclaredRoute> =
                 inventory::iter::<DeclaredRoute>.into_iter().collect();
+            // Every operation first, to tell whether a handler's path under a prefix is one only.
+            let mut documented = Vec::new();
             for (path, item) in openapi.paths.paths.iter_mut() {
-                let operations = [
-                    ("GET", &mut item.get),
-                    ("PUT", &mut item.put),
-                    ("POST", &mut item.post),
-                    ("DELETE", &mut item.delete),
-                    ("OPTIONS", &mut item.options),
-                    ("HEAD", &mut item.head),
-                    ("PATCH", &mut item.patch),
-                ];
-                for (method, operation) in operations {
+                for (method, operation) in operations(item) {
+                    if let Some(operation) = operation {
+                        documented.push(Documented::of(method, path, operation));
+                    }
+                }
+            }
+            for (path, item) in openapi.paths.paths.iter_mut() {
+                for (method, operation) in operations(item) {
                     if let Some(operation) = operation.as_mut().filter(|op| op.security.is_none()) {
+                        let this = Documented::of(method, path, operation);
                         if let Some(requirement) =
-                            declared_requirement(&declared, method, path, operation)
+                            declared_requirement(&declared, &this, &documented)
                         {
                             operation.security = Some(requirements(requirement));
                         }
@@ -105,6 +116,19 @@ mod with_utoipa {
                 }
             }
         }
+    }
+
+    /// A path's operations, by the methods Rocket routes.
+    fn operations(item: &mut PathItem) -> [(&'static str, &mut Option<Operation>); 7] {
+        [
+            ("GET", &mut item.get),
+            ("PUT", &mut item.put),
+            ("POST", &mut item.post),
+            ("DELETE", &mut item.delete),
+            ("OPTIONS", &mut item.options),
+            ("HEAD", &mut item.head),
+            ("PATCH", &mut item.patch),
+        ]
     }
 
     /// The OpenAPI security requirements equivalent to `requirement` (the attribute writes the
@@ -130,56 +154,127 @@ mod with_utoipa {
         }
     }
 
-    /// The requirement of the `#[require_api_key]` handler behind an operation: same method, and
-    /// the handler's name as operation id (utoipa's default) or its path as the document's path
-    /// (`<id>` written `{id}`, possibly under a prefix). `None` when no handler, or handlers with
-    /// different requirements, match.
+    /// An operation of the document, as far as matching it to a handler needs.
+    struct Documented {
+        /// `GET`, `POST`, …
+        method: &'static str,
+        /// The document's path, in segments.
+        path: Vec<Segment>,
+        /// The operation id, utoipa's default being the handler's name.
+        operation_id: Option<String>,
+    }
+
+    impl Documented {
+        /// The operation `method` of `path`.
+        fn of(method: &'static str, path: &str, operation: &Operation) -> Documented {
+            Documented {
+                method,
+                path: openapi_segments(path),
+                operation_id: operation.operation_id.clone(),
+            }
+        }
+    }
+
+    /// A path segment as OpenAPI tells them apart: a parameter, whatever its name (utoipa writes
+    /// `<_>` as `{arg0}`, and `path = …` may rename), or fixed text.
+    #[derive(Debug, PartialEq, Eq)]
+    pub(super) enum Segment {
+        /// `{id}` in OpenAPI, `<id>` or `<path..>` in Rocket.
+        Parameter,
+        /// Anything else, compared as written.
+        Fixed(String),
+    }
+
+    /// The requirement of the `#[require_api_key]` handler behind an operation (see the module
+    /// docs for the rule). `None` when no handler, or handlers with different requirements,
+    /// match.
     fn declared_requirement(
         declared: &[&DeclaredRoute],
-        method: &str,
-        path: &str,
-        operation: &Operation,
+        operation: &Documented,
+        documented: &[Documented],
     ) -> Option<ScopeRequirement> {
         let mut matching = declared.iter().filter(|d| {
-            d.method.eq_ignore_ascii_case(method)
-                && (operation.operation_id.as_deref() == Some(d.handler)
-                    || (!d.path.is_empty() && path.ends_with(&openapi_path(d.path))))
+            if d.path.is_empty() {
+                return false;
+            }
+            let own = rocket_segments(d.path);
+            let could_be = |op: &Documented| {
+                d.has_method(op.method)
+                    && (op.path == own
+                        || (op.path.ends_with(&own)
+                            && op.operation_id.as_deref() == Some(d.handler)))
+            };
+            could_be(operation)
+                && (operation.path == own
+                    || documented.iter().filter(|op| could_be(op)).count() == 1)
         });
         let first = matching.next()?.requirement;
         matching.all(|d| d.requirement == first).then_some(first)
     }
 
-    /// A Rocket path as OpenAPI writes it: `/orders/<id>?<q>` is `/orders/{id}`, `<path..>` is
-    /// `{path}`.
-    pub(super) fn openapi_path(rocket: &str) -> String {
+    /// A path as written in a Rocket route attribute, as the segments OpenAPI writes for it: the
+    /// query left out, `<id>` and `<path..>` a parameter each.
+    pub(super) fn rocket_segments(rocket: &str) -> Vec<Segment> {
         let path = rocket.split('?').next().unwrap_or_default();
-        let converted = path
-            .split('/')
-            .map(
-                |segment| match segment.strip_prefix('<').and_then(|s| s.strip_suffix('>')) {
-                    Some(name) => format!("{{{}}}", name.trim_end_matches("..")),
-                    None => segment.to_owned(),
-                },
-            )
-            .collect::<Vec<_>>()
-            .join("/");
-        if converted.len() > 1 {
-            converted.trim_end_matches('/').to_owned()
-        } else {
-            converted
-        }
+        segments(path, |segment| {
+            segment.starts_with('<') && segment.ends_with('>')
+        })
+    }
+
+    /// A path of an OpenAPI document, in segments: `{id}` a parameter.
+    pub(super) fn openapi_segments(path: &str) -> Vec<Segment> {
+        segments(path, |segment| {
+            segment.starts_with('{') && segment.ends_with('}')
+        })
+    }
+
+    /// The segments of `path`, each a parameter or fixed text.
+    fn segments(path: &str, is_parameter: impl Fn(&str) -> bool) -> Vec<Segment> {
+        path_segments(path)
+            .map(|segment| {
+                if is_parameter(segment) {
+                    Segment::Parameter
+                } else {
+                    Segment::Fixed(segment.to_owned())
+                }
+            })
+            .collect()
     }
 }
 
 #[cfg(all(test, feature = "utoipa"))]
 mod tests {
-    use super::with_utoipa::openapi_path;
+    use super::with_utoipa::{openapi_segments, rocket_segments, Segment};
 
     #[test]
     fn rocket_paths_as_openapi_writes_them() {
-        assert_eq!(openapi_path("/orders"), "/orders");
-        assert_eq!(openapi_path("/orders/<id>"), "/orders/{id}");
-        assert_eq!(openapi_path("/files/<path..>?<q>"), "/files/{path}");
-        assert_eq!(openapi_path("/"), "/");
+        let fixed = |s: &str| Segment::Fixed(s.to_owned());
+        assert_eq!(rocket_segments("/orders"), [fixed("orders")]);
+        assert_eq!(
+            rocket_segments("/orders/<id>"),
+            [fixed("orders"), Segment::Parameter]
+        );
+        assert_eq!(
+            rocket_segments("/files/<path..>?<q>"),
+            [fixed("files"), Segment::Parameter]
+        );
+        assert_eq!(rocket_segments("/"), []);
+        for (rocket, openapi) in [
+            ("/orders/<id>", "/orders/{id}"),
+            ("/orders/<_>", "/orders/{arg0}"),
+            ("/files/<path..>", "/files/{path}"),
+            ("/orders/", "/orders"),
+        ] {
+            assert_eq!(
+                rocket_segments(rocket),
+                openapi_segments(openapi),
+                "{rocket}"
+            );
+        }
+        assert_ne!(
+            rocket_segments("/export"),
+            openapi_segments("/reports/export")
+        );
+        assert_ne!(rocket_segments("/port"), openapi_segments("/export"));
     }
 }

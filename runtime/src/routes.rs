@@ -36,9 +36,9 @@ pub(crate) struct ProtectedRoute {
     pub requirement: ScopeRequirement,
 }
 
-/// The mounted routes the attribute protects, in Rocket's order, and the routes whose handler
-/// name and method match several declared handlers with different requirements (rare: two
-/// handlers of the same name and path in different modules).
+/// The mounted routes the attribute protects, in Rocket's order, and the routes that match
+/// several declared handlers with different requirements (rare: two handlers of the same name,
+/// method and path in different modules).
 pub(crate) fn protected<'a>(
     routes: impl Iterator<Item = &'a Route>,
 ) -> (Vec<ProtectedRoute>, Vec<String>) {
@@ -50,23 +50,16 @@ pub(crate) fn protected<'a>(
             continue;
         };
         let method = route.method.as_str();
-        let candidates: Vec<&&DeclaredRoute> = declared
-            .iter()
-            .filter(|d| d.handler == name && (d.method.is_empty() || d.method == method))
-            .collect();
         let unmounted = route.uri.unmounted_origin.to_string();
-        let narrowed: Vec<&&DeclaredRoute> = match candidates.len() {
-            0 | 1 => candidates,
-            _ => candidates
-                .into_iter()
-                .filter(|d| same_path(d.path, &unmounted))
-                .collect(),
-        };
-        let Some(first) = narrowed.first() else {
+        let matching: Vec<&&DeclaredRoute> = declared
+            .iter()
+            .filter(|d| d.handler == name && d.declares(method, &unmounted))
+            .collect();
+        let Some(first) = matching.first() else {
             continue;
         };
         let mounted = format!("{} {}", method, route.uri);
-        if narrowed.iter().any(|d| d.requirement != first.requirement) {
+        if matching.iter().any(|d| d.requirement != first.requirement) {
             ambiguous.push(mounted);
             continue;
         }
@@ -80,8 +73,69 @@ pub(crate) fn protected<'a>(
     (protected, ambiguous)
 }
 
-/// Whether a path as written in a route attribute is the route's unmounted URI, up to a
-/// trailing slash.
-fn same_path(written: &str, unmounted: &str) -> bool {
-    written.trim_end_matches('/') == unmounted.trim_end_matches('/')
+impl DeclaredRoute {
+    /// Whether the attribute declared this method and path: a mounted route's, as Rocket keeps it
+    /// without its base (`Route::uri.unmounted_origin`). The whole path and query, segment by
+    /// segment: a handler of the same name elsewhere (`public::export` beside `admin::export`)
+    /// is another route unless it was written with the same method and path too. A path the
+    /// attribute could not read matches nothing, so that no route is called protected on its
+    /// name alone.
+    pub(crate) fn declares(&self, method: &str, unmounted: &str) -> bool {
+        self.has_method(method) && !self.path.is_empty() && same_uri(self.path, unmounted)
+    }
+
+    /// Whether the route attribute declared `method` (any, when the attribute did not spell one
+    /// out that could be read).
+    pub(crate) fn has_method(&self, method: &str) -> bool {
+        self.method.is_empty() || self.method.eq_ignore_ascii_case(method)
+    }
+}
+
+/// Whether two route URIs are the same, as Rocket compares them once normalised: empty segments
+/// (`//`, a trailing `/`) dropped, in the path and in the query. Dynamic segments compare by
+/// name too (`<id>` is not `<key>`): Rocket keeps the text written in the attribute.
+pub(crate) fn same_uri(a: &str, b: &str) -> bool {
+    let (a_path, a_query) = a.split_once('?').unwrap_or((a, ""));
+    let (b_path, b_query) = b.split_once('?').unwrap_or((b, ""));
+    path_segments(a_path).eq(path_segments(b_path))
+        && segments(a_query, '&').eq(segments(b_query, '&'))
+}
+
+/// The segments of a path, without the empty ones Rocket's normalisation drops.
+pub(crate) fn path_segments(path: &str) -> impl Iterator<Item = &str> + Clone {
+    segments(path, '/')
+}
+
+fn segments(text: &str, separator: char) -> impl Iterator<Item = &str> + Clone {
+    text.split(separator).filter(|segment| !segment.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_uri;
+
+    #[test]
+    fn uris_compare_whole_and_segment_by_segment() {
+        for (a, b) in [
+            ("/orders/<id>", "/orders/<id>"),
+            ("/orders/", "/orders"),
+            ("//a//b/", "/a/b"),
+            ("/", "/"),
+            ("/search?<q>&&a=1", "/search?<q>&a=1"),
+        ] {
+            assert!(same_uri(a, b), "{a} {b}");
+        }
+        for (a, b) in [
+            ("/download", "/public/download"),
+            ("/export", "/reports/export"),
+            ("/reports/export", "/export"),
+            ("/a", "/ab"),
+            ("/orders/<id>", "/orders/<key>"),
+            ("/files/<path..>", "/files/<path>"),
+            ("/search?<q>", "/search"),
+            ("/search?a=1", "/search?a=2"),
+        ] {
+            assert!(!same_uri(a, b), "{a} {b}");
+        }
+    }
 }

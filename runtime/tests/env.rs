@@ -65,6 +65,17 @@ fn keys_from_environment_and_keys_file() {
     );
     std::env::remove_var("API_KEY_BROKEN");
 
+    // So is a digest under a misspelt tag, never taken for the key it spells.
+    let hex = &KeyDigest::of(b"admin-key-0123456789abcdef").to_entry()["sha256:".len()..];
+    std::env::set_var("API_KEY_ADMIN", format!("SHA2={hex};scopes=admin"));
+    let error = ApiKeyStore::builder().build().unwrap_err().to_string();
+    assert!(
+        error.starts_with("environment variable `API_KEY_ADMIN`: the key looks like a digest"),
+        "{error}"
+    );
+    assert!(!error.contains(&hex[..8]), "{error}");
+    std::env::remove_var("API_KEY_ADMIN");
+
     // The same name twice across sources is refused.
     std::env::set_var("API_KEY_BATCH", "other-batch-key-0123456789");
     let error = ApiKeyStore::builder().build().unwrap_err().to_string();

@@ -123,6 +123,37 @@ fn a_keys_file_saved_with_a_byte_order_mark_loads() {
     assert_eq!(keys.verify(KEY, None).unwrap().scopes(), ["read"]);
 }
 
+/// A digest under a misspelt tag (`sha-256:` for `sha256:`) is refused, at start and at a
+/// reload, naming the line: read as a plaintext key, the entry's own text would authenticate.
+#[test]
+fn a_misspelt_digest_is_a_load_error_and_never_a_key() {
+    let dir = Dir::new("misspelt");
+    let file = dir.path("keys");
+    let hex = &KeyDigest::of(OTHER.as_bytes()).to_entry()["sha256:".len()..];
+    let misspelt = format!("sha-256:{hex}");
+    let with_it = format!("good={KEY}\nbad={misspelt};scopes=admin\n");
+    let refusal = format!(
+        "{}:2: the key looks like a digest but is not `sha256:` and 64 hex digits",
+        file.display()
+    );
+
+    std::fs::write(&file, &with_it).unwrap();
+    let error = builder(&file).build().unwrap_err().to_string();
+    assert!(error.starts_with(&refusal), "{error}");
+    assert!(!error.contains(&hex[..8]), "{error}");
+    assert!(ignition_error(app(builder(&file))).is_some());
+
+    // Added to a running store's file: the reload fails, and the text is no key.
+    std::fs::write(&file, format!("good={KEY}\n")).unwrap();
+    let keys = builder(&file).build().unwrap();
+    std::fs::write(&file, &with_it).unwrap();
+    let error = keys.reload().unwrap_err().to_string();
+    assert!(error.starts_with(&refusal), "{error}");
+    assert_eq!(keys.names(), ["good"]);
+    assert!(keys.verify(&misspelt, None).is_err());
+    assert!(keys.verify(KEY, None).is_ok());
+}
+
 #[test]
 fn a_half_written_keys_file_at_start_is_read_again_once_settled() {
     let dir = Dir::new("settle");

@@ -150,8 +150,12 @@ proptest! {
     }
 
     #[test]
-    fn generated_keys_always_check_out(prefix in "[a-z][a-z0-9]{0,15}") {
-        let key = GeneratedKey::with_prefix(&prefix).unwrap();
+    fn generated_keys_always_check_out(prefix in "(sha256)?[a-z][a-z0-9]{0,15}") {
+        // A key `sha256…` would read as a misspelt digest: no such prefix is taken.
+        let Ok(key) = GeneratedKey::with_prefix(&prefix) else {
+            prop_assert!(prefix.starts_with("sha256"), "{}", prefix);
+            return Ok(());
+        };
         prop_assert_eq!(checksum(key.expose_secret()), Checksum::Valid);
         prop_assert!(parse_entry(key.expose_secret()).is_ok());
     }
