@@ -34,14 +34,18 @@ type DatabaseKeysRead = std::convert::Infallible;
 impl ApiKeyStore {
     /// The fairing with the default configuration (overridable in `Rocket.toml` /
     /// `ROCKET_API_KEYS`): keys from `API_KEY_<NAME>`, `API_KEY` and `API_KEYS_FILE`, read from
-    /// `x-api-key`.
+    /// `x-api-key`. With [`log_filter::init`](crate::log_filter::init) first, it also applies
+    /// Rocket's `log_level` to that logger at ignite; without it or a `tracing` subscriber with
+    /// [`CredentialFilter`](crate::log_filter::CredentialFilter), it warns at liftoff that
+    /// Rocket's lines can print keys.
     ///
     /// ```no_run
     /// # use rocket::launch;
-    /// use rocket_api_key_runtime::ApiKeyStore;
+    /// use rocket_api_key_runtime::{log_filter, ApiKeyStore};
     ///
     /// #[launch]
     /// fn rocket() -> _ {
+    ///     log_filter::init();
     ///     rocket::build().attach(ApiKeyStore::fairing())
     /// }
     /// ```

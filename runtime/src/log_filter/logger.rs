@@ -145,11 +145,7 @@ impl log::Log for RocketLines {
 
         match level {
             log::Level::Error if !indented => {
-                write_out!(
-                    "{} {}\n",
-                    "Error:".red().bold(),
-                    record.args().red().wrap()
-                );
+                write_out!("{} {}\n", "Error:".red().bold(), record.args().red().wrap());
             }
             log::Level::Warn if !indented => {
                 write_out!(
