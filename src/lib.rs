@@ -18,11 +18,17 @@
 //!
 //! #[launch]
 //! fn rocket() -> _ {
+//!     rocket_api_key::log_filter::init(); // Rocket's logger, less the lines that can print a key
 //!     rocket::build()
 //!         .attach(ApiKeyStore::fairing())
 //!         .mount("/", routes![list_orders, whoami])
 //! }
 //! ```
+//!
+//! [`log_filter::init`] comes first: `rocket::build()` installs Rocket's own logger, which
+//! prints a request it cannot parse with its key at every level but `off`, and a process has one
+//! logger. With a `tracing` subscriber of your own, add [`log_filter::CredentialFilter`] to it
+//! instead.
 //!
 //! # How it fits together
 //!
@@ -54,7 +60,7 @@
 //! | [`scope`] | scope rules and the requirement a route declares |
 //! | [`usage`] | per-key counts of accepted and refused requests |
 //! | [`audit`] | which configured keys reach which mounted routes |
-//! | [`log_filter`] | the `tracing` layer that keeps Rocket's credential-printing lines out |
+//! | [`log_filter`] | Rocket's lines that can print a key kept out: its logger, or a `tracing` layer |
 //! | [`testing`] | generated keys and the local client's `.api_key(…)`, for testing your routes |
 //! | [`openapi`] | OpenAPI security for utoipa documents (feature `utoipa`) |
 //!
@@ -147,9 +153,10 @@
 //! No key reaches a log line, Rocket's included: the fairing replaces key-like query values by
 //! `REDACTED` before Rocket logs the request
 //! ([`Config::redacted_query_params`](config::Config::redacted_query_params)), and
-//! [`log_filter::CredentialFilter`] drops the few lines Rocket prints before any fairing runs
-//! (every request's headers at `debug`). Add it to the `tracing` subscriber you build; with
-//! Rocket's own logger, keep its level above `debug`.
+//! [`log_filter`] drops the few lines Rocket prints before any fairing runs (a request it
+//! cannot parse, at every level but `off`; every request's headers at `debug`): with Rocket's
+//! own logger, [`log_filter::init`] before `rocket::build()`; with a `tracing` subscriber,
+//! [`log_filter::CredentialFilter`] in it. Without either, the fairing warns at liftoff.
 //!
 //! # Which keys reach which routes
 //!

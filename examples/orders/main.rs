@@ -36,8 +36,10 @@ async fn main() -> ExitCode {
         .and_then(|filter| filter.max_level_hint())
         .is_some_and(|level| level > LevelFilter::INFO);
     let filter = from_env.unwrap_or_else(|| EnvFilter::new(DEFAULT_LOG));
-    // Rocket prints every request with its headers at `debug`, before any fairing runs: the
-    // filter keeps those lines (and the few others that print unredacted requests) out.
+    // Rocket prints every request with its headers at `debug`, and a request it cannot parse at
+    // `warn`, before any fairing runs: the filter keeps those lines out. `init()` brings Rocket's
+    // lines into the subscriber, so Rocket's own logger is not used; an application that keeps
+    // Rocket's logger calls `rocket_api_key::log_filter::init()` first instead.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .finish()

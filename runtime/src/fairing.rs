@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Once;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -35,14 +36,18 @@ type DatabaseKeysRead = std::convert::Infallible;
 impl ApiKeyStore {
     /// The fairing with the default configuration (overridable in `Rocket.toml` /
     /// `ROCKET_API_KEYS`): keys from `API_KEY_<NAME>`, `API_KEY` and `API_KEYS_FILE`, read from
-    /// `x-api-key`.
+    /// `x-api-key`. With [`log_filter::init`](crate::log_filter::init) first, it also applies
+    /// Rocket's `log_level` to that logger at ignite; without it or a `tracing` subscriber with
+    /// [`CredentialFilter`](crate::log_filter::CredentialFilter), it warns at liftoff that
+    /// Rocket's lines can print keys.
     ///
     /// ```no_run
     /// # use rocket::launch;
-    /// use rocket_api_key_runtime::ApiKeyStore;
+    /// use rocket_api_key_runtime::{log_filter, ApiKeyStore};
     ///
     /// #[launch]
     /// fn rocket() -> _ {
+    ///     log_filter::init();
     ///     rocket::build().attach(ApiKeyStore::fairing())
     /// }
     /// ```
@@ -481,6 +486,9 @@ impl Fairing for ApiKeyStoreFairing {
         }
         let register = keys.config().register_catchers;
         let rocket = rocket.manage(keys);
+        // Rocket sets its logger's level once every ignite fairing has run; this is as late as a
+        // fairing can, so that what is logged until then shows as with Rocket's logger.
+        crate::log_filter::follow_log_level(rocket.figment());
         // 401 and 403 can follow any request to a protected route. The 429s and 503s of this
         // layer are answered by `on_response` instead, so an application may keep catchers of
         // its own for those codes (another rate limiter's) without a collision at launch.
@@ -492,6 +500,7 @@ impl Fairing for ApiKeyStoreFairing {
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
+        warn_if_rockets_lines_unfiltered(rocket.config().log_level);
         if let Some(keys) = rocket.state::<ApiKeyStore>() {
             if !keys.config().trusted_proxies.is_empty() && rocket.config().ip_header.is_none() {
                 tracing::warn!(
@@ -585,6 +594,26 @@ impl Fairing for ApiKeyStoreFairing {
             keys.rejection_log().flush();
         }
     }
+}
+
+/// Warns, once per process, when Rocket's lines that can print a key are printed unfiltered:
+/// neither [`log_filter::init`](crate::log_filter::init) nor a `tracing` subscriber with
+/// [`CredentialFilter`](crate::log_filter::CredentialFilter). Rocket's `off` prints nothing.
+fn warn_if_rockets_lines_unfiltered(level: rocket::config::LogLevel) {
+    static WARNED: Once = Once::new();
+    if level == rocket::config::LogLevel::Off || crate::log_filter::rockets_lines_filtered() {
+        return;
+    }
+    WARNED.call_once(|| {
+        tracing::warn!(
+            target: TARGET,
+            log_level = %level,
+            "Rocket's log lines can print API keys sent where they do not belong (a request \
+             with a method Rocket does not know, at every level but `off`) and nothing filters \
+             them; call `rocket_api_key::log_filter::init()` before `rocket::build()`, or add \
+             `CredentialFilter` to your `tracing` subscriber"
+        );
+    });
 }
 
 /// The request stage's work: see [`ApiKeyStoreFairing`]'s `on_request`.

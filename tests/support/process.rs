@@ -72,15 +72,23 @@ fn built(once: &std::sync::Once, what: &[&str], file: &str) -> PathBuf {
     profile.join(file)
 }
 
-/// The example on 127.0.0.1:`port`, in `dir`, with `env` and none of the test's own API_KEY*
-/// or RUST_LOG variables, and no colours in its output.
-fn example_command(env: &[(&str, &str)], port: u16, dir: &TempDir) -> Command {
-    let mut command = Command::new(example_binary());
+/// `program` with `args` on 127.0.0.1:`port`, in `dir`, with `env` and none of the test's own
+/// API_KEY*, RUST_LOG or ROCKET_LOG_LEVEL variables, and no colours in its output.
+fn server_command(
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    port: u16,
+    dir: &TempDir,
+) -> Command {
+    let mut command = Command::new(program);
     command
+        .args(args)
         .env_remove("API_KEY")
         .env_remove("API_KEYS_FILE")
         .env_remove("API_KEYS_DATABASE_URL")
         .env_remove("RUST_LOG")
+        .env_remove("ROCKET_LOG_LEVEL")
         .env("ROCKET_ADDRESS", "127.0.0.1")
         .env("ROCKET_PORT", port.to_string())
         .env("ROCKET_CLI_COLORS", "false")
@@ -93,7 +101,8 @@ fn example_command(env: &[(&str, &str)], port: u16, dir: &TempDir) -> Command {
     command
 }
 
-/// The example running in a process of its own, its output (stdout and stderr) in a file.
+/// The example (or another Rocket application) running in a process of its own, its output
+/// (stdout and stderr) in a file.
 pub struct Example {
     child: Child,
     pub port: u16,
@@ -104,6 +113,12 @@ pub struct Example {
 impl Example {
     /// Starts the example with `env` and waits until it accepts connections.
     pub fn start(env: &[(&str, &str)]) -> Example {
+        Example::start_program(&example_binary(), &[], env)
+    }
+
+    /// Starts `program` with `args` and `env`, as the example is started, and waits until it
+    /// accepts connections.
+    pub fn start_program(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Example {
         // A port that was free a moment ago may be taken by another test's server before ours
         // binds it: each attempt names its server (Rocket's `ident`, its `Server` header) and
         // checks that the one answering is ours.
@@ -113,7 +128,7 @@ impl Example {
             let port = free_port();
             let ident = format!("rak-test-{}-{port}-{attempt}", std::process::id());
             let output = std::fs::File::create(&log).expect("a log file");
-            let child = example_command(env, port, &dir)
+            let child = server_command(program, args, env, port, &dir)
                 .env("ROCKET_IDENT", &ident)
                 .stdout(output.try_clone().expect("a second handle"))
                 .stderr(output)
@@ -156,6 +171,21 @@ impl Example {
     /// Everything the example printed so far.
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the example once it has printed nothing new for a moment (the lines a request
+    /// logs after its answer included), and returns everything it printed.
+    pub fn stop_when_quiet(self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut before = self.output();
+        loop {
+            std::thread::sleep(Duration::from_millis(300));
+            let now = self.output();
+            if now == before || Instant::now() > deadline {
+                return self.stop();
+            }
+            before = now;
+        }
     }
 
     /// Stops the example and returns everything it printed.
@@ -235,7 +265,7 @@ fn bind_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
 /// Runs the example with `env` until it exits (it must, within 30 s): its status and output.
 pub fn run_to_exit(env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
     let dir = TempDir::new("example-exit");
-    let mut child = example_command(env, free_port(), &dir)
+    let mut child = server_command(&example_binary(), &[], env, free_port(), &dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
