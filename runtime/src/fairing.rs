@@ -20,7 +20,7 @@ use crate::config::{
     ClientAddress, Config, LimitBackend, LogLevel, MetricsKeyLabel, UnavailablePolicy,
 };
 #[cfg(feature = "postgres")]
-use crate::database_keys::DatabaseKeys as DatabaseKeysRead;
+use crate::database::keys::DatabaseKeys as DatabaseKeysRead;
 use crate::env::{DATABASE_URL_VAR, KEYS_FILE_VAR};
 use crate::load::{KeySource, LoadError, LoadErrors, Loader};
 use crate::rate::RateSpec;

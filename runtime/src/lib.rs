@@ -35,7 +35,7 @@ pub mod config;
 mod reload_summary;
 pub mod load;
 #[cfg(feature = "postgres")]
-mod database_keys;
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod database;
 
 // State: the rate limits (in memory or in Redis), the bound on rejection events, the metrics

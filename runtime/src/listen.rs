@@ -21,8 +21,8 @@ use time::OffsetDateTime;
 use tokio_postgres::AsyncMessage;
 
 use crate::config::Config;
-use crate::database::{DatabaseError, KeyTable, CHANNEL, LISTENER_NAME};
-use crate::database_keys::{DatabaseKeys, TableRead};
+use crate::database::keys::{DatabaseKeys, TableRead};
+use crate::database::{connection, DatabaseError, KeyTable, CHANNEL, LISTENER_NAME};
 use crate::store::ApiKeyStore;
 use crate::target::TARGET;
 use crate::watch::reload_with;
@@ -155,11 +155,11 @@ async fn session(
 ) -> (Option<Instant>, DatabaseError) {
     let timeout = config.keys_database_timeout;
     let ca = config.keys_database_ca.as_deref();
-    let (client, mut connection) = match KeyTable::open(url, ca, Some(LISTENER_NAME), timeout).await
-    {
-        Ok(pair) => pair,
-        Err(e) => return (None, e),
-    };
+    let (client, mut connection) =
+        match connection::open(url, ca, Some(LISTENER_NAME), timeout).await {
+            Ok(pair) => pair,
+            Err(e) => return (None, e),
+        };
     // The connection is driven here, and its notifications passed on; the channel closes
     // when the connection ends.
     let (notified, mut notifications) = mpsc::unbounded_channel::<()>();

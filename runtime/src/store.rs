@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::config::{Config, MetricsKeyLabel};
 #[cfg(feature = "postgres")]
-use crate::database_keys::{DatabaseKeys, Position};
+use crate::database::keys::{DatabaseKeys, Position};
 use crate::digest::{Fingerprint, KeyDigest};
 use crate::keygen::{checksum, Checksum};
 use crate::limit::Limiter;
