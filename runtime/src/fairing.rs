@@ -625,7 +625,7 @@ fn redact_query(req: &mut rocket::Request<'_>) {
     // The state lives as long as the server, not as this borrow of the request.
     if let Some(keys) = req.rocket().state::<ApiKeyStore>() {
         let config = keys.config();
-        crate::query::redact_request(req, &config.header, &config.redacted_query_params);
+        crate::redact::query::redact_request(req, &config.header, &config.redacted_query_params);
     }
 }
 

@@ -20,7 +20,7 @@ mod duration;
 mod env;
 pub mod keygen;
 pub mod log_filter;
-mod query;
+mod redact;
 mod rate;
 mod reason;
 pub mod scope;
@@ -111,6 +111,6 @@ pub mod __private {
     pub mod fuzz {
         pub use crate::address::forwarded_for;
         pub use crate::entry::parse_entry;
-        pub use crate::query::{redact, REDACTED};
+        pub use crate::redact::query::{redact, REDACTED};
     }
 }

@@ -45,7 +45,7 @@ pub(crate) fn rejected(
         key = key.map(ApiKey::name),
         fingerprint = fingerprint.map(display),
         required = required,
-        query_key_redacted = crate::query::was_redacted(req).then_some(true),
+        query_key_redacted = crate::redact::query::was_redacted(req).then_some(true),
         "request rejected"
     );
 }

@@ -14,9 +14,10 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
-use crate::config::{Config, CredentialUrl, UnavailablePolicy};
+use crate::config::{Config, UnavailablePolicy};
 use crate::limit_outcome::{unreachable, Limit};
 use crate::rate::{limited_address, Clock, RateSpec};
+use crate::redact::CredentialUrl;
 use crate::target::TARGET;
 
 /// GCRA on Redis's clock. KEYS[1]: the state; ARGV: emission interval and tolerance (ns), and

@@ -14,7 +14,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::error::describe;
 use super::DatabaseError;
-use crate::config::CredentialUrl;
+use crate::redact::CredentialUrl;
 
 /// A connection to the server, driven by whoever holds it.
 pub(crate) type Connection =

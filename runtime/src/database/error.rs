@@ -7,9 +7,9 @@ use std::time::Duration;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::config::CredentialUrl;
 use crate::entry::{quoted, EntryError};
 use crate::keygen::KeyGenError;
+use crate::redact::CredentialUrl;
 
 /// Why an operation on the table failed. Never holds a key, a digest or the URL's password.
 #[derive(Debug)]

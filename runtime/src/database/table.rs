@@ -15,10 +15,10 @@ use super::keys::{Position, RowChange, TableRead};
 use super::records::{record, IssuedKey, KeyRecord, Rotation};
 use super::rows::{key_row, position};
 use super::{DatabaseError, SCHEMA};
-use crate::config::CredentialUrl;
 use crate::entry::{parse_entry, KeyEntry};
 use crate::keygen::GeneratedKey;
 use crate::load::{key_name, retired_name};
+use crate::redact::CredentialUrl;
 
 /// The columns of a key row as an instance loads it: `until` is when it stops being accepted
 /// (its expiry or the end of its grace period after a rotation), `live` whether it is revoked
