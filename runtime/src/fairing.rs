@@ -23,8 +23,8 @@ use crate::config::{
 use crate::database::keys::DatabaseKeys as DatabaseKeysRead;
 use crate::env::{DATABASE_URL_VAR, KEYS_FILE_VAR};
 use crate::load::{KeySource, LoadError, LoadErrors, Loader};
+use crate::load::{NameList, ReloadSummary};
 use crate::rate::RateSpec;
-use crate::reload_summary::{NameList, ReloadSummary};
 use crate::store::ApiKeyStore;
 use crate::target::TARGET;
 use crate::testing::TestKey;

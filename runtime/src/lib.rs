@@ -32,7 +32,6 @@ mod target;
 // and (feature `postgres`) the key table and the copy of it a load reads.
 mod entry;
 pub mod config;
-mod reload_summary;
 pub mod load;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

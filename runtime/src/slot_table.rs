@@ -34,8 +34,8 @@ use crate::entry::KeyEntry;
 #[cfg(feature = "postgres")]
 use crate::load::KeySource;
 use crate::load::Loaded;
+use crate::load::ReloadSummary;
 use crate::rate::{GcraCell, RateSpec};
-use crate::reload_summary::ReloadSummary;
 use crate::usage::Usage;
 
 /// What belongs to a key name rather than to one version of the key: kept from store to store

@@ -15,13 +15,13 @@ use crate::database::keys::{DatabaseKeys, Position};
 use crate::digest::{Fingerprint, KeyDigest};
 use crate::keygen::{checksum, Checksum};
 use crate::limit::Limiter;
+#[cfg(feature = "postgres")]
+use crate::load::NameList;
+use crate::load::ReloadSummary;
 use crate::load::{FileRules, FileStamp, FileState, FileWarning, LoadErrors, Loaded, Loader};
 use crate::rate::RateSpec;
 use crate::reason::Reason;
 use crate::rejection_log::RejectionLog;
-#[cfg(feature = "postgres")]
-use crate::reload_summary::NameList;
-use crate::reload_summary::ReloadSummary;
 use crate::routes::ProtectedRoute;
 use crate::scope::ScopeRequirement;
 use crate::slot_table::{KeyIdentity, Profile, Slot, SlotTable};

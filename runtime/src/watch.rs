@@ -4,8 +4,8 @@
 use rocket::Shutdown;
 
 use crate::audit::Audit;
+use crate::load::NameList;
 use crate::load::{LoadErrors, ReloadSummary};
-use crate::reload_summary::NameList;
 use crate::store::ApiKeyStore;
 use crate::target::TARGET;
 
