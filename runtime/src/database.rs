@@ -67,9 +67,59 @@ mod with_postgres {
     /// The `application_name` of the listener's connection, to find it in `pg_stat_activity`.
     pub const LISTENER_NAME: &str = "rocket-api-key listener";
 
+    /// The check [`SCHEMA`] makes before it writes anything and again at its end.
+    macro_rules! ownership_check {
+        () => {
+            r#"
+    -- Nothing of the schema may belong to another role, or carry a trigger or rule of another's:
+    -- the functions run with their owner's rights, and a table or function made beforehand by
+    -- another role (CREATE TABLE IF NOT EXISTS keeps a table, CREATE OR REPLACE FUNCTION keeps a
+    -- function's owner) would run that role's code as the owner, a superuser included. Checked
+    -- before anything is written, and again at the end.
+    DO $$
+    DECLARE
+        schema_name text := pg_catalog.current_schema();
+        relation text;
+        routine text;
+        found record;
+        id oid;
+    BEGIN
+        FOREACH relation IN ARRAY
+            ARRAY['api_keys', 'api_keys_revision', 'api_keys_deleted', 'api_keys_last_used']
+        LOOP
+            id := pg_catalog.to_regclass(pg_catalog.format('%I.%I', schema_name, relation));
+            CONTINUE WHEN id IS NULL;
+            SELECT c.relkind, pg_catalog.pg_get_userbyid(c.relowner) AS owner,
+                (SELECT count(*) FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid
+                    AND NOT t.tgisinternal
+                    AND NOT (relation = 'api_keys'
+                        AND t.tgname IN ('api_keys_changed', 'api_keys_truncated'))) AS triggers,
+                (SELECT count(*) FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid) AS rules
+            INTO found FROM pg_catalog.pg_class c WHERE c.oid = id;
+            IF found.relkind <> 'r' OR found.owner <> current_user
+                OR found.triggers > 0 OR found.rules > 0 THEN
+                RAISE EXCEPTION 'refusing to use %.%: it must be an ordinary table owned by %, with no trigger or rule of another''s', schema_name, relation, current_user;
+            END IF;
+        END LOOP;
+        FOREACH routine IN ARRAY
+            ARRAY['api_keys_next_revision(text)', 'api_keys_changed()', 'api_keys_truncated()']
+        LOOP
+            id := pg_catalog.to_regprocedure(pg_catalog.format('%I.%s', schema_name, routine));
+            CONTINUE WHEN id IS NULL;
+            IF (SELECT pg_catalog.pg_get_userbyid(p.proowner) FROM pg_catalog.pg_proc p
+                WHERE p.oid = id) <> current_user THEN
+                RAISE EXCEPTION 'refusing to use %.%: it must be owned by %', schema_name, routine, current_user;
+            END IF;
+        END LOOP;
+    END
+    $$;
+    "#
+        };
+    }
+
     /// The table, its revision counter, the record of deletions, the last-used times and the trigger
     /// that numbers and announces every change. Idempotent: [`KeyTable::init`] runs it as it is.
-    pub const SCHEMA: &str = r#"
+    pub const SCHEMA: &str = concat!(ownership_check!(), r#"
     CREATE TABLE IF NOT EXISTS api_keys (
         name        text PRIMARY KEY CHECK (name ~ '^[a-z0-9_]{1,64}$'),
         digest      bytea NOT NULL UNIQUE CHECK (octet_length(digest) = 32),
@@ -202,32 +252,7 @@ mod with_postgres {
     REVOKE ALL ON FUNCTION api_keys_next_revision(text), api_keys_changed(), api_keys_truncated()
         FROM PUBLIC;
 
-    -- The functions run with the owner's rights and write these tables: each must be an
-    -- ordinary table of the owner, with no trigger or rule but the schema's own, or a table
-    -- made beforehand by another role (CREATE TABLE IF NOT EXISTS keeps it) would run that
-    -- role's code as the owner.
-    DO $$
-    DECLARE
-        relation text;
-        found record;
-    BEGIN
-        FOREACH relation IN ARRAY
-            ARRAY['api_keys', 'api_keys_revision', 'api_keys_deleted', 'api_keys_last_used']
-        LOOP
-            SELECT c.relkind, pg_catalog.pg_get_userbyid(c.relowner) AS owner,
-                (SELECT count(*) FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid
-                    AND NOT t.tgisinternal
-                    AND t.tgname NOT IN ('api_keys_changed', 'api_keys_truncated')) AS triggers,
-                (SELECT count(*) FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid) AS rules
-            INTO found FROM pg_catalog.pg_class c WHERE c.oid = relation::regclass;
-            IF found.relkind <> 'r' OR found.owner <> current_user
-                OR found.triggers > 0 OR found.rules > 0 THEN
-                RAISE EXCEPTION 'refusing to use %: it must be an ordinary table owned by %, with no trigger or rule of another''s', relation, current_user;
-            END IF;
-        END LOOP;
-    END
-    $$;
-    "#;
+    "#, ownership_check!());
 
     /// The columns of a key row as an instance loads it: `until` is when it stops being accepted
     /// (its expiry or the end of its grace period after a rotation), `live` whether it is revoked
@@ -1081,8 +1106,9 @@ mod with_postgres {
         instance: &str,
         admin: &str,
     ) -> Result<Vec<String>, DatabaseError> {
-        let [schema, instance, admin] = [schema, instance, admin].map(identifier);
-        let (schema, instance, admin) = (schema?, instance?, admin?);
+        let schema = identifier(schema)?;
+        let [instance, admin] = [instance, admin].map(role);
+        let (instance, admin) = (instance?, admin?);
         Ok(vec![
             format!("GRANT USAGE ON SCHEMA {schema} TO {instance}, {admin};"),
             format!(
@@ -1093,6 +1119,17 @@ mod with_postgres {
             format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.api_keys TO {admin};"),
             format!("GRANT SELECT ON {schema}.api_keys_last_used TO {admin};"),
         ])
+    }
+
+    /// A role to grant to, as a quoted identifier. The names PostgreSQL reads as something else
+    /// even quoted (`"public"` is every role) and its own roles are refused.
+    fn role(name: &str) -> Result<String, DatabaseError> {
+        let lower = name.to_ascii_lowercase();
+        let reserved = ["public", "none", "current_user", "current_role", "session_user"];
+        if reserved.contains(&lower.as_str()) || lower.starts_with("pg_") {
+            return Err(DatabaseError::Role(name.to_owned()));
+        }
+        identifier(name)
     }
 
     /// `name` as a quoted SQL identifier.
@@ -1154,6 +1191,10 @@ mod with_postgres {
             );
             assert!(grant_statements("svc", "", "admin").is_err());
             assert!(grant_statements("svc", "a\0b", "admin").is_err());
+            // `"public"` grants to every role.
+            for reserved in ["public", "PUBLIC", "none", "current_user", "session_user", "pg_monitor"] {
+                assert!(grant_statements("svc", "app", reserved).is_err(), "{reserved}");
+            }
         }
     }
 }
