@@ -1274,7 +1274,10 @@ fn init_refuses_tables_made_or_rigged_by_another_role() {
     );
     let (ok, out) = apikey(&pg, &["db", "init"]);
     assert!(!ok, "{out}");
-    assert!(out.contains("refusing to use public.api_keys_revision"), "{out}");
+    assert!(
+        out.contains("refusing to use public.api_keys_revision"),
+        "{out}"
+    );
     assert_eq!(pg.psql("SELECT count(*) FROM ran"), "0", "the trigger ran");
     pg.psql("DROP TABLE api_keys_revision CASCADE");
 
@@ -1287,7 +1290,10 @@ fn init_refuses_tables_made_or_rigged_by_another_role() {
     );
     let (ok, out) = apikey(&pg, &["db", "init"]);
     assert!(!ok, "{out}");
-    assert!(out.contains("refusing to use public.api_keys_changed()"), "{out}");
+    assert!(
+        out.contains("refusing to use public.api_keys_changed()"),
+        "{out}"
+    );
     pg.psql("DROP FUNCTION api_keys_changed()");
 
     // The owner's own table with a trigger of another's on it.

@@ -119,7 +119,9 @@ mod with_postgres {
 
     /// The table, its revision counter, the record of deletions, the last-used times and the trigger
     /// that numbers and announces every change. Idempotent: [`KeyTable::init`] runs it as it is.
-    pub const SCHEMA: &str = concat!(ownership_check!(), r#"
+    pub const SCHEMA: &str = concat!(
+        ownership_check!(),
+        r#"
     CREATE TABLE IF NOT EXISTS api_keys (
         name        text PRIMARY KEY CHECK (name ~ '^[a-z0-9_]{1,64}$'),
         digest      bytea NOT NULL UNIQUE CHECK (octet_length(digest) = 32),
@@ -252,7 +254,9 @@ mod with_postgres {
     REVOKE ALL ON FUNCTION api_keys_next_revision(text), api_keys_changed(), api_keys_truncated()
         FROM PUBLIC;
 
-    "#, ownership_check!());
+    "#,
+        ownership_check!()
+    );
 
     /// The columns of a key row as an instance loads it: `until` is when it stops being accepted
     /// (its expiry or the end of its grace period after a rotation), `live` whether it is revoked
@@ -1125,7 +1129,13 @@ mod with_postgres {
     /// even quoted (`"public"` is every role) and its own roles are refused.
     fn role(name: &str) -> Result<String, DatabaseError> {
         let lower = name.to_ascii_lowercase();
-        let reserved = ["public", "none", "current_user", "current_role", "session_user"];
+        let reserved = [
+            "public",
+            "none",
+            "current_user",
+            "current_role",
+            "session_user",
+        ];
         if reserved.contains(&lower.as_str()) || lower.starts_with("pg_") {
             return Err(DatabaseError::Role(name.to_owned()));
         }
@@ -1192,8 +1202,18 @@ mod with_postgres {
             assert!(grant_statements("svc", "", "admin").is_err());
             assert!(grant_statements("svc", "a\0b", "admin").is_err());
             // `"public"` grants to every role.
-            for reserved in ["public", "PUBLIC", "none", "current_user", "session_user", "pg_monitor"] {
-                assert!(grant_statements("svc", "app", reserved).is_err(), "{reserved}");
+            for reserved in [
+                "public",
+                "PUBLIC",
+                "none",
+                "current_user",
+                "session_user",
+                "pg_monitor",
+            ] {
+                assert!(
+                    grant_statements("svc", "app", reserved).is_err(),
+                    "{reserved}"
+                );
             }
         }
     }

@@ -174,9 +174,21 @@ mod tests {
             &Level::TRACE,
             "url-encoded field: (\"api_key\", \"k\")"
         ));
-        assert!(!allows("rocket::form::parser::_", &Level::TRACE, "multipart field: k"));
-        assert!(!allows("tokio_postgres::query", &Level::DEBUG, "executing statement s0 with parameters: [\"\\\\x…\"]"));
-        assert!(allows("tokio_postgres::connection", &Level::INFO, "NOTICE: …"));
+        assert!(!allows(
+            "rocket::form::parser::_",
+            &Level::TRACE,
+            "multipart field: k"
+        ));
+        assert!(!allows(
+            "tokio_postgres::query",
+            &Level::DEBUG,
+            "executing statement s0 with parameters: [\"\\\\x…\"]"
+        ));
+        assert!(allows(
+            "tokio_postgres::connection",
+            &Level::INFO,
+            "NOTICE: …"
+        ));
         // Only Rocket's events are looked at.
         assert!(allows("my_app", &Level::DEBUG, "received request"));
         assert!(allows("rocket_api_key", &Level::WARN, "request rejected"));
