@@ -131,7 +131,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(mut e) => {
             suggest_command(&mut e);
-            return exit(&e);
+            return exit_with(&e);
         }
     };
     let path = cli.command.path();
@@ -143,7 +143,7 @@ fn main() -> ExitCode {
             let command = path.iter().fold(&cli, |command, name| {
                 command.find_subcommand(name).unwrap_or(command)
             });
-            exit(&values::usage(command, ErrorKind::ValueValidation, message))
+            exit_with(&values::usage(command, ErrorKind::ValueValidation, message))
         }
         Err(Failure::Other(message)) => {
             report(&message);
@@ -188,7 +188,7 @@ fn suggest_command(e: &mut clap::Error) {
 
 /// Shows what clap stopped at, and exits with its code: the help on standard output (0), a
 /// usage error on standard error (2). The help is written as any output is, checked.
-fn exit(e: &clap::Error) -> ExitCode {
+fn exit_with(e: &clap::Error) -> ExitCode {
     let text = e.render().to_string();
     if e.use_stderr() {
         to_stderr(&text);

@@ -20,6 +20,8 @@ use crate::Failure;
 pub struct TableOptions {
     /// The key table's PostgreSQL URL [default: $API_KEYS_DATABASE_URL, which keeps a password
     /// out of the process list]
+    // The next argument, whatever it begins with: clap's tip for a value that begins with `-`
+    // would show it.
     #[arg(
         long,
         value_name = "URL",
@@ -84,6 +86,7 @@ pub enum Db {
 pub struct DbInit {
     /// Also grant the role the applications connect as (reads the keys, writes last-used
     /// times) and the role `apikey` runs as (issues, revokes and rotates keys) what each needs
+    // The value name inside clap's `<…>`: `<INSTANCE>,<ADMIN>`.
     #[arg(long, value_name = "INSTANCE>,<ADMIN", value_parser = Checked(values::grants))]
     grants: Option<(String, String)>,
     #[command(flatten)]
