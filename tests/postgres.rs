@@ -1258,23 +1258,54 @@ fn init_refuses_tables_made_or_rigged_by_another_role() {
     let Some(pg) = Postgres::start() else {
         return;
     };
+    // A table another role made, with a trigger that records whether it ever ran: init refuses
+    // before it writes anything, so the trigger never runs with the owner's (a superuser's)
+    // rights.
     pg.psql(
         "CREATE ROLE intruder LOGIN; GRANT CREATE ON SCHEMA public TO intruder; \
-         SET ROLE intruder; CREATE TABLE api_keys_last_used (name text PRIMARY KEY, last_used_at timestamptz);",
+         CREATE TABLE ran (at timestamptz); GRANT INSERT ON ran TO intruder; \
+         SET ROLE intruder; \
+         CREATE TABLE api_keys_revision (only_row boolean PRIMARY KEY DEFAULT true, \
+             revision bigint NOT NULL, txid bigint NOT NULL DEFAULT 0); \
+         CREATE FUNCTION mine() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN INSERT INTO public.ran VALUES (now()); RETURN NEW; END $$; \
+         CREATE TRIGGER mine BEFORE INSERT OR UPDATE ON api_keys_revision \
+             FOR EACH ROW EXECUTE FUNCTION mine();",
     );
     let (ok, out) = apikey(&pg, &["db", "init"]);
     assert!(!ok, "{out}");
-    assert!(out.contains("refusing to use api_keys_last_used"), "{out}");
+    assert!(
+        out.contains("refusing to use public.api_keys_revision"),
+        "{out}"
+    );
+    assert_eq!(pg.psql("SELECT count(*) FROM ran"), "0", "the trigger ran");
+    pg.psql("DROP TABLE api_keys_revision CASCADE");
 
+    // A function another role made first: `CREATE OR REPLACE` would keep it theirs, and they
+    // could rewrite the trigger's body.
     pg.psql(
-        "DROP TABLE api_keys_last_used; \
-         CREATE TABLE api_keys_last_used (name text PRIMARY KEY, last_used_at timestamptz NOT NULL); \
-         CREATE FUNCTION rigged() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$; \
+        "SET ROLE intruder; \
+         CREATE FUNCTION api_keys_changed() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RETURN NEW; END $$;",
+    );
+    let (ok, out) = apikey(&pg, &["db", "init"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("refusing to use public.api_keys_changed()"),
+        "{out}"
+    );
+    pg.psql("DROP FUNCTION api_keys_changed()");
+
+    // The owner's own table with a trigger of another's on it.
+    let (ok, out) = apikey(&pg, &["db", "init"]);
+    assert!(ok, "{out}");
+    pg.psql(
+        "CREATE FUNCTION rigged() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$; \
          CREATE TRIGGER rigged BEFORE DELETE ON api_keys_last_used FOR EACH ROW EXECUTE FUNCTION rigged();",
     );
     let (ok, out) = apikey(&pg, &["db", "init"]);
     assert!(
-        !ok && out.contains("refusing to use api_keys_last_used"),
+        !ok && out.contains("refusing to use public.api_keys_last_used"),
         "{out}"
     );
     pg.psql("DROP TRIGGER rigged ON api_keys_last_used");

@@ -178,7 +178,11 @@ fn hash_reads_the_key_from_stdin() {
 #[test]
 fn usage_errors_exit_2_without_echoing_keys() {
     let cases: &[(&[&str], Option<&str>, &str)] = &[
-        (&["new"], None, "needs `--name <NAME>`"),
+        (
+            &["new"],
+            None,
+            "required arguments were not provided:\n  --name <NAME>",
+        ),
         (
             &["new", "--name", "x", "--scope", "read orders"],
             None,
@@ -210,14 +214,18 @@ fn usage_errors_exit_2_without_echoing_keys() {
             "not with `sha256` (a key that does reads as a misspelt digest)",
         ),
         (&["new", "--name", "bad-name"], None, "invalid name"),
-        (&["rotated"], None, "unknown command"),
-        (&["db"], None, "expected `apikey db init`"),
-        (&["db", "drop"], None, "expected `apikey db init`"),
-        (&["revoke"], None, "`apikey revoke` needs `--name <NAME>`"),
+        (&["rotated"], None, "unrecognized subcommand 'rotated'"),
+        (&["db"], None, "Usage: apikey db <COMMAND>"),
+        (&["db", "drop"], None, "unrecognized subcommand 'drop'"),
+        (
+            &["revoke"],
+            None,
+            "required arguments were not provided:\n  --name <NAME>",
+        ),
         (
             &["rotate", "--name", "x"],
             None,
-            "needs `--grace <DURATION>`",
+            "required arguments were not provided:\n  --grace <DURATION>",
         ),
         (
             &["rotate", "--name", "x", "--grace", "soon"],
@@ -227,17 +235,17 @@ fn usage_errors_exit_2_without_echoing_keys() {
         (
             &["list", "--scope", "x"],
             None,
-            "`apikey list` takes no `--scope`",
+            "unexpected argument '--scope' found",
         ),
         (
             &["hash", "--database-url", "x"],
             None,
-            "takes no `--database-url`",
+            "unexpected argument '--database-url' found",
         ),
         (
             &["new", "--name", "x", "--database-ca", "ca.pem"],
             None,
-            "`--database-ca` needs `--database`",
+            "required arguments were not provided:\n  <--database|--database-url <URL>>",
         ),
         (
             &[
@@ -249,7 +257,7 @@ fn usage_errors_exit_2_without_echoing_keys() {
                 "ORDERS_KEY_",
             ],
             None,
-            "which `new --database` does not print",
+            "the argument '--env-prefix <ENV_PREFIX>' cannot be used with:\n  --database",
         ),
         (&["new", "--name", "x", "--database"], None, "no key table"),
         (
@@ -283,7 +291,7 @@ fn usage_errors_exit_2_without_echoing_keys() {
             "{stderr}"
         );
     }
-    assert!(stdout(&apikey(&["--help"], None)).contains("USAGE:"));
+    assert!(stdout(&apikey(&["--help"], None)).contains("Usage:"));
 }
 
 const EXISTING: &str = "my-existing-key-0123456789";
@@ -464,4 +472,169 @@ fn env_prefixes_follow_the_servers_rule() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout(&out).contains("ORDERS_KEY_ORDERS=sha256:"));
+}
+
+/// What `apikey` printed for `args`: its exit code, standard output and standard error.
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = apikey(args, None);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_mistyped_command_gets_a_suggestion() {
+    for (typed, meant) in [("nwe", "new"), ("hsah", "hash"), ("rotaet", "rotate")] {
+        let (code, out, err) = run(&[typed]);
+        assert_eq!(code, Some(2), "{typed}: {err}");
+        assert!(out.is_empty(), "{typed}: {out}");
+        assert!(
+            err.contains(&format!("a similar subcommand exists: '{meant}'")),
+            "{typed}: {err}"
+        );
+    }
+    // Under `db`, only `db`'s commands are suggested.
+    let (code, _, err) = run(&["db", "nwe"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(!err.contains("similar"), "{err}");
+}
+
+#[test]
+fn each_command_has_its_own_help() {
+    // `apikey` alone shows the help and succeeds, as `apikey --help` does.
+    for args in [&[][..], &["--help"], &["help"]] {
+        let (code, out, err) = run(args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        for command in [
+            "new",
+            "hash",
+            "db",
+            "list",
+            "revoke",
+            "rotate",
+            "EXIT STATUS:",
+        ] {
+            assert!(out.contains(command), "{args:?}: {command}: {out}");
+        }
+    }
+    // A command's help lists its own options, and none of the others'.
+    let cases: &[(&[&str], &[&str], &[&str])] = &[
+        (
+            &["rotate", "--help"],
+            &[
+                "Usage: apikey rotate",
+                "--name <NAME>",
+                "--grace <DURATION>",
+                "--json",
+            ],
+            &["--scope", "--env-prefix", "--grants"],
+        ),
+        (
+            &["new", "--help"],
+            &[
+                "Usage: apikey new",
+                "--scope <SCOPE>",
+                "--database-url <URL>",
+            ],
+            &["--grace", "--grants"],
+        ),
+        (
+            &["db", "init", "--help"],
+            &["Usage: apikey db init", "--grants <INSTANCE>,<ADMIN>"],
+            &["--name", "--json"],
+        ),
+        (
+            &["hash", "-h"],
+            &["Usage: apikey hash", "--name <NAME>"],
+            &["--database-url", "<KEY>", "[KEY]"],
+        ),
+    ];
+    for (args, present, absent) in cases {
+        let (code, out, err) = run(args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        for text in *present {
+            assert!(out.contains(text), "{args:?}: {text}: {out}");
+        }
+        for text in *absent {
+            assert!(!out.contains(text), "{args:?}: {text}: {out}");
+        }
+    }
+}
+
+#[test]
+fn a_database_url_is_never_echoed() {
+    let secret = "hunter2-in-the-url";
+    let url = format!("postgres://keys:{secret}@127.0.0.1:1/keys");
+    let assigned = format!("--database-url={url}");
+    let cases: &[&[&str]] = &[
+        // Refused by the command line.
+        &["hash", "--database-url", &url],
+        &["hash", &assigned],
+        &["list", &assigned, &assigned],
+        &["list", "--databse-url", &url],
+        &["list", &assigned, "extra"],
+        &[
+            "new",
+            "--name",
+            "x",
+            &assigned,
+            "--env-prefix",
+            "ORDERS_KEY_",
+        ],
+        &["rotate", "--name", "x", &assigned],
+        // Refused by the database's driver, or no server there.
+        &["list", "--database-url", &url],
+        &[
+            "list",
+            "--database-url",
+            &format!("postgres://keys:{secret}@[::1/keys"),
+        ],
+        &[
+            "list",
+            "--database-url",
+            &format!("host=127.0.0.1 password={secret} sslmode=no"),
+        ],
+        &["list", "--database-url", secret],
+    ];
+    for args in cases {
+        let (code, out, err) = run(args);
+        assert!(matches!(code, Some(1 | 2)), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(
+            !err.contains(secret) && !out.contains(secret),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_value_that_is_not_utf8_is_a_usage_error_that_does_not_show_it() {
+    use std::os::unix::ffi::OsStrExt;
+
+    let value = std::ffi::OsStr::from_bytes(b"postgres://keys:hunter2\xff@127.0.0.1:1/keys");
+    for args in [["list", "--database-url"], ["new", "--name"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_apikey"))
+            .args(args)
+            .arg(value)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("not valid UTF-8") && !err.contains("hunter2"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn completions_are_printed_for_a_shell() {
+    let (code, out, err) = run(&["completions", "bash"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("apikey") && out.contains("--grace"), "{out}");
+    let (code, _, err) = run(&["completions", "tcsh"]);
+    assert_eq!(code, Some(2), "{err}");
 }

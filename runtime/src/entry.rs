@@ -96,7 +96,7 @@ pub enum EntryError {
     BadDigest,
     /// A key that looks like a digest but is not `sha256:` (or `sha256=`) and hex: one that starts
     /// with `sha256` (any case) without `:` or `=` after it, or any other tag of up to 16
-    /// characters, then `:` or `=`, then 64 or 128 hex digits (`sha-256:…`, `SHA2=…`,
+    /// characters, then `:` or `=`, then 64, 96 or 128 hex digits (`sha-256:…`, `SHA2=…`,
     /// `sha512:…`). A misspelt digest, never taken for a plaintext key.
     MisspeltDigest,
     /// A key of the generated shape (`rak_…`) whose checksum is wrong: a typo or a truncation.
@@ -136,7 +136,7 @@ impl fmt::Display for EntryError {
             ),
             EntryError::BadDigest => f.write_str("`sha256:` must be followed by exactly 64 hex digits"),
             EntryError::MisspeltDigest => f.write_str(
-                "the key looks like a digest but is not `sha256:` and 64 hex digits; write a digest as `sha256:<hex>` (no key may start with `sha256`, nor be a short tag, `:` or `=`, and 64 or 128 hex digits)",
+                "the key looks like a digest but is not `sha256:` and 64 hex digits; write a digest as `sha256:<hex>` (no key may start with `sha256`, nor be a short tag, `:` or `=`, and 64, 96 or 128 hex digits)",
             ),
             EntryError::BadChecksum => f.write_str(
                 "the key has the shape of a generated key but its checksum is wrong; check it was copied whole",
@@ -253,10 +253,10 @@ pub fn is_digest_entry(value: &str) -> bool {
 /// `keygen` allows.
 const MAX_TAG_LEN: usize = 16;
 
-/// Lengths of hex that make a tagged key a digest: SHA-256's, and SHA-512's for an operator who
-/// hashed with the wrong tool. Not MD5's 32 or SHA-1's 40: those are also `token_hex(16)` and
-/// `token_hex(20)` behind a prefix, keys an operator may well have chosen.
-const DIGEST_HEX_LENS: [usize; 2] = [64, 128];
+/// Lengths of hex that make a tagged key a digest: SHA-256's, and SHA-384's and SHA-512's for an
+/// operator who hashed with the wrong tool. Not MD5's 32 or SHA-1's 40: those are also
+/// `token_hex(16)` and `token_hex(20)` behind a prefix, keys an operator may well have chosen.
+const DIGEST_HEX_LENS: [usize; 3] = [64, 96, 128];
 
 /// The hex digits of a key written as a digest. The tag is `sha256` in any case, followed by `:`
 /// or `=` (operators write `SHA256:`, and `=` separates everything else in the configuration).
@@ -266,7 +266,7 @@ const DIGEST_HEX_LENS: [usize; 2] = [64, 128];
 /// own text. That is any key starting with `sha256`, and any short tag followed by `:` or `=`
 /// and a digest's length of hex digits, whatever the tag says (`sha-256:`, `SHA2=`, `hash:`,
 /// `sha512:`). A generated key has neither `:` nor `=`, and a key an operator chose ends in
-/// exactly 64 or 128 hex digits after such a tag only if made that way.
+/// exactly 64, 96 or 128 hex digits after such a tag only if made that way.
 fn digest_hex(key: &str) -> Result<Option<&str>, EntryError> {
     let tagged = key
         .get(..DIGEST_TAG.len())
@@ -471,6 +471,7 @@ mod tests {
     fn digests_under_another_tag_are_never_plaintext_keys() {
         let hex = &KeyDigest::of(KEY.as_bytes()).to_entry()[7..];
         let sha512 = hex.repeat(2);
+        let sha384 = &sha512[..96];
         let tags = [
             "sha-256:",
             "sha_256=",
@@ -489,7 +490,7 @@ mod tests {
             "0123456789abcdef:",
         ];
         for tag in tags {
-            for hex in [hex, &hex.to_uppercase(), &sha512] {
+            for hex in [hex, &hex.to_uppercase(), sha384, &sha512] {
                 for entry in [format!("{tag}{hex}"), format!(" {tag}{hex} ;scopes=admin")] {
                     assert!(!is_digest_entry(&entry), "{entry}");
                     let e = err(&entry);
@@ -592,8 +593,8 @@ mod tests {
             ("0123456789abcdéf0123".into(), "the key contains a space, a control or a non-ASCII character; keys are sent in an HTTP header and may use visible ASCII characters other than `;` only"),
             ("sha256:abcd".into(), "`sha256:` must be followed by exactly 64 hex digits"),
             (format!("sha256:{}", "z".repeat(64)), "`sha256:` must be followed by exactly 64 hex digits"),
-            ("sha256-0123456789abcdef".into(), "the key looks like a digest but is not `sha256:` and 64 hex digits; write a digest as `sha256:<hex>` (no key may start with `sha256`, nor be a short tag, `:` or `=`, and 64 or 128 hex digits)"),
-            (format!("sha-256:{}", "0a".repeat(32)), "the key looks like a digest but is not `sha256:` and 64 hex digits; write a digest as `sha256:<hex>` (no key may start with `sha256`, nor be a short tag, `:` or `=`, and 64 or 128 hex digits)"),
+            ("sha256-0123456789abcdef".into(), "the key looks like a digest but is not `sha256:` and 64 hex digits; write a digest as `sha256:<hex>` (no key may start with `sha256`, nor be a short tag, `:` or `=`, and 64, 96 or 128 hex digits)"),
+            (format!("sha-256:{}", "0a".repeat(32)), "the key looks like a digest but is not `sha256:` and 64 hex digits; write a digest as `sha256:<hex>` (no key may start with `sha256`, nor be a short tag, `:` or `=`, and 64, 96 or 128 hex digits)"),
             // Field syntax and names.
             (format!("{k};scopes"), "field 1 after the key is not of the form `name=value` (a key may not contain `;`)"),
             (format!("{k};scopes=a;;"), "field 2 after the key is not of the form `name=value` (a key may not contain `;`)"),

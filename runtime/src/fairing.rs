@@ -402,7 +402,7 @@ fn load(
             Vec::new()
         });
         if read {
-            keys.confirm_database();
+            keys.confirm_database(std::time::Instant::now());
         }
         outcome
     };

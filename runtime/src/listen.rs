@@ -218,6 +218,7 @@ async fn session(
                 }
             },
             _ = poll.tick(), if check_every.is_some() => {
+                let started = Instant::now();
                 match table.position().await {
                     Ok(position) if Some(&position) != keys.database_position().as_ref() => {
                         tracing::info!(
@@ -228,7 +229,7 @@ async fn session(
                         read_changes(keys, &mut table).await
                     }
                     Ok(_) => {
-                        keys.confirm_database();
+                        keys.confirm_database(started);
                         Ok(())
                     }
                     Err(e) => Err(e),
@@ -254,6 +255,7 @@ async fn session(
 
 /// Reads the whole table and swaps its keys in.
 async fn full_read(keys: &ApiKeyStore, table: &mut KeyTable) -> Result<(), DatabaseError> {
+    let started = Instant::now();
     let read = table.live_keys().await?;
     // Off the async workers, with the reload: a table of many rows takes a while to parse.
     reload_with(keys, "database", move |keys| {
@@ -267,7 +269,7 @@ async fn full_read(keys: &ApiKeyStore, table: &mut KeyTable) -> Result<(), Datab
         })
     })
     .await;
-    keys.confirm_database();
+    keys.confirm_database(started);
     Ok(())
 }
 
@@ -277,6 +279,7 @@ async fn read_changes(keys: &ApiKeyStore, table: &mut KeyTable) -> Result<(), Da
     let Some(known) = keys.database_position() else {
         return full_read(keys, table).await;
     };
+    let started = Instant::now();
     let TableRead {
         position, changes, ..
     } = table.changes_since(known.revision).await?;
@@ -293,7 +296,7 @@ async fn read_changes(keys: &ApiKeyStore, table: &mut KeyTable) -> Result<(), Da
     }
     if position.revision == known.revision && changes.is_empty() {
         // A notification with nothing behind it (anyone may `NOTIFY`): no reload.
-        keys.confirm_database();
+        keys.confirm_database(started);
         return Ok(());
     }
     reload_with(keys, "database", move |keys| {
@@ -304,7 +307,7 @@ async fn read_changes(keys: &ApiKeyStore, table: &mut KeyTable) -> Result<(), Da
         })
     })
     .await;
-    keys.confirm_database();
+    keys.confirm_database(started);
     Ok(())
 }
 

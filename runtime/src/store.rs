@@ -621,10 +621,12 @@ impl ApiKeyStore {
             .map_or(0, DatabaseKeys::skipped)
     }
 
-    /// Notes that the copy of the table is current as of now.
+    /// Notes that the copy of the table is current as of `at`: when the read or check that
+    /// showed it began, so that a read that took long confirms no more than it saw.
     #[cfg(feature = "postgres")]
-    pub(crate) fn confirm_database(&self) {
-        *lock(&self.shared.database_confirmed) = Some(std::time::Instant::now());
+    pub(crate) fn confirm_database(&self, at: std::time::Instant) {
+        let mut confirmed = lock(&self.shared.database_confirmed);
+        *confirmed = Some(confirmed.map_or(at, |before| before.max(at)));
     }
 
     /// How long since the copy of the table was last known to be current; `None` before the

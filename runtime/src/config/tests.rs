@@ -55,6 +55,9 @@ fn connection_strings_hide_their_password_quoted_or_not() {
     let url = CredentialUrl::new(r"host=db password='it\'s a secret' sslmode=disable");
     assert_eq!(url.shown, "host=db password=*** sslmode=disable");
     assert_eq!(url.scrub("it's a secret"), "***");
+    let url = CredentialUrl::new(r"host=db password=ab\ S3cret user=k");
+    assert_eq!(url.shown, "host=db password=*** user=k");
+    assert_eq!(url.scrub("auth failed: ab S3cret"), "auth failed: ***");
     let url = CredentialUrl::new("password = 'spaced out'");
     assert!(!url.shown.contains("spaced"), "{}", url.shown);
     // Unterminated quoting hides everything after it.

@@ -9,8 +9,9 @@ pub fn grant_statements(
     instance: &str,
     admin: &str,
 ) -> Result<Vec<String>, DatabaseError> {
-    let [schema, instance, admin] = [schema, instance, admin].map(identifier);
-    let (schema, instance, admin) = (schema?, instance?, admin?);
+    let schema = identifier(schema)?;
+    let [instance, admin] = [instance, admin].map(role);
+    let (instance, admin) = (instance?, admin?);
     Ok(vec![
         format!("GRANT USAGE ON SCHEMA {schema} TO {instance}, {admin};"),
         format!(
@@ -21,6 +22,23 @@ pub fn grant_statements(
         format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.api_keys TO {admin};"),
         format!("GRANT SELECT ON {schema}.api_keys_last_used TO {admin};"),
     ])
+}
+
+/// A role to grant to, as a quoted identifier. The names PostgreSQL reads as something else
+/// even quoted (`"public"` is every role) and its own roles are refused.
+fn role(name: &str) -> Result<String, DatabaseError> {
+    let lower = name.to_ascii_lowercase();
+    let reserved = [
+        "public",
+        "none",
+        "current_user",
+        "current_role",
+        "session_user",
+    ];
+    if reserved.contains(&lower.as_str()) || lower.starts_with("pg_") {
+        return Err(DatabaseError::Role(name.to_owned()));
+    }
+    identifier(name)
 }
 
 /// `name` as a quoted SQL identifier.
@@ -48,5 +66,19 @@ mod tests {
         );
         assert!(grant_statements("svc", "", "admin").is_err());
         assert!(grant_statements("svc", "a\0b", "admin").is_err());
+        // `"public"` grants to every role.
+        for reserved in [
+            "public",
+            "PUBLIC",
+            "none",
+            "current_user",
+            "session_user",
+            "pg_monitor",
+        ] {
+            assert!(
+                grant_statements("svc", "app", reserved).is_err(),
+                "{reserved}"
+            );
+        }
     }
 }

@@ -35,7 +35,7 @@
 //! to [`KeyTable::connect_with_ca`] (`keys_database_ca`), for the host name or address of the URL.
 
 //!
-//! The parts: the [schema](SCHEMA) (`schema.sql`), the administration client [`KeyTable`]
+//! The parts: the [schema](SCHEMA) (`schema.sql`, `ownership.sql`), the administration client [`KeyTable`]
 //! (`table.rs`) and what it returns (`records.rs`), its errors (`error.rs`), the connection and its TLS (`connection.rs`), the
 //! least-privilege grants (`grants.rs`), how an instance reads a row (`rows.rs`), and the copy
 //! of the table an instance keeps (`keys.rs`), which every load of the keys reads.
@@ -61,4 +61,12 @@ pub const LISTENER_NAME: &str = "rocket-api-key listener";
 
 /// The table, its revision counter, the record of deletions, the last-used times and the trigger
 /// that numbers and announces every change. Idempotent: [`KeyTable::init`] runs it as it is.
-pub const SCHEMA: &str = include_str!("schema.sql");
+///
+/// It checks, before it writes anything and again at its end, that every table and function of
+/// the schema is the connecting role's own, with no trigger or rule of another's
+/// (`ownership.sql`).
+pub const SCHEMA: &str = concat!(
+    include_str!("ownership.sql"),
+    include_str!("schema.sql"),
+    include_str!("ownership.sql")
+);

@@ -129,29 +129,3 @@ END
 $$;
 REVOKE ALL ON FUNCTION api_keys_next_revision(text), api_keys_changed(), api_keys_truncated()
     FROM PUBLIC;
-
--- The functions run with the owner's rights and write these tables: each must be an
--- ordinary table of the owner, with no trigger or rule but the schema's own, or a table
--- made beforehand by another role (CREATE TABLE IF NOT EXISTS keeps it) would run that
--- role's code as the owner.
-DO $$
-DECLARE
-    relation text;
-    found record;
-BEGIN
-    FOREACH relation IN ARRAY
-        ARRAY['api_keys', 'api_keys_revision', 'api_keys_deleted', 'api_keys_last_used']
-    LOOP
-        SELECT c.relkind, pg_catalog.pg_get_userbyid(c.relowner) AS owner,
-            (SELECT count(*) FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid
-                AND NOT t.tgisinternal
-                AND t.tgname NOT IN ('api_keys_changed', 'api_keys_truncated')) AS triggers,
-            (SELECT count(*) FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid) AS rules
-        INTO found FROM pg_catalog.pg_class c WHERE c.oid = relation::regclass;
-        IF found.relkind <> 'r' OR found.owner <> current_user
-            OR found.triggers > 0 OR found.rules > 0 THEN
-            RAISE EXCEPTION 'refusing to use %: it must be an ordinary table owned by %, with no trigger or rule of another''s', relation, current_user;
-        END IF;
-    END LOOP;
-END
-$$;

@@ -6,7 +6,7 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
-use super::{allows, is_rockets, Bounded};
+use super::{allows, is_filtered, Bounded};
 
 /// Drops Rocket's log events that can carry an API key (see the [module](super) documentation).
 ///
@@ -40,7 +40,7 @@ impl<S: Subscriber> Layer<S> for CredentialFilter {
         let target = metadata.target();
         // Rocket logs through the `log` crate: bridged events have the target `log` and carry
         // the real one in a field.
-        if target != "log" && !is_rockets(target) {
+        if target != "log" && !is_filtered(target) {
             return true;
         }
         let mut fields = Fields::default();

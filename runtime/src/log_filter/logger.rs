@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rocket::figment::Figment;
 use yansi::Paint;
 
-use super::{allows, is_rockets, Bounded};
+use super::{allows, is_filtered, Bounded};
 
 /// Installs Rocket's logger without the lines that can print an API key (see the
 /// [module](super) documentation): call it first, before `rocket::build()`.
@@ -112,7 +112,7 @@ impl log::Log for RocketLines {
             return;
         }
         let target = record.target();
-        if is_rockets(target)
+        if is_filtered(target)
             && !allows(
                 target,
                 &tracing_level(record.level()),

@@ -43,8 +43,11 @@ pub(crate) fn rockets_lines_filtered() -> bool {
 }
 
 /// Messages of Rocket's that print a request (or part of one) no fairing has seen yet.
-const UNREDACTED_PREFIXES: [&str; 5] = [
+const UNREDACTED_PREFIXES: [&str; 7] = [
     "received request",
+    // At `debug`, every field of a form body, a key sent in one included.
+    "url-encoded field",
+    "multipart field",
     "Dispatching salvaged request",
     "Error: invalid origin URI",
     "Hyper/Rocket URI validity discord",
@@ -57,7 +60,11 @@ const MALFORMED_HEADER: &str = "' header is malformed: ";
 /// Whether an event of `target` at `level`, saying `message`, may be logged: the one rule both
 /// ways of logging apply.
 fn allows(target: &str, level: &Level, message: &str) -> bool {
-    if !is_rockets(target) {
+    // tokio-postgres prints every statement's parameters at DEBUG: the key table's digests.
+    if is_tokio_postgres(target) {
+        return *level <= Level::INFO;
+    }
+    if !(target == "rocket" || target.starts_with("rocket::")) {
         return true;
     }
     // DEBUG and TRACE are more verbose than INFO.
@@ -68,9 +75,14 @@ fn allows(target: &str, level: &Level, message: &str) -> bool {
         || message.contains(MALFORMED_HEADER))
 }
 
-/// Whether `target` is one of Rocket's: the only events [`allows`] looks into.
-fn is_rockets(target: &str) -> bool {
-    target == "rocket" || target.starts_with("rocket::")
+/// Whether `target` is one of Rocket's or tokio-postgres': the only events [`allows`] looks
+/// into.
+fn is_filtered(target: &str) -> bool {
+    target == "rocket" || target.starts_with("rocket::") || is_tokio_postgres(target)
+}
+
+fn is_tokio_postgres(target: &str) -> bool {
+    target == "tokio_postgres" || target.starts_with("tokio_postgres::")
 }
 
 /// A string that keeps its first [`Bounded::CAPACITY`] bytes and refuses the rest: the decision
@@ -155,6 +167,27 @@ mod tests {
             "rocket::server::_",
             &Level::WARN,
             "Responding with registered 401 catcher."
+        ));
+        // Form bodies at `debug`, and tokio-postgres' statement parameters (digests).
+        assert!(!allows(
+            "rocket::form::parser::_",
+            &Level::TRACE,
+            "url-encoded field: (\"api_key\", \"k\")"
+        ));
+        assert!(!allows(
+            "rocket::form::parser::_",
+            &Level::TRACE,
+            "multipart field: k"
+        ));
+        assert!(!allows(
+            "tokio_postgres::query",
+            &Level::DEBUG,
+            "executing statement s0 with parameters: [\"\\\\x…\"]"
+        ));
+        assert!(allows(
+            "tokio_postgres::connection",
+            &Level::INFO,
+            "NOTICE: …"
         ));
         // Only Rocket's events are looked at.
         assert!(allows("my_app", &Level::DEBUG, "received request"));

@@ -118,7 +118,21 @@ impl CredentialUrl {
                     (&quoted[..end], (end + 2).min(after.len()))
                 }
                 None => {
-                    let end = after.find(char::is_whitespace).unwrap_or(after.len());
+                    // Unquoted, a value runs to whitespace that no backslash escapes (`ab\ cd`
+                    // is one value to the client).
+                    let mut end = after.len();
+                    let mut escaped = false;
+                    for (i, c) in after.char_indices() {
+                        match c {
+                            _ if escaped => escaped = false,
+                            '\\' => escaped = true,
+                            c if c.is_whitespace() => {
+                                end = i;
+                                break;
+                            }
+                            _ => {}
+                        }
+                    }
                     (&after[..end], end)
                 }
             };
@@ -127,7 +141,13 @@ impl CredentialUrl {
             if key.trim().eq_ignore_ascii_case("password") {
                 shown.push_str(HIDDEN);
                 secrets.push(value.to_owned());
-                secrets.push(value.replace("\\'", "'").replace("\\\\", "\\"));
+                // As the client reads it: each backslash takes the next character as it is.
+                let mut unescaped = String::with_capacity(value.len());
+                let mut chars = value.chars();
+                while let Some(c) = chars.next() {
+                    unescaped.extend(if c == '\\' { chars.next() } else { Some(c) });
+                }
+                secrets.push(unescaped);
             } else {
                 shown.push_str(&after[..len]);
             }

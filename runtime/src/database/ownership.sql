@@ -1,0 +1,42 @@
+-- Nothing of the schema may belong to another role, or carry a trigger or rule of another's:
+-- the functions run with their owner's rights, and a table or function made beforehand by
+-- another role (CREATE TABLE IF NOT EXISTS keeps a table, CREATE OR REPLACE FUNCTION keeps a
+-- function's owner) would run that role's code as the owner, a superuser included. Checked
+-- before anything is written, and again at the end.
+DO $$
+DECLARE
+    schema_name text := pg_catalog.current_schema();
+    relation text;
+    routine text;
+    found record;
+    id oid;
+BEGIN
+    FOREACH relation IN ARRAY
+        ARRAY['api_keys', 'api_keys_revision', 'api_keys_deleted', 'api_keys_last_used']
+    LOOP
+        id := pg_catalog.to_regclass(pg_catalog.format('%I.%I', schema_name, relation));
+        CONTINUE WHEN id IS NULL;
+        SELECT c.relkind, pg_catalog.pg_get_userbyid(c.relowner) AS owner,
+            (SELECT count(*) FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid
+                AND NOT t.tgisinternal
+                AND NOT (relation = 'api_keys'
+                    AND t.tgname IN ('api_keys_changed', 'api_keys_truncated'))) AS triggers,
+            (SELECT count(*) FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid) AS rules
+        INTO found FROM pg_catalog.pg_class c WHERE c.oid = id;
+        IF found.relkind <> 'r' OR found.owner <> current_user
+            OR found.triggers > 0 OR found.rules > 0 THEN
+            RAISE EXCEPTION 'refusing to use %.%: it must be an ordinary table owned by %, with no trigger or rule of another''s', schema_name, relation, current_user;
+        END IF;
+    END LOOP;
+    FOREACH routine IN ARRAY
+        ARRAY['api_keys_next_revision(text)', 'api_keys_changed()', 'api_keys_truncated()']
+    LOOP
+        id := pg_catalog.to_regprocedure(pg_catalog.format('%I.%s', schema_name, routine));
+        CONTINUE WHEN id IS NULL;
+        IF (SELECT pg_catalog.pg_get_userbyid(p.proowner) FROM pg_catalog.pg_proc p
+            WHERE p.oid = id) <> current_user THEN
+            RAISE EXCEPTION 'refusing to use %.%: it must be owned by %', schema_name, routine, current_user;
+        END IF;
+    END LOOP;
+END
+$$;
