@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::ops::Deref;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rocket::http::Header;
@@ -19,6 +19,7 @@ use crate::address::ClientAddr;
 use crate::config::{ClientAddress, Config};
 use crate::digest::{Fingerprint, KeyDigest};
 use crate::limit_outcome::Limit;
+use crate::lock::lock;
 use crate::log;
 use crate::reason::Reason;
 use crate::reject::{self, Rejection};
@@ -159,11 +160,6 @@ struct Failure {
 
 fn check<'r>(req: &'r Request<'_>) -> &'r Check {
     req.local_cache(Check::default)
-}
-
-/// A verdict's cell. A guard that panicked holding it left a verdict or none, either usable.
-fn lock<T>(cell: &Mutex<T>) -> MutexGuard<'_, T> {
-    cell.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 async fn guard(req: &Request<'_>, required: ScopeRequirement) -> Outcome<ApiKey, Rejection> {

@@ -18,6 +18,7 @@ mod challenge;
 mod digest;
 mod duration;
 mod env;
+mod lock;
 pub mod keygen;
 pub mod log_filter;
 mod redact;

@@ -11,6 +11,8 @@ use std::time::{Duration, SystemTime};
 use zeroize::Zeroizing;
 
 use super::LoadError;
+use crate::config::Config;
+use crate::target::TARGET;
 
 /// Readings of a keys file that keeps changing while it is read, before the load fails.
 pub(super) const READ_ATTEMPTS: u32 = 4;
@@ -31,6 +33,23 @@ pub(crate) struct FileRules {
     pub settle: Duration,
 }
 
+impl FileRules {
+    /// The rules of `config`. A file whose last line has no final newline is trusted once
+    /// unchanged for a poll interval: the poll after the one that deferred it finds it settled.
+    /// With polling off, for the default interval.
+    pub fn of(config: &Config) -> FileRules {
+        let settle = if config.reload_interval.is_zero() {
+            Config::default().reload_interval
+        } else {
+            config.reload_interval
+        };
+        FileRules {
+            max_size: config.keys_file_max_size,
+            settle,
+        }
+    }
+}
+
 /// A keys file that others may read or write: loaded, but worth a warning. Both carry the path
 /// and the file's mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +58,27 @@ pub(crate) enum FileWarning {
     Writable(PathBuf, u32),
     /// It holds plaintext keys, and group or others may read them.
     Readable(PathBuf, u32),
+}
+
+impl FileWarning {
+    /// Logs the warning, with the fix.
+    pub fn log(&self) {
+        match self {
+            FileWarning::Writable(path, mode) => tracing::warn!(
+                target: TARGET,
+                path = ?path,
+                mode = %format!("{mode:o}"),
+                "keys file can be written by group or others, who could add a key; `chmod go-w` it"
+            ),
+            FileWarning::Readable(path, mode) => tracing::warn!(
+                target: TARGET,
+                path = ?path,
+                mode = %format!("{mode:o}"),
+                "keys file holds plaintext keys and can be read by group or others; `chmod go-r` \
+                 it, or store `sha256:` entries (`apikey hash`)"
+            ),
+        }
+    }
 }
 
 /// What the poller compares with the state at the last load: the file's [stamp](FileStamp)
@@ -56,6 +96,13 @@ pub(crate) struct FileStamp {
 }
 
 impl FileStamp {
+    /// The state of the file at `path` now: its stamp, or `None` when it cannot be read.
+    pub fn at(path: &Path) -> FileState {
+        std::fs::metadata(path)
+            .ok()
+            .map(|meta| FileStamp::of(&meta))
+    }
+
     pub fn of(meta: &Metadata) -> Self {
         #[cfg(unix)]
         let id = {

@@ -11,115 +11,26 @@ use time::OffsetDateTime;
 
 use crate::config::{Config, MetricsKeyLabel};
 #[cfg(feature = "postgres")]
-use crate::database::keys::{DatabaseKeys, Position};
-use crate::digest::{Fingerprint, KeyDigest};
+use crate::database::keys::DatabaseKeys;
+use crate::digest::KeyDigest;
 use crate::keygen::{checksum, Checksum};
 use crate::limit::Limiter;
-#[cfg(feature = "postgres")]
-use crate::load::NameList;
 use crate::load::ReloadSummary;
 use crate::load::{FileRules, FileStamp, FileState, FileWarning, LoadErrors, Loaded, Loader};
-use crate::rate::RateSpec;
+use crate::lock::lock;
 use crate::reason::Reason;
 use crate::rejection_log::RejectionLog;
 use crate::routes::ProtectedRoute;
 use crate::scope::ScopeRequirement;
-use crate::slot_table::{KeyIdentity, Profile, Slot, SlotTable};
+use crate::slot_table::{KeyIdentity, SlotTable};
 use crate::target::TARGET;
 use crate::usage::{KeyUsage, Rejected, UsageReport, NO_KEY};
 
-/// The validated key behind a request: its name and permissions, never the key itself.
-///
-/// Also a request guard: declare it in a handler to learn who is calling. On its own it accepts
-/// any valid key; after `#[require_api_key(…)]` it reuses the result of that check.
-///
-/// ```
-/// use rocket::get;
-/// use rocket_api_key_runtime::ApiKey;
-///
-/// #[get("/whoami")]
-/// fn whoami(key: ApiKey) -> String {
-///     format!("{} ({})", key.name(), key.scopes().join(" "))
-/// }
-/// ```
-///
-/// An `ApiKey` refers to the set of keys it was checked against, so it shows the key as it was
-/// then, whatever a reload changed since; and it keeps that set in memory until it is dropped.
-/// It is meant to live as long as a request: to remember a caller for longer, keep its
-/// [name](Self::name).
-#[derive(Clone)]
-pub struct ApiKey {
-    store: Arc<SlotTable>,
-    /// A position `SlotTable::find` returned: always holds a slot.
-    position: usize,
-}
+#[cfg(feature = "postgres")]
+mod database;
+mod key;
 
-impl ApiKey {
-    fn slot(&self) -> &Slot {
-        match self.store.slot(self.position) {
-            Some(slot) => slot,
-            None => unreachable!("an ApiKey is made only from a slot of its store"),
-        }
-    }
-
-    /// The key's name: `<NAME>` of `API_KEY_<NAME>`, lowercased, or the name in the keys file.
-    pub fn name(&self) -> &str {
-        &self.slot().identity.name
-    }
-
-    /// The scopes granted to the key.
-    pub fn scopes(&self) -> Vec<&str> {
-        self.granted().iter().map(|s| &**s).collect()
-    }
-
-    /// Whether the key has `scope`.
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.granted().iter().any(|s| &**s == scope)
-    }
-
-    /// When the key expires, if it does: in UTC, to the microsecond.
-    pub fn expires(&self) -> Option<OffsetDateTime> {
-        self.slot().expires.to_time()
-    }
-
-    /// The fingerprint of the key in logs: the first 8 hex digits of its SHA-256 digest.
-    pub fn fingerprint(&self) -> Fingerprint {
-        self.slot().digest.fingerprint()
-    }
-
-    /// The scopes, without a `Vec`.
-    pub(crate) fn granted(&self) -> &[Box<str>] {
-        &self.profile().scopes
-    }
-
-    pub(crate) fn rate(&self) -> Option<RateSpec> {
-        self.profile().rate
-    }
-
-    pub(crate) fn identity(&self) -> &KeyIdentity {
-        &self.slot().identity
-    }
-
-    /// Counts the request as accepted; in `api_key_requests_total` labelled as `label` (the
-    /// store's [`key_label`](ApiKeyStore::key_label)) says.
-    pub(crate) fn record_accepted(&self, label: MetricsKeyLabel) {
-        self.slot().record_accepted(label);
-    }
-
-    fn profile(&self) -> &Profile {
-        self.store.profile(self.slot())
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiKey")
-            .field("name", &self.name())
-            .field("fingerprint", &self.fingerprint())
-            .field("scopes", &self.granted())
-            .finish()
-    }
-}
+pub use key::ApiKey;
 
 /// The loaded keys and the layer's configuration: what the fairing puts in Rocket's managed
 /// state. Cheap to clone (a shared handle).
@@ -141,7 +52,7 @@ struct Shared {
     reload_lock: Mutex<Option<FileState>>,
     // Swapped whole on reload: a request sees the old store or the new one, never a mix, and
     // reading it takes no lock.
-    store: ArcSwap<SlotTable>,
+    table: ArcSwap<SlotTable>,
     /// Rejections no key can be blamed for.
     unattributed: Rejected<{ Reason::ALL.len() }>,
     /// Stores replaced by a reload that requests may still be using, kept so that usage figures
@@ -190,7 +101,7 @@ impl ApiKeyStore {
                 code_keys,
                 limiter,
                 reload_lock: Mutex::new(None),
-                store: ArcSwap::from_pointee(SlotTable::default()),
+                table: ArcSwap::from_pointee(SlotTable::default()),
                 unattributed: Rejected::default(),
                 retired: Mutex::new(Vec::new()),
                 #[cfg(feature = "metrics")]
@@ -226,16 +137,16 @@ impl ApiKeyStore {
             Err(std::sync::TryLockError::Poisoned(state)) => *state.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return None,
         };
-        Some(loaded != Some(file_state(path)))
+        Some(loaded != Some(FileStamp::at(path)))
     }
 
     /// Every configured key, as of now.
     pub(crate) fn keys(&self) -> Vec<ApiKey> {
-        let store = self.shared.store.load_full();
-        store
+        let table = self.shared.table.load_full();
+        table
             .iter()
             .map(|(position, _)| ApiKey {
-                store: Arc::clone(&store),
+                table: Arc::clone(&table),
                 position,
             })
             .collect()
@@ -275,7 +186,7 @@ impl ApiKeyStore {
 
     /// The number of configured keys.
     pub fn len(&self) -> usize {
-        self.shared.store.load().len()
+        self.shared.table.load().len()
     }
 
     /// Whether no key is configured (every protected route then answers 401).
@@ -287,7 +198,7 @@ impl ApiKeyStore {
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .shared
-            .store
+            .table
             .load()
             .iter()
             .map(|(_, s)| s.identity.name.to_string())
@@ -309,7 +220,7 @@ impl ApiKeyStore {
         }
         // Read under the lock: a reload swaps the store while holding it, so the counts of a
         // store are seen either here or among the retired ones, never in neither.
-        let store = self.shared.store.load();
+        let store = self.shared.table.load();
         let mut keys: Vec<KeyUsage> = store
             .iter()
             .map(|(_, s)| {
@@ -332,13 +243,13 @@ impl ApiKeyStore {
     }
 
     /// Puts `new` in place of the current store, keeping the old one until no request uses it.
-    pub(crate) fn swap_store(&self, new: SlotTable) {
+    pub(crate) fn swap_table(&self, new: SlotTable) {
         let mut retired = self.lock_retired();
         #[cfg(feature = "metrics")]
         if self.metered() {
             crate::meter::keys(new.len());
         }
-        let old = self.shared.store.swap(Arc::new(new));
+        let old = self.shared.table.swap(Arc::new(new));
         retired.push(old);
         collect(&mut retired);
     }
@@ -350,10 +261,7 @@ impl ApiKeyStore {
 
     fn lock_retired(&self) -> std::sync::MutexGuard<'_, Vec<Arc<SlotTable>>> {
         // The list stays consistent whatever panicked while it was held.
-        self.shared
-            .retired
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.shared.retired)
     }
 
     /// Validates a presented key without Rocket: for other transports (a WebSocket handshake, a
@@ -412,19 +320,19 @@ impl ApiKeyStore {
         digest: &KeyDigest,
         client: impl FnOnce() -> Option<IpAddr>,
     ) -> Result<ApiKey, (Reason, Option<ApiKey>)> {
-        let store = self.shared.store.load();
-        let Some((position, slot)) = store.find(digest) else {
+        let table = self.shared.table.load();
+        let Some((position, slot)) = table.find(digest) else {
             return Err((Reason::Unknown, None));
         };
         let expired = slot.expires.has_passed();
-        let ips = &store.profile(slot).ips;
+        let ips = &table.profile(slot).ips;
         let allowed = ips.is_empty()
             || client().is_some_and(|ip| {
                 let ip = ip.to_canonical();
                 ips.iter().any(|net| net.contains(&ip))
             });
         let key = ApiKey {
-            store: arc_swap::Guard::into_inner(store),
+            table: arc_swap::Guard::into_inner(table),
             position,
         };
         if expired {
@@ -495,11 +403,7 @@ impl ApiKeyStore {
         }
         // Under the lock a reload holds, so the gauge cannot be set from an older store after a
         // concurrent reload set it from a newer one.
-        let _reloading = self
-            .shared
-            .reload_lock
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let _reloading = lock(&self.shared.reload_lock);
         self.shared
             .metered
             .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -515,7 +419,7 @@ impl ApiKeyStore {
 
     fn load_keys(&self) -> Result<ReloadSummary, LoadErrors> {
         let shared = &self.shared;
-        let mut loaded_state = shared.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut loaded_state = lock(&shared.reload_lock);
         let config = &shared.config;
         let mut loader = Loader::default();
         if config.from_env {
@@ -524,8 +428,8 @@ impl ApiKeyStore {
         if let Some(path) = &config.keys_file {
             // Noted before reading: a write that lands during the read is seen at the next poll.
             // Noted even if the load fails, so a broken file is reported once, not every poll.
-            *loaded_state = Some(file_state(path));
-            loader.file(path, file_rules(config));
+            *loaded_state = Some(FileStamp::at(path));
+            loader.file(path, FileRules::of(config));
         }
         for entry in &shared.code_keys {
             loader.push(entry.clone());
@@ -537,10 +441,7 @@ impl ApiKeyStore {
         // Kept for whoever logs this load (the fairing at start, the watcher at each reload), so
         // a file left open to others is named once per load while it stays so, not at every
         // poll, and not again by a load that only looks (`ApiKeyStoreBuilder::load`).
-        *shared
-            .file_warnings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = std::mem::take(&mut loader.warnings);
+        *lock(&shared.file_warnings) = std::mem::take(&mut loader.warnings);
         // Only the entries go on: the duplicate-check indexes are freed before the store is
         // built, which lowers the peak memory of loading a large keys file.
         let (loaded, errors) = loader.into_parts();
@@ -552,127 +453,19 @@ impl ApiKeyStore {
             }
             return Err(LoadErrors(errors));
         }
-        let old = shared.store.load_full();
+        let old = shared.table.load_full();
         let new = SlotTable::new(loaded, Some(&old));
         let summary = SlotTable::changes(&old, &new);
         drop(old);
-        self.swap_store(new);
+        self.swap_table(new);
         Ok(summary)
-    }
-
-    /// Changes the database's keys with `change`, then reloads every source with them, as a
-    /// keys-file change does. On a load error the running keys stay; the changed copy of the
-    /// table is kept, so the next load (of any trigger) tries it again.
-    ///
-    /// Fail closed: when the reload fails (a name the table shares with another source, a row
-    /// that does not parse, a keys file being written), the keys the change revoked, deleted or
-    /// altered are withdrawn from the running set anyway, so no error elsewhere keeps a revoked
-    /// key alive, or a narrowed one as it was.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn change_database(
-        &self,
-        change: impl FnOnce(&mut Option<DatabaseKeys>) -> Vec<[u8; 32]>,
-    ) -> Result<ReloadSummary, LoadErrors> {
-        let withdrawn: std::collections::HashSet<[u8; 32]> =
-            change(&mut lock(&self.shared.database))
-                .into_iter()
-                .collect();
-        let outcome = self.reload();
-        if outcome.is_err() && !withdrawn.is_empty() {
-            self.withdraw(|digest| withdrawn.contains(digest.as_bytes()));
-        }
-        outcome
-    }
-
-    /// Drops the keys `withdrawn` says to from the running set, keeping every other as it is.
-    #[cfg(feature = "postgres")]
-    fn withdraw(&self, withdrawn: impl Fn(&KeyDigest) -> bool) {
-        let _reloading = lock(&self.shared.reload_lock);
-        let old = self.shared.store.load_full();
-        let new = old.without(withdrawn);
-        let summary = SlotTable::changes(&old, &new);
-        drop(old);
-        if summary.removed.is_empty() {
-            return;
-        }
-        self.swap_store(new);
-        tracing::warn!(
-            target: TARGET,
-            withdrawn = ?NameList(&summary.removed),
-            count = self.len(),
-            "the reload failed, but the keys the table revoked, deleted or changed are withdrawn anyway"
-        );
-    }
-
-    /// Where the table stood at the read the database's keys reflect; `None` before the first
-    /// read, and while they are withdrawn.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn database_position(&self) -> Option<Position> {
-        lock(&self.shared.database)
-            .as_ref()
-            .map(|keys| keys.position.clone())
-    }
-
-    /// How many live rows of the table are left out of loads.
-    #[cfg(all(feature = "postgres", feature = "metrics"))]
-    pub(crate) fn database_skipped(&self) -> usize {
-        lock(&self.shared.database)
-            .as_ref()
-            .map_or(0, DatabaseKeys::skipped)
-    }
-
-    /// Notes that the copy of the table is current as of `at`: when the read or check that
-    /// showed it began, so that a read that took long confirms no more than it saw.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn confirm_database(&self, at: std::time::Instant) {
-        let mut confirmed = lock(&self.shared.database_confirmed);
-        *confirmed = Some(confirmed.map_or(at, |before| before.max(at)));
-    }
-
-    /// How long since the copy of the table was last known to be current; `None` before the
-    /// first read.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn database_staleness(&self) -> Option<std::time::Duration> {
-        lock(&self.shared.database_confirmed).map(|at| at.elapsed())
-    }
-
-    /// Withdraws every key of the table until it is read again (`keys_database_max_stale`):
-    /// reloads without them, and drops them from the running set should that reload fail.
-    /// Returns how many were withdrawn.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn withdraw_database(&self) -> usize {
-        let mut count = 0;
-        let _ = self.change_database(|database| {
-            let digests = database
-                .take()
-                .map(|keys| keys.digests())
-                .unwrap_or_default();
-            count = digests.len();
-            digests
-        });
-        count
-    }
-
-    /// The last-used times of the keys from the table.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn database_last_used(&self) -> Vec<(String, OffsetDateTime)> {
-        let names: std::collections::BTreeSet<String> = match lock(&self.shared.database).as_ref() {
-            Some(keys) => keys.names().map(str::to_owned).collect(),
-            None => return Vec::new(),
-        };
-        self.usage()
-            .keys
-            .into_iter()
-            .filter(|key| names.contains(&key.name))
-            .filter_map(|key| Some((key.name, key.counts.last_used?)))
-            .collect()
     }
 
     /// Logs a warning naming the keys that have expired or expire within `expiry_warning`.
     pub(crate) fn warn_expiring(&self) {
         let now = OffsetDateTime::now_utc();
         let soon = now + self.config().expiry_warning;
-        let store = self.shared.store.load();
+        let store = self.shared.table.load();
         let mut expiring: Vec<(&str, OffsetDateTime)> = store
             .iter()
             .filter_map(|(_, s)| {
@@ -696,14 +489,9 @@ impl ApiKeyStore {
     /// Logs the warnings about the keys file that the last load found (see
     /// [`reload`](Self::reload)).
     pub(crate) fn warn_file_permissions(&self) {
-        let warnings = self
-            .shared
-            .file_warnings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let warnings = lock(&self.shared.file_warnings).clone();
         for warning in &warnings {
-            log_file_warning(warning);
+            FileWarning::log(warning);
         }
     }
 }
@@ -729,275 +517,5 @@ fn collect(retired: &mut Vec<Arc<SlotTable>>) {
     });
 }
 
-fn file_state(path: &std::path::Path) -> FileState {
-    std::fs::metadata(path)
-        .ok()
-        .map(|meta| FileStamp::of(&meta))
-}
-
-/// The keys file's rules. A file whose last line has no final newline is trusted once unchanged
-/// for a poll interval: the poll after the one that deferred it finds it settled. With polling
-/// off, for the default interval.
-fn file_rules(config: &Config) -> FileRules {
-    let settle = if config.reload_interval.is_zero() {
-        Config::default().reload_interval
-    } else {
-        config.reload_interval
-    };
-    FileRules {
-        max_size: config.keys_file_max_size,
-        settle,
-    }
-}
-
-fn log_file_warning(warning: &FileWarning) {
-    match warning {
-        FileWarning::Writable(path, mode) => tracing::warn!(
-            target: TARGET,
-            path = ?path,
-            mode = %format!("{mode:o}"),
-            "keys file can be written by group or others, who could add a key; `chmod go-w` it"
-        ),
-        FileWarning::Readable(path, mode) => tracing::warn!(
-            target: TARGET,
-            path = ?path,
-            mode = %format!("{mode:o}"),
-            "keys file holds plaintext keys and can be read by group or others; `chmod go-r` it, \
-             or store `sha256:` entries (`apikey hash`)"
-        ),
-    }
-}
-
-/// A lock whose data stays usable if a holder panicked: every value kept under these locks is
-/// whole at all times.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 #[cfg(test)]
-mod tests {
-    use std::path::PathBuf;
-
-    use super::*;
-
-    /// A keys file in a directory of its own, removed with it.
-    struct KeysFile {
-        dir: PathBuf,
-        path: PathBuf,
-    }
-
-    impl KeysFile {
-        fn new(tag: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!("rak-{tag}-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            KeysFile {
-                path: dir.join("keys"),
-                dir,
-            }
-        }
-
-        fn write(&self, text: &str) {
-            std::fs::write(&self.path, text).unwrap();
-        }
-    }
-
-    impl Drop for KeysFile {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-
-    #[test]
-    fn reload_reports_changes_and_keeps_keys_on_error() {
-        let file = KeysFile::new("reload-unit");
-        let write = |s: &str| file.write(s);
-        write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;scopes=x\nc=cccccccccccccccccccc\n");
-        let keys = ApiKeyStore::builder()
-            .from_env(false)
-            .keys_file(&file.path)
-            .key("code", "codecodecodecodecode")
-            .build()
-            .unwrap();
-        assert_eq!(keys.names(), ["a", "b", "c", "code"]);
-        keys.verify("aaaaaaaaaaaaaaaaaaaa", None).unwrap();
-
-        write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;scopes=y\nd=dddddddddddddddddddd\n");
-        let summary = keys.reload().unwrap();
-        assert_eq!(
-            summary,
-            ReloadSummary {
-                added: vec!["d".into()],
-                removed: vec!["c".into()],
-                changed: vec!["b".into()]
-            }
-        );
-        assert_eq!(summary.to_string(), "added [d], removed [c], changed [b]");
-        assert_eq!(
-            keys.usage().key("a").unwrap().accepted,
-            1,
-            "figures follow the name"
-        );
-        assert!(keys.reload().unwrap().is_empty());
-
-        // Same name, new key: changed; the old key stops working.
-        write("a=AAAAAAAAAAAAAAAAAAAA\nb=bbbbbbbbbbbbbbbbbbbb;scopes=y\nd=dddddddddddddddddddd\n");
-        assert_eq!(keys.reload().unwrap().changed, ["a"]);
-        assert!(keys.verify("aaaaaaaaaaaaaaaaaaaa", None).is_err());
-
-        // Errors change nothing: a bad line, a duplicate of a code key, a missing file.
-        for bad in ["a=short\n", "x=codecodecodecodecode\n"] {
-            write(bad);
-            assert!(keys.reload().is_err());
-            assert_eq!(keys.names(), ["a", "b", "code", "d"]);
-        }
-        std::fs::remove_file(&file.path).unwrap();
-        assert!(keys.reload().is_err());
-        assert_eq!(keys.names(), ["a", "b", "code", "d"]);
-    }
-
-    #[test]
-    fn counts_survive_reloads_even_from_a_key_still_in_use() {
-        let file = KeysFile::new("reload-counts");
-        let write = |s: &str| file.write(s);
-        write("a=aaaaaaaaaaaaaaaaaaaa;scopes=x\n");
-        let keys = ApiKeyStore::builder()
-            .from_env(false)
-            .keys_file(&file.path)
-            .build()
-            .unwrap();
-        for _ in 0..3 {
-            keys.verify("aaaaaaaaaaaaaaaaaaaa", None).unwrap();
-        }
-        // A request holding the key checked against the first store…
-        let held = keys.verify("aaaaaaaaaaaaaaaaaaaa", None).unwrap();
-        assert_eq!(keys.usage().key("a").unwrap().accepted, 4);
-
-        // …while the key's scopes change, twice.
-        write("a=aaaaaaaaaaaaaaaaaaaa;scopes=y\n");
-        assert_eq!(keys.reload().unwrap().changed, ["a"]);
-        keys.verify("aaaaaaaaaaaaaaaaaaaa", None).unwrap();
-        write("a=aaaaaaaaaaaaaaaaaaaa;scopes=z\n");
-        assert_eq!(keys.reload().unwrap().changed, ["a"]);
-        assert_eq!(held.scopes(), ["x"], "a key shows what was checked");
-        // A request admitted after the reload counts in the store it was checked against.
-        held.record_accepted(keys.key_label());
-        assert_eq!(keys.usage().key("a").unwrap().accepted, 6);
-        assert_eq!(keys.shared.retired.lock().unwrap().len(), 1);
-
-        // The held key's store is folded into the identity once the key is dropped.
-        drop(held);
-        let usage = keys.usage();
-        assert_eq!(usage.key("a").unwrap().accepted, 6);
-        assert!(usage.key("a").unwrap().last_used.is_some());
-        assert!(keys.shared.retired.lock().unwrap().is_empty());
-
-        // Rejections of the key follow it too.
-        write("a=aaaaaaaaaaaaaaaaaaaa;scopes=z;ips=192.0.2.0/24\n");
-        keys.reload().unwrap();
-        let refused = keys.verify("aaaaaaaaaaaaaaaaaaaa", Some([10, 0, 0, 1].into()));
-        assert_eq!(refused.unwrap_err(), crate::Reason::Ip);
-        write("a=aaaaaaaaaaaaaaaaaaaa;scopes=y\n");
-        keys.reload().unwrap();
-        let counts = keys.usage().key("a").unwrap().clone();
-        assert_eq!((counts.accepted, counts.rejected["ip"]), (6, 1));
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_keys_file_that_is_no_regular_file_fails_the_reload_and_keeps_the_keys() {
-        let file = KeysFile::new("reload-kinds");
-        file.write("a=aaaaaaaaaaaaaaaaaaaa\n");
-        let keys = ApiKeyStore::builder()
-            .from_env(false)
-            .keys_file(&file.path)
-            .keys_file_max_size(1024)
-            .build()
-            .unwrap();
-        let replace = |make: &dyn Fn(&std::path::Path)| {
-            let _ = std::fs::remove_file(&file.path);
-            let _ = std::fs::remove_dir(&file.path);
-            make(&file.path);
-        };
-        let fifo = |p: &std::path::Path| {
-            let made = std::process::Command::new("mkfifo")
-                .arg(p)
-                .status()
-                .unwrap();
-            assert!(made.success());
-        };
-        let directory = |p: &std::path::Path| std::fs::create_dir(p).unwrap();
-        let oversized = |p: &std::path::Path| {
-            std::fs::write(
-                p,
-                format!("b=bbbbbbbbbbbbbbbbbbbb\n#{}\n", "x".repeat(1024)),
-            )
-            .unwrap()
-        };
-        for (make, expected) in [
-            (&fifo as &dyn Fn(&std::path::Path), "it is a FIFO"),
-            (&directory, "it is a directory"),
-            (
-                &oversized,
-                "is larger than `api_keys.keys_file_max_size` (1024 bytes)",
-            ),
-        ] {
-            replace(make);
-            // On another thread, so a reload that blocks fails the test instead of hanging it.
-            let (tx, rx) = std::sync::mpsc::channel();
-            let reloading = keys.clone();
-            std::thread::spawn(move || tx.send(reloading.reload().map_err(|e| e.to_string())));
-            let outcome = rx
-                .recv_timeout(std::time::Duration::from_secs(10))
-                .expect("the reload blocked");
-            let message = outcome.unwrap_err();
-            assert!(message.contains(expected), "{message}");
-            assert_eq!(keys.names(), ["a"]);
-        }
-        // No reload was left holding the lock: the next one works.
-        replace(&|p: &std::path::Path| std::fs::write(p, "c=cccccccccccccccccccc\n").unwrap());
-        assert_eq!(keys.reload().unwrap().added, ["c"]);
-    }
-
-    #[test]
-    fn a_half_written_keys_file_is_deferred_and_read_again_at_the_next_poll() {
-        let file = KeysFile::new("reload-unsettled");
-        file.write("a=aaaaaaaaaaaaaaaaaaaa\n");
-        let keys = ApiKeyStore::builder()
-            .from_env(false)
-            .keys_file(&file.path)
-            .reload_interval(std::time::Duration::from_secs(1))
-            .build()
-            .unwrap();
-        let poller_would_reload = || {
-            let loaded = *keys.shared.reload_lock.lock().unwrap();
-            loaded != Some(file_state(&file.path))
-        };
-        assert!(!poller_would_reload());
-
-        // Written in place, the writer not yet past `/1` of `/16`.
-        file.write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;ips=10.0.0.0/1");
-        let errors = keys.reload().unwrap_err();
-        assert!(
-            matches!(&errors.0[..], [crate::load::LoadError::FileUnsettled(..)]),
-            "{errors}"
-        );
-        assert_eq!(keys.names(), ["a"]);
-        assert!(poller_would_reload(), "a deferred reload must be retried");
-        assert!(poller_would_reload(), "even if the file does not change");
-
-        // The writer finishes; the next poll loads the whole line.
-        file.write("a=aaaaaaaaaaaaaaaaaaaa\nb=bbbbbbbbbbbbbbbbbbbb;ips=10.0.0.0/16\n");
-        assert_eq!(keys.reload().unwrap().added, ["b"]);
-        let outside = keys.verify("bbbbbbbbbbbbbbbbbbbb", Some([10, 128, 0, 1].into()));
-        assert_eq!(outside.unwrap_err(), crate::Reason::Ip);
-        assert!(!poller_would_reload());
-
-        // Left unterminated, but unchanged for the poll interval: trusted.
-        file.write("a=aaaaaaaaaaaaaaaaaaaa");
-        assert!(keys.reload().is_err());
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-        assert_eq!(keys.reload().unwrap().removed, ["b"]);
-    }
-}
+mod tests;
