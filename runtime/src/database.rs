@@ -83,7 +83,35 @@ mod with_postgres {
         routine text;
         found record;
         id oid;
+        me oid := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user);
+        database_owner oid := pg_catalog.to_regrole('pg_database_owner');
+        owns_database boolean := (SELECT d.datdba = me FROM pg_catalog.pg_database d
+            WHERE d.datname = pg_catalog.current_database());
     BEGIN
+        -- Only this role may create objects in the schemas that names resolve in, or another
+        -- could plant a function or operator that the statements below, or the trigger
+        -- functions, would call with this role's rights (PostgreSQL 14 and older let every
+        -- role create in `public`).
+        IF schema_name IS NULL THEN
+            RAISE EXCEPTION 'refusing to create the key table: no schema of the search_path exists';
+        END IF;
+        FOR found IN
+            SELECT n.nspname, n.nspowner AS who FROM pg_catalog.pg_namespace n
+                WHERE n.nspname = ANY (pg_catalog.current_schemas(false))
+            UNION ALL
+            SELECT n.nspname, a.grantee FROM pg_catalog.pg_namespace n,
+                pg_catalog.aclexplode(n.nspacl) a
+                WHERE n.nspname = ANY (pg_catalog.current_schemas(false))
+                AND a.privilege_type = 'CREATE'::text
+        LOOP
+            IF NOT (found.who = me OR (found.who = database_owner AND owns_database)) THEN
+                RAISE EXCEPTION 'refusing to create the key table: in schema %, role % may create objects, which this role''s statements could then run; use a schema only % can create in (CREATE SCHEMA keys AUTHORIZATION %; and search_path=keys in the URL''s options), or REVOKE CREATE ON SCHEMA % FROM %',
+                    found.nspname,
+                    CASE WHEN found.who = 0::oid THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(found.who)::text END,
+                    current_user, current_user, found.nspname,
+                    CASE WHEN found.who = 0::oid THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(found.who)::text END;
+            END IF;
+        END LOOP;
         FOREACH relation IN ARRAY
             ARRAY['api_keys', 'api_keys_revision', 'api_keys_deleted', 'api_keys_last_used']
         LOOP
@@ -124,15 +152,17 @@ mod with_postgres {
         r#"
     CREATE TABLE IF NOT EXISTS api_keys (
         name        text PRIMARY KEY CHECK (name ~ '^[a-z0-9_]{1,64}$'),
-        digest      bytea NOT NULL UNIQUE CHECK (octet_length(digest) = 32),
+        digest      bytea NOT NULL UNIQUE CHECK (pg_catalog.octet_length(digest) = 32),
         scopes      text[] NOT NULL DEFAULT '{}'
-                    CHECK (array_position(scopes, NULL) IS NULL AND coalesce(array_ndims(scopes), 1) = 1),
-        expires_at  timestamptz CHECK (isfinite(expires_at)),
+                    CHECK (pg_catalog.array_position(scopes, NULL) IS NULL
+                        AND coalesce(pg_catalog.array_ndims(scopes), 1) = 1),
+        expires_at  timestamptz CHECK (pg_catalog.isfinite(expires_at)),
         ips         text[] NOT NULL DEFAULT '{}'
-                    CHECK (array_position(ips, NULL) IS NULL AND coalesce(array_ndims(ips), 1) = 1),
+                    CHECK (pg_catalog.array_position(ips, NULL) IS NULL
+                        AND coalesce(pg_catalog.array_ndims(ips), 1) = 1),
         rate        text,
-        created_at  timestamptz NOT NULL DEFAULT now(),
-        revoked_at  timestamptz CHECK (isfinite(revoked_at)),
+        created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+        revoked_at  timestamptz CHECK (pg_catalog.isfinite(revoked_at)),
         revision    bigint NOT NULL DEFAULT 0
     );
     CREATE INDEX IF NOT EXISTS api_keys_revision_idx ON api_keys (revision);
@@ -150,7 +180,7 @@ mod with_postgres {
     -- OID beside every revision: a table dropped and created again, restored from a dump or
     -- reset by hand has another, and its revisions are not compared with the old ones'.
     ALTER TABLE api_keys_revision
-        ADD COLUMN IF NOT EXISTS epoch text NOT NULL DEFAULT gen_random_uuid()::text;
+        ADD COLUMN IF NOT EXISTS epoch text NOT NULL DEFAULT pg_catalog.gen_random_uuid()::text;
     INSERT INTO api_keys_revision (revision) VALUES (0) ON CONFLICT DO NOTHING;
 
     -- Names deleted (or renamed away), so that instances reading changes see deletions too.
@@ -180,8 +210,8 @@ mod with_postgres {
         -- One revision per transaction, taken at its first change: a bulk write updates the
         -- counter and notifies once, not once a row. The row lock is held to the commit.
         SELECT revision, txid INTO latest, taken_by FROM api_keys_revision FOR UPDATE;
-        IF taken_by IS DISTINCT FROM txid_current() THEN
-            UPDATE api_keys_revision SET revision = revision + 1, txid = txid_current()
+        IF taken_by IS DISTINCT FROM pg_catalog.txid_current() THEN
+            UPDATE api_keys_revision SET revision = revision + 1, txid = pg_catalog.txid_current()
                 RETURNING revision INTO latest;
         END IF;
         IF deleted = '*' THEN
@@ -203,7 +233,7 @@ mod with_postgres {
     BEGIN
         -- Only for the key table: a trigger that another role puts on a table of its own must
         -- not number, delete or hold the counter with the owner's rights.
-        IF TG_RELID <> 'api_keys'::regclass THEN
+        IF TG_RELID OPERATOR(pg_catalog.<>) 'api_keys'::regclass::oid THEN
             RAISE EXCEPTION 'api_keys_changed() is the trigger of api_keys only';
         END IF;
         IF TG_OP = 'DELETE' THEN
@@ -227,7 +257,7 @@ mod with_postgres {
     CREATE OR REPLACE FUNCTION api_keys_truncated() RETURNS trigger LANGUAGE plpgsql
     SECURITY DEFINER AS $$
     BEGIN
-        IF TG_RELID <> 'api_keys'::regclass THEN
+        IF TG_RELID OPERATOR(pg_catalog.<>) 'api_keys'::regclass::oid THEN
             RAISE EXCEPTION 'api_keys_truncated() is the trigger of api_keys only';
         END IF;
         PERFORM api_keys_next_revision('*');
@@ -244,11 +274,11 @@ mod with_postgres {
 
     DO $$
     DECLARE
-        pinned text := format('%I, pg_temp', current_schema());
+        pinned text := pg_catalog.format('%I, pg_temp', pg_catalog.current_schema());
     BEGIN
-        EXECUTE format('ALTER FUNCTION api_keys_next_revision(text) SET search_path = %s', pinned);
-        EXECUTE format('ALTER FUNCTION api_keys_changed() SET search_path = %s', pinned);
-        EXECUTE format('ALTER FUNCTION api_keys_truncated() SET search_path = %s', pinned);
+        EXECUTE pg_catalog.format('ALTER FUNCTION api_keys_next_revision(text) SET search_path = %s', pinned);
+        EXECUTE pg_catalog.format('ALTER FUNCTION api_keys_changed() SET search_path = %s', pinned);
+        EXECUTE pg_catalog.format('ALTER FUNCTION api_keys_truncated() SET search_path = %s', pinned);
     END
     $$;
     REVOKE ALL ON FUNCTION api_keys_next_revision(text), api_keys_changed(), api_keys_truncated()
@@ -263,14 +293,14 @@ mod with_postgres {
     /// yet by the database's clock.
     const KEY_COLUMNS: &str =
         "name, digest, scopes, ips, rate, least(expires_at, revoked_at) AS until, \
-         (revoked_at IS NULL OR revoked_at > now()) AS live, revision";
+         (revoked_at IS NULL OR revoked_at > pg_catalog.now()) AS live, revision";
 
     /// Where the table stands: its revision, and its identity, the counter's random epoch and the
     /// counter table's OID (which a table created again, or restored from a dump, changes); with
     /// the key table's schema-qualified name, for the log.
     const POSITION_QUERY: &str =
         "SELECT r.revision, r.epoch || '/' || r.tableoid::text || '/' || c.oid::text AS epoch, \
-         format('%I.%I', n.nspname, c.relname) AS table_name \
+         pg_catalog.format('%I.%I', n.nspname, c.relname) AS table_name \
          FROM api_keys_revision r, pg_catalog.pg_class c \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.oid = 'api_keys'::regclass";
@@ -609,7 +639,10 @@ mod with_postgres {
             admin: &str,
         ) -> Result<Vec<String>, DatabaseError> {
             let schema: String = self
-                .bounded(self.client.query_one("SELECT current_schema()", &[]))
+                .bounded(
+                    self.client
+                        .query_one("SELECT pg_catalog.current_schema()", &[]),
+                )
                 .await?
                 .try_get(0)
                 .map_err(|e| self.query_error(&e))?;
@@ -665,7 +698,7 @@ mod with_postgres {
             let name = key_name(name).ok_or_else(|| DatabaseError::Name(name.to_owned()))?;
             let row = self
                 .bounded(self.client.query_opt(
-                    "UPDATE api_keys SET revoked_at = least(revoked_at, now()) WHERE name = $1 \
+                    "UPDATE api_keys SET revoked_at = least(revoked_at, pg_catalog.now()) WHERE name = $1 \
                      RETURNING revoked_at",
                     &[&name],
                 ))
@@ -701,7 +734,7 @@ mod with_postgres {
                 let transaction = self.client.transaction().await?;
                 let Some(old) = transaction
                     .query_opt(
-                        "SELECT revision, revoked_at IS NOT NULL AND revoked_at <= now(), revoked_at \
+                        "SELECT revision, revoked_at IS NOT NULL AND revoked_at <= pg_catalog.now(), revoked_at \
                          FROM api_keys WHERE name = $1 FOR UPDATE",
                         &[&name],
                     )
@@ -722,7 +755,7 @@ mod with_postgres {
                 let retired_until: OffsetDateTime = transaction
                     .query_one(
                         "UPDATE api_keys SET name = $2, \
-                         revoked_at = now() + make_interval(secs => $3) \
+                         revoked_at = pg_catalog.now() + pg_catalog.make_interval(secs => $3) \
                          WHERE name = $1 RETURNING revoked_at",
                         &[name, &retired, &grace_seconds],
                     )
@@ -732,7 +765,7 @@ mod with_postgres {
                     .query_one(
                         "INSERT INTO api_keys AS k (name, digest, scopes, expires_at, ips, rate) \
                          SELECT $1, $2, scopes, \
-                         coalesce($3, now() + (expires_at - created_at)), ips, rate \
+                         coalesce($3, pg_catalog.now() + (expires_at - created_at)), ips, rate \
                          FROM api_keys WHERE name = $4 \
                          RETURNING k.name, k.scopes, k.expires_at, k.ips, k.rate, \
                          k.created_at, k.revoked_at, NULL::timestamptz",
@@ -840,7 +873,7 @@ mod with_postgres {
         /// The live keys and where the table stands, read in one snapshot.
         pub(crate) async fn live_keys(&mut self) -> Result<TableRead, DatabaseError> {
             let query = format!(
-                "SELECT {KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL OR revoked_at > now()"
+                "SELECT {KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL OR revoked_at > pg_catalog.now()"
             );
             self.read_snapshot(&query, None).await
         }
