@@ -1249,18 +1249,20 @@ async fn least_privilege_roles_do_their_work_and_nothing_more() {
     );
 }
 
-/// `apikey db init` runs the trigger functions with the owner's rights over four tables: one
-/// made beforehand by another role (which `CREATE TABLE IF NOT EXISTS` would keep), or carrying
-/// a trigger of another's, is refused rather than let that role's code run as the owner.
+/// `apikey db init` runs as the table's owner, often a superuser, and its trigger functions run
+/// with the owner's rights: it refuses a schema (of the search path) where another role may
+/// create objects, which could plant a function or operator that the script or the functions
+/// would call, and any table or function of the schema that another role made, or carries a
+/// trigger of another's, before it writes anything.
 #[test]
-fn init_refuses_tables_made_or_rigged_by_another_role() {
+fn init_refuses_a_schema_others_can_write_and_objects_others_made() {
     let _turn = Turn::take();
     let Some(pg) = Postgres::start() else {
         return;
     };
-    // A table another role made, with a trigger that records whether it ever ran: init refuses
-    // before it writes anything, so the trigger never runs with the owner's (a superuser's)
-    // rights.
+    // Objects another role made while it could create in `public`: a table with a trigger that
+    // records whether it ever ran, a function of the schema's name, and `format`, which the
+    // script calls (a better match than PostgreSQL's for text arguments).
     pg.psql(
         "CREATE ROLE intruder LOGIN; GRANT CREATE ON SCHEMA public TO intruder; \
          CREATE TABLE ran (at timestamptz); GRANT INSERT ON ran TO intruder; \
@@ -1270,31 +1272,46 @@ fn init_refuses_tables_made_or_rigged_by_another_role() {
          CREATE FUNCTION mine() RETURNS trigger LANGUAGE plpgsql AS \
              $$ BEGIN INSERT INTO public.ran VALUES (now()); RETURN NEW; END $$; \
          CREATE TRIGGER mine BEFORE INSERT OR UPDATE ON api_keys_revision \
-             FOR EACH ROW EXECUTE FUNCTION mine();",
+             FOR EACH ROW EXECUTE FUNCTION mine(); \
+         CREATE FUNCTION api_keys_changed() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RETURN NEW; END $$; \
+         CREATE FUNCTION public.format(f text, a text) RETURNS text LANGUAGE plpgsql AS \
+             $$ BEGIN INSERT INTO public.ran VALUES (now()); RETURN pg_catalog.format(f, a); END $$;",
     );
+    let (ok, out) = apikey(&pg, &["db", "init"]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("in schema public, role intruder may create objects"),
+        "{out}"
+    );
+    // A schema named after the superuser, first in its search path, made by another role.
+    pg.psql(
+        "REVOKE CREATE ON SCHEMA public FROM intruder; CREATE SCHEMA rak AUTHORIZATION intruder;",
+    );
+    let (ok, out) = apikey(&pg, &["db", "init"]);
+    assert!(!ok && out.contains("in schema rak, role intruder"), "{out}");
+    pg.psql("DROP SCHEMA rak");
+
+    // No one else may create there now, but what was made stays another's.
     let (ok, out) = apikey(&pg, &["db", "init"]);
     assert!(!ok, "{out}");
     assert!(
         out.contains("refusing to use public.api_keys_revision"),
         "{out}"
     );
-    assert_eq!(pg.psql("SELECT count(*) FROM ran"), "0", "the trigger ran");
     pg.psql("DROP TABLE api_keys_revision CASCADE");
-
-    // A function another role made first: `CREATE OR REPLACE` would keep it theirs, and they
-    // could rewrite the trigger's body.
-    pg.psql(
-        "SET ROLE intruder; \
-         CREATE FUNCTION api_keys_changed() RETURNS trigger LANGUAGE plpgsql AS \
-             $$ BEGIN RETURN NEW; END $$;",
-    );
     let (ok, out) = apikey(&pg, &["db", "init"]);
     assert!(!ok, "{out}");
     assert!(
         out.contains("refusing to use public.api_keys_changed()"),
         "{out}"
     );
-    pg.psql("DROP FUNCTION api_keys_changed()");
+    pg.psql("DROP FUNCTION api_keys_changed(); DROP FUNCTION public.format(text, text);");
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM ran"),
+        "0",
+        "another's code ran"
+    );
 
     // The owner's own table with a trigger of another's on it.
     let (ok, out) = apikey(&pg, &["db", "init"]);

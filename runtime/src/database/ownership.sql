@@ -10,7 +10,35 @@ DECLARE
     routine text;
     found record;
     id oid;
+    me oid := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user);
+    database_owner oid := pg_catalog.to_regrole('pg_database_owner');
+    owns_database boolean := (SELECT d.datdba = me FROM pg_catalog.pg_database d
+        WHERE d.datname = pg_catalog.current_database());
 BEGIN
+    -- Only this role may create objects in the schemas that names resolve in, or another
+    -- could plant a function or operator that the statements below, or the trigger
+    -- functions, would call with this role's rights (PostgreSQL 14 and older let every
+    -- role create in `public`).
+    IF schema_name IS NULL THEN
+        RAISE EXCEPTION 'refusing to create the key table: no schema of the search_path exists';
+    END IF;
+    FOR found IN
+        SELECT n.nspname, n.nspowner AS who FROM pg_catalog.pg_namespace n
+            WHERE n.nspname = ANY (pg_catalog.current_schemas(false))
+        UNION ALL
+        SELECT n.nspname, a.grantee FROM pg_catalog.pg_namespace n,
+            pg_catalog.aclexplode(n.nspacl) a
+            WHERE n.nspname = ANY (pg_catalog.current_schemas(false))
+            AND a.privilege_type = 'CREATE'::text
+    LOOP
+        IF NOT (found.who = me OR (found.who = database_owner AND owns_database)) THEN
+            RAISE EXCEPTION 'refusing to create the key table: in schema %, role % may create objects, which this role''s statements could then run; use a schema only % can create in (CREATE SCHEMA keys AUTHORIZATION %; and search_path=keys in the URL''s options), or REVOKE CREATE ON SCHEMA % FROM %',
+                found.nspname,
+                CASE WHEN found.who = 0::oid THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(found.who)::text END,
+                current_user, current_user, found.nspname,
+                CASE WHEN found.who = 0::oid THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(found.who)::text END;
+        END IF;
+    END LOOP;
     FOREACH relation IN ARRAY
         ARRAY['api_keys', 'api_keys_revision', 'api_keys_deleted', 'api_keys_last_used']
     LOOP

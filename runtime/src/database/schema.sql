@@ -1,14 +1,16 @@
 CREATE TABLE IF NOT EXISTS api_keys (
     name        text PRIMARY KEY CHECK (name ~ '^[a-z0-9_]{1,64}$'),
-    digest      bytea NOT NULL UNIQUE CHECK (octet_length(digest) = 32),
+    digest      bytea NOT NULL UNIQUE CHECK (pg_catalog.octet_length(digest) = 32),
     scopes      text[] NOT NULL DEFAULT '{}'
-                CHECK (array_position(scopes, NULL) IS NULL AND coalesce(array_ndims(scopes), 1) = 1),
-    expires_at  timestamptz CHECK (isfinite(expires_at)),
+                CHECK (pg_catalog.array_position(scopes, NULL) IS NULL
+                    AND coalesce(pg_catalog.array_ndims(scopes), 1) = 1),
+    expires_at  timestamptz CHECK (pg_catalog.isfinite(expires_at)),
     ips         text[] NOT NULL DEFAULT '{}'
-                CHECK (array_position(ips, NULL) IS NULL AND coalesce(array_ndims(ips), 1) = 1),
+                CHECK (pg_catalog.array_position(ips, NULL) IS NULL
+                    AND coalesce(pg_catalog.array_ndims(ips), 1) = 1),
     rate        text,
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    revoked_at  timestamptz CHECK (isfinite(revoked_at)),
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    revoked_at  timestamptz CHECK (pg_catalog.isfinite(revoked_at)),
     revision    bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS api_keys_revision_idx ON api_keys (revision);
@@ -26,7 +28,7 @@ CREATE TABLE IF NOT EXISTS api_keys_revision (
 -- OID beside every revision: a table dropped and created again, restored from a dump or
 -- reset by hand has another, and its revisions are not compared with the old ones'.
 ALTER TABLE api_keys_revision
-    ADD COLUMN IF NOT EXISTS epoch text NOT NULL DEFAULT gen_random_uuid()::text;
+    ADD COLUMN IF NOT EXISTS epoch text NOT NULL DEFAULT pg_catalog.gen_random_uuid()::text;
 INSERT INTO api_keys_revision (revision) VALUES (0) ON CONFLICT DO NOTHING;
 
 -- Names deleted (or renamed away), so that instances reading changes see deletions too.
@@ -56,8 +58,8 @@ BEGIN
     -- One revision per transaction, taken at its first change: a bulk write updates the
     -- counter and notifies once, not once a row. The row lock is held to the commit.
     SELECT revision, txid INTO latest, taken_by FROM api_keys_revision FOR UPDATE;
-    IF taken_by IS DISTINCT FROM txid_current() THEN
-        UPDATE api_keys_revision SET revision = revision + 1, txid = txid_current()
+    IF taken_by IS DISTINCT FROM pg_catalog.txid_current() THEN
+        UPDATE api_keys_revision SET revision = revision + 1, txid = pg_catalog.txid_current()
             RETURNING revision INTO latest;
     END IF;
     IF deleted = '*' THEN
@@ -79,7 +81,7 @@ SECURITY DEFINER AS $$
 BEGIN
     -- Only for the key table: a trigger that another role puts on a table of its own must
     -- not number, delete or hold the counter with the owner's rights.
-    IF TG_RELID <> 'api_keys'::regclass THEN
+    IF TG_RELID OPERATOR(pg_catalog.<>) 'api_keys'::regclass::oid THEN
         RAISE EXCEPTION 'api_keys_changed() is the trigger of api_keys only';
     END IF;
     IF TG_OP = 'DELETE' THEN
@@ -103,7 +105,7 @@ CREATE TRIGGER api_keys_changed BEFORE INSERT OR UPDATE OR DELETE ON api_keys
 CREATE OR REPLACE FUNCTION api_keys_truncated() RETURNS trigger LANGUAGE plpgsql
 SECURITY DEFINER AS $$
 BEGIN
-    IF TG_RELID <> 'api_keys'::regclass THEN
+    IF TG_RELID OPERATOR(pg_catalog.<>) 'api_keys'::regclass::oid THEN
         RAISE EXCEPTION 'api_keys_truncated() is the trigger of api_keys only';
     END IF;
     PERFORM api_keys_next_revision('*');
@@ -120,11 +122,11 @@ ALTER TABLE api_keys ENABLE ALWAYS TRIGGER api_keys_truncated;
 
 DO $$
 DECLARE
-    pinned text := format('%I, pg_temp', current_schema());
+    pinned text := pg_catalog.format('%I, pg_temp', pg_catalog.current_schema());
 BEGIN
-    EXECUTE format('ALTER FUNCTION api_keys_next_revision(text) SET search_path = %s', pinned);
-    EXECUTE format('ALTER FUNCTION api_keys_changed() SET search_path = %s', pinned);
-    EXECUTE format('ALTER FUNCTION api_keys_truncated() SET search_path = %s', pinned);
+    EXECUTE pg_catalog.format('ALTER FUNCTION api_keys_next_revision(text) SET search_path = %s', pinned);
+    EXECUTE pg_catalog.format('ALTER FUNCTION api_keys_changed() SET search_path = %s', pinned);
+    EXECUTE pg_catalog.format('ALTER FUNCTION api_keys_truncated() SET search_path = %s', pinned);
 END
 $$;
 REVOKE ALL ON FUNCTION api_keys_next_revision(text), api_keys_changed(), api_keys_truncated()

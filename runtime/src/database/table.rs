@@ -25,14 +25,14 @@ use crate::redact::CredentialUrl;
 /// yet by the database's clock.
 const KEY_COLUMNS: &str =
     "name, digest, scopes, ips, rate, least(expires_at, revoked_at) AS until, \
-     (revoked_at IS NULL OR revoked_at > now()) AS live, revision";
+     (revoked_at IS NULL OR revoked_at > pg_catalog.now()) AS live, revision";
 
 /// Where the table stands: its revision, and its identity, the counter's random epoch and the
 /// counter table's OID (which a table created again, or restored from a dump, changes); with
 /// the key table's schema-qualified name, for the log.
 const POSITION_QUERY: &str =
     "SELECT r.revision, r.epoch || '/' || r.tableoid::text || '/' || c.oid::text AS epoch, \
-     format('%I.%I', n.nspname, c.relname) AS table_name \
+     pg_catalog.format('%I.%I', n.nspname, c.relname) AS table_name \
      FROM api_keys_revision r, pg_catalog.pg_class c \
      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
      WHERE c.oid = 'api_keys'::regclass";
@@ -128,7 +128,7 @@ impl KeyTable {
     /// come from [`grant_statements`] without a connection.
     pub async fn grant(&self, instance: &str, admin: &str) -> Result<Vec<String>, DatabaseError> {
         let schema: String = self
-            .bounded(self.client.query_one("SELECT current_schema()", &[]))
+            .bounded(self.client.query_one("SELECT pg_catalog.current_schema()", &[]))
             .await?
             .try_get(0)
             .map_err(|e| self.query_error(&e))?;
@@ -184,7 +184,7 @@ impl KeyTable {
         let name = key_name(name).ok_or_else(|| DatabaseError::Name(name.to_owned()))?;
         let row = self
             .bounded(self.client.query_opt(
-                "UPDATE api_keys SET revoked_at = least(revoked_at, now()) WHERE name = $1 \
+                "UPDATE api_keys SET revoked_at = least(revoked_at, pg_catalog.now()) WHERE name = $1 \
                  RETURNING revoked_at",
                 &[&name],
             ))
@@ -220,7 +220,7 @@ impl KeyTable {
             let transaction = self.client.transaction().await?;
             let Some(old) = transaction
                 .query_opt(
-                    "SELECT revision, revoked_at IS NOT NULL AND revoked_at <= now(), revoked_at \
+                    "SELECT revision, revoked_at IS NOT NULL AND revoked_at <= pg_catalog.now(), revoked_at \
                      FROM api_keys WHERE name = $1 FOR UPDATE",
                     &[&name],
                 )
@@ -241,7 +241,7 @@ impl KeyTable {
             let retired_until: OffsetDateTime = transaction
                 .query_one(
                     "UPDATE api_keys SET name = $2, \
-                     revoked_at = now() + make_interval(secs => $3) \
+                     revoked_at = pg_catalog.now() + pg_catalog.make_interval(secs => $3) \
                      WHERE name = $1 RETURNING revoked_at",
                     &[name, &retired, &grace_seconds],
                 )
@@ -251,7 +251,7 @@ impl KeyTable {
                 .query_one(
                     "INSERT INTO api_keys AS k (name, digest, scopes, expires_at, ips, rate) \
                      SELECT $1, $2, scopes, \
-                     coalesce($3, now() + (expires_at - created_at)), ips, rate \
+                     coalesce($3, pg_catalog.now() + (expires_at - created_at)), ips, rate \
                      FROM api_keys WHERE name = $4 \
                      RETURNING k.name, k.scopes, k.expires_at, k.ips, k.rate, \
                      k.created_at, k.revoked_at, NULL::timestamptz",
@@ -359,7 +359,7 @@ impl KeyTable {
     /// The live keys and where the table stands, read in one snapshot.
     pub(crate) async fn live_keys(&mut self) -> Result<TableRead, DatabaseError> {
         let query = format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL OR revoked_at > now()"
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE revoked_at IS NULL OR revoked_at > pg_catalog.now()"
         );
         self.read_snapshot(&query, None).await
     }
