@@ -128,7 +128,10 @@ impl KeyTable {
     /// come from [`grant_statements`] without a connection.
     pub async fn grant(&self, instance: &str, admin: &str) -> Result<Vec<String>, DatabaseError> {
         let schema: String = self
-            .bounded(self.client.query_one("SELECT pg_catalog.current_schema()", &[]))
+            .bounded(
+                self.client
+                    .query_one("SELECT pg_catalog.current_schema()", &[]),
+            )
             .await?
             .try_get(0)
             .map_err(|e| self.query_error(&e))?;

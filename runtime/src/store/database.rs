@@ -13,6 +13,14 @@ use crate::slot_table::SlotTable;
 use crate::target::TARGET;
 
 impl ApiKeyStore {
+    /// Puts the table as read at ignite in place, for the first load.
+    pub(crate) fn seed_database(&self, read: Option<DatabaseKeys>) {
+        if read.is_some() {
+            self.confirm_database(std::time::Instant::now());
+        }
+        *lock(&self.shared.database) = read;
+    }
+
     /// Changes the database's keys with `change`, then reloads every source with them, as a
     /// keys-file change does. On a load error the running keys stay; the changed copy of the
     /// table is kept, so the next load (of any trigger) tries it again.
