@@ -52,7 +52,7 @@ impl Limiter {
         }
     }
 
-    /// RequestCounts a request of the key `name` against its `rate=`, if it has one: `cell` is the
+    /// Counts a request of the key `name` against its `rate=`, if it has one: `cell` is the
     /// key's in-process state.
     #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
     pub async fn admit(&self, name: &str, rate: Option<RateSpec>, cell: &GcraCell) -> Limit {

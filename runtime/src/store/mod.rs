@@ -50,7 +50,7 @@ struct Shared {
     /// One reload at a time (the poller and SIGHUP may coincide); never taken by requests.
     /// Holds the keys file's state as of the last load, which the poller compares against.
     reload_lock: Mutex<Option<FileState>>,
-    // Swapped whole on reload: a request sees the old store or the new one, never a mix, and
+    // Swapped whole on reload: a request sees the old table or the new one, never a mix, and
     // reading it takes no lock.
     table: ArcSwap<SlotTable>,
     /// Rejections no key can be blamed for.
@@ -211,17 +211,17 @@ impl ApiKeyStore {
     pub fn usage(&self) -> UsageReport {
         let mut retired = self.lock_retired();
         collect(&mut retired);
-        // RequestCounts still held by replaced stores that requests are using, by identity.
+        // Counts still held by replaced tables that requests are using, by identity.
         let mut live: HashMap<*const KeyIdentity, (u64, u32)> = HashMap::new();
-        for (_, slot) in retired.iter().flat_map(|store| store.iter()) {
+        for (_, slot) in retired.iter().flat_map(|table| table.iter()) {
             let (n, at) = slot.accepted();
             let sum = live.entry(Arc::as_ptr(&slot.identity)).or_default();
             *sum = (sum.0 + n, sum.1.max(at));
         }
-        // Read under the lock: a reload swaps the store while holding it, so the counts of a
-        // store are seen either here or among the retired ones, never in neither.
-        let store = self.shared.table.load();
-        let mut keys: Vec<KeyUsage> = store
+        // Read under the lock: a reload swaps the table while holding it, so the counts of a
+        // table are seen either here or among the retired ones, never in neither.
+        let table = self.shared.table.load();
+        let mut keys: Vec<KeyUsage> = table
             .iter()
             .map(|(_, s)| {
                 let older = live.get(&Arc::as_ptr(&s.identity)).copied();
@@ -242,7 +242,7 @@ impl ApiKeyStore {
         }
     }
 
-    /// Puts `new` in place of the current store, keeping the old one until no request uses it.
+    /// Puts `new` in place of the current table, keeping the old one until no request uses it.
     pub(crate) fn swap_table(&self, new: SlotTable) {
         let mut retired = self.lock_retired();
         #[cfg(feature = "metrics")]
@@ -254,7 +254,7 @@ impl ApiKeyStore {
         collect(&mut retired);
     }
 
-    /// Folds the counts of replaced stores that no request uses any more into their keys.
+    /// Folds the counts of replaced tables that no request uses any more into their keys.
     pub(crate) fn collect_retired(&self) {
         collect(&mut self.lock_retired());
     }
@@ -266,7 +266,7 @@ impl ApiKeyStore {
 
     /// Validates a presented key without Rocket: for other transports (a WebSocket handshake, a
     /// job queue) or custom guards. Checks shape, digest, expiry and the `ips` allowlist against
-    /// `client` (an allowlisted key with an unknown client address is refused). RequestCounts the
+    /// `client` (an allowlisted key with an unknown client address is refused). Counts the
     /// outcome in the usage figures; logs nothing. Rate limits (`rate=`, `failure_limit`) are
     /// applied by the request guards only.
     ///
@@ -401,7 +401,7 @@ impl ApiKeyStore {
                  `\"name\"` to keep them and silence this warning"
             );
         }
-        // Under the lock a reload holds, so the gauge cannot be set from an older store after a
+        // Under the lock a reload holds, so the gauge cannot be set from an older table after a
         // concurrent reload set it from a newer one.
         let _reloading = lock(&self.shared.reload_lock);
         self.shared
@@ -442,7 +442,7 @@ impl ApiKeyStore {
         // a file left open to others is named once per load while it stays so, not at every
         // poll, and not again by a load that only looks (`ApiKeyStoreBuilder::load`).
         *lock(&shared.file_warnings) = std::mem::take(&mut loader.warnings);
-        // Only the entries go on: the duplicate-check indexes are freed before the store is
+        // Only the entries go on: the duplicate-check indexes are freed before the table is
         // built, which lowers the peak memory of loading a large keys file.
         let (loaded, errors) = loader.into_parts();
         if !errors.is_empty() {
@@ -465,8 +465,8 @@ impl ApiKeyStore {
     pub(crate) fn warn_expiring(&self) {
         let now = OffsetDateTime::now_utc();
         let soon = now + self.config().expiry_warning;
-        let store = self.shared.table.load();
-        let mut expiring: Vec<(&str, OffsetDateTime)> = store
+        let table = self.shared.table.load();
+        let mut expiring: Vec<(&str, OffsetDateTime)> = table
             .iter()
             .filter_map(|(_, s)| {
                 let at = s.expires.to_time().filter(|at| *at <= soon)?;
@@ -505,14 +505,14 @@ impl fmt::Debug for ApiKeyStore {
     }
 }
 
-/// Drops the retired stores that only this list still holds, folding their counts into the keys'
-/// identities first. Nothing else can reach such a store, so its counts are final.
+/// Drops the retired tables that only this list still holds, folding their counts into the keys'
+/// identities first. Nothing else can reach such a table, so its counts are final.
 fn collect(retired: &mut Vec<Arc<SlotTable>>) {
-    retired.retain(|store| {
-        if Arc::strong_count(store) > 1 {
+    retired.retain(|table| {
+        if Arc::strong_count(table) > 1 {
             return true;
         }
-        store.retire();
+        table.retire();
         false
     });
 }
