@@ -136,7 +136,7 @@ fn store_missing(rocket: &Rocket<Ignite>) -> bool {
 
 /// What the guards learn about a request, in one entry of Rocket's request-local cache:
 /// authentication and admission happen once per request however many guards ask. The first
-/// rejection is kept apart, by [`reject::record`], for the catchers to answer with (it alone is
+/// rejection is kept apart, by [`reject::keep`], for the catchers to answer with (it alone is
 /// logged and counted).
 ///
 /// Each verdict sits in a `Mutex`, locked only to read or store it, never across an await: a
@@ -389,7 +389,7 @@ fn reject(
     key: Option<&ApiKey>,
     fingerprint: Option<Fingerprint>,
 ) -> Outcome<ApiKey, Rejection> {
-    if reject::record(req, rejection.clone()) {
+    if reject::keep(req, rejection.clone()) {
         match keys {
             Some(keys) => {
                 keys.record_rejected(rejection.reason(), key);

@@ -5,7 +5,7 @@
 //! One rule keeps `api_key_requests_total` and the usage figures ([`crate::usage`]) from ever
 //! disagreeing: a request is counted here where, and only where, a usage figure grows. That is
 //! two places: [`Slot::record_accepted`](crate::slot_table::Slot::record_accepted) for an
-//! accepted request, and [`Rejected::record`](crate::usage::Rejected::record) for a refused one,
+//! accepted request, and [`Rejected::count`](crate::usage::Rejected::count) for a refused one,
 //! a key's reasons and the unattributed ones alike. The `key` label is the key's configured name
 //! when the usage figures count the request against that key, `(none)`
 //! ([`NO_KEY`](crate::usage::NO_KEY)) when they count it as unattributed; a label value never comes

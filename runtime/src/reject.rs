@@ -233,9 +233,9 @@ fn recorded<'r>(req: &'r Request<'_>) -> &'r Recorded {
     req.local_cache(Recorded::default)
 }
 
-/// Records `rejection` as the request's rejection, unless one is recorded already: whether it
-/// was, so that only the first is logged and counted.
-pub(crate) fn record(req: &Request<'_>, rejection: Rejection) -> bool {
+/// Keeps `rejection` as the request's rejection, for the catchers, unless one is kept already:
+/// whether it was, so that only the first is logged and counted.
+pub(crate) fn keep(req: &Request<'_>, rejection: Rejection) -> bool {
     recorded(req).rejection.set(rejection).is_ok()
 }
 

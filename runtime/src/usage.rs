@@ -37,13 +37,13 @@ impl Usage {
 
     /// Counts a rejection of the key `name` (labelled as `label` says); `false` (and nothing
     /// counted) for a reason that names no key.
-    pub(crate) fn record_rejected(
+    pub(crate) fn count_rejected(
         &self,
         name: &str,
         reason: Reason,
         label: MetricsKeyLabel,
     ) -> bool {
-        self.rejected.record(&Reason::OF_A_KEY, reason, name, label)
+        self.rejected.count(&Reason::OF_A_KEY, reason, name, label)
     }
 
     /// Counts an accepted request of the key `name` in `api_key_requests_total`, labelled as
@@ -94,7 +94,7 @@ impl<const N: usize> Rejected<N> {
     /// (a key's name, or [`NO_KEY`]): in the usage figures and, with the `metrics` feature, in
     /// `api_key_requests_total`, labelled as `label` says (see [`crate::meter`]).
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-    pub(crate) fn record(
+    pub(crate) fn count(
         &self,
         reasons: &[Reason; N],
         reason: Reason,

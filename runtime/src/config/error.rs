@@ -21,7 +21,7 @@ pub fn env_prefix_problem(prefix: &str) -> Option<ConfigError> {
     })
 }
 
-/// A setting of the `api_keys` table that [`Config`] refuses, found at ignite. Each message names
+/// A setting of the `api_keys` table that [`Config`](super::Config) refuses, found at ignite. Each message names
 /// the field at fault and how to fix it.
 ///
 /// ```

@@ -2,7 +2,7 @@
 
 use super::DatabaseError;
 
-/// The `GRANT` statements of [`KeyTable::grant`] for the table in `schema`: each role name
+/// The `GRANT` statements of [`KeyTable::grant`](super::KeyTable::grant) for the table in `schema`: each role name
 /// quoted as an identifier, so that it is taken as written (case included).
 pub fn grant_statements(
     schema: &str,

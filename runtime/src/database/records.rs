@@ -62,7 +62,7 @@ impl fmt::Debug for IssuedKey {
     }
 }
 
-/// What [`KeyTable::rotate`] did: the new key, shown once, and what became of the old one.
+/// What [`KeyTable::rotate`](super::KeyTable::rotate) did: the new key, shown once, and what became of the old one.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Rotation {

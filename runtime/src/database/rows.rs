@@ -16,7 +16,7 @@ pub(super) fn position(row: &Row) -> Result<Position, tokio_postgres::Error> {
     })
 }
 
-/// One row of [`KEY_COLUMNS`] as a change: its entry, built and checked by the entry grammar,
+/// One row of the key columns (`KEY_COLUMNS`) as a change: its entry, built and checked by the entry grammar,
 /// so that a row holds the keys-file rules whatever wrote it.
 pub(super) fn key_row(row: &Row) -> Result<RowChange, tokio_postgres::Error> {
     let name: String = row.try_get("name")?;

@@ -83,7 +83,7 @@ impl ApiKey {
     }
 
     /// Counts the request as accepted; in `api_key_requests_total` labelled as `label` (the
-    /// store's [`key_label`](ApiKeyStore::key_label)) says.
+    /// store's [`key_label`](super::ApiKeyStore::key_label)) says.
     pub(crate) fn record_accepted(&self, label: MetricsKeyLabel) {
         self.slot().record_accepted(label);
     }

@@ -351,11 +351,11 @@ impl ApiKeyStore {
             let identity = key.identity();
             identity
                 .usage
-                .record_rejected(&identity.name, reason, self.key_label())
+                .count_rejected(&identity.name, reason, self.key_label())
         }) {
             self.shared
                 .unattributed
-                .record(&Reason::ALL, reason, NO_KEY, self.key_label());
+                .count(&Reason::ALL, reason, NO_KEY, self.key_label());
         }
     }
 
