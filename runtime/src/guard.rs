@@ -18,6 +18,7 @@ use rocket::{Ignite, Rocket, Sentinel};
 use crate::address::ClientAddr;
 use crate::config::{ClientAddress, Config};
 use crate::digest::{Fingerprint, KeyDigest};
+use crate::header::bearer_token;
 use crate::limit_outcome::Limit;
 use crate::lock::lock;
 use crate::log;
@@ -364,22 +365,6 @@ fn presented_key<'r>(req: &'r Request<'_>, config: &Config) -> Result<&'r str, R
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive, RFC 7235);
-/// `None` for other schemes, which belong to someone else. An empty token is returned as empty
-/// and rejected as malformed.
-fn bearer_token(value: &str) -> Option<&str> {
-    let value = value.trim_start();
-    let scheme = value.get(..6)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let rest = &value[6..];
-    if !(rest.is_empty() || rest.starts_with(' ')) {
-        return None;
-    }
-    Some(rest.trim_matches(' '))
-}
-
 /// Records the request's first rejection (the one the catchers answer with), logging and
 /// counting it once however many guards fail.
 fn reject(
@@ -399,22 +384,4 @@ fn reject(
         }
     }
     Outcome::Error((rejection.status(), rejection))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bearer_token;
-
-    #[test]
-    fn bearer_tokens() {
-        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
-        assert_eq!(bearer_token("bearer abc"), Some("abc"));
-        assert_eq!(bearer_token("BEARER   abc  "), Some("abc"));
-        assert_eq!(bearer_token("Bearer"), Some(""));
-        assert_eq!(bearer_token("Bearer "), Some(""));
-        assert_eq!(bearer_token("Bearerabc"), None);
-        assert_eq!(bearer_token("Basic abc"), None);
-        assert_eq!(bearer_token("Bear"), None);
-        assert_eq!(bearer_token("Bearé abc"), None);
-    }
 }

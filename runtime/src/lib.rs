@@ -14,7 +14,7 @@
 // reasons, the environment-variable rules, the 401 challenge and the log target; they know no
 // state.
 mod address;
-mod challenge;
+mod header;
 mod digest;
 mod duration;
 mod env;

@@ -15,7 +15,7 @@ use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
 use serde_json::json;
 
-use crate::challenge::challenge;
+use crate::header::challenge;
 use crate::reason::Reason;
 use crate::scope::ScopeRequirement;
 use crate::store::ApiKeyStore;

@@ -45,8 +45,8 @@ use rocket::request::Request;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::config::DEFAULT_HEADER;
 use crate::entry::KeyEntry;
+use crate::header::DEFAULT_HEADER;
 use crate::keygen::GeneratedKey;
 use crate::rate::RateSpec;
 use crate::scope::is_valid_scope;

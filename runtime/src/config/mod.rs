@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::{MAX_KEY_LEN, MIN_PLAINTEXT_KEY_LEN};
 use crate::env::DEFAULT_ENV_PREFIX;
+use crate::header::DEFAULT_HEADER;
 use crate::redact::query::DEFAULT_REDACTED_PARAMS;
 use crate::redact::CredentialUrl;
 
@@ -214,9 +215,6 @@ fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Err
         })
         .collect()
 }
-
-/// The header a key is read from unless `header` names another.
-pub(crate) const DEFAULT_HEADER: &str = "x-api-key";
 
 impl Default for Config {
     fn default() -> Self {

@@ -95,7 +95,7 @@ impl ApiKeyStore {
                 file_warnings: Mutex::new(Vec::new()),
                 routes: Mutex::new(Vec::new()),
                 requirements: Mutex::new(Vec::new()),
-                challenge: crate::challenge::challenge(&config.header),
+                challenge: crate::header::challenge(&config.header),
                 key_label: config.metrics_key_label.unwrap_or_default(),
                 config,
                 code_keys,
