@@ -16,7 +16,7 @@ use ipnet::IpNet;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::digest::{KeyDigest, DIGEST_TAG};
+use crate::keygen::digest::{KeyDigest, DIGEST_TAG};
 use crate::keygen::{checksum, Checksum};
 use crate::rate::{RateError, RateSpec};
 use crate::scope::{is_valid_scope, MAX_SCOPE_LEN};

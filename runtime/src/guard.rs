@@ -17,9 +17,9 @@ use rocket::{Ignite, Rocket, Sentinel};
 
 use crate::address::ClientAddr;
 use crate::config::{ClientAddress, Config};
-use crate::digest::{Fingerprint, KeyDigest};
 use crate::header::bearer_token;
-use crate::limit_outcome::Limit;
+use crate::keygen::digest::{Fingerprint, KeyDigest};
+use crate::limit::outcome::Limit;
 use crate::lock::lock;
 use crate::log;
 use crate::reason::Reason;

@@ -15,7 +15,6 @@
 // state.
 mod address;
 mod header;
-mod digest;
 mod duration;
 mod env;
 mod lock;
@@ -25,8 +24,7 @@ mod redact;
 mod rate;
 mod reason;
 pub mod scope;
-mod scope_type;
-mod routes;
+mod registry;
 mod target;
 
 // Configuration and loading: key entries, the `api_keys` configuration, reading the sources,
@@ -41,9 +39,6 @@ pub mod database;
 // State: the rate limits (in memory or in Redis), the bound on rejection events, the metrics
 // (with the `metrics` feature), usage figures, the slot table that holds the keys, and what a
 // reload changed between two tables.
-mod limit_outcome;
-#[cfg(feature = "redis")]
-mod redis_limit;
 mod limit;
 mod rejection_log;
 #[cfg(feature = "metrics")]
@@ -87,8 +82,8 @@ pub use target::TARGET as LOG_TARGET;
 /// public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::routes::DeclaredRoute;
-    pub use crate::scope_type::{AllOf, AnyOf, Scope, ScopeList, ScopeName};
+    pub use crate::registry::DeclaredRoute;
+    pub use crate::scope::types::{AllOf, AnyOf, Scope, ScopeList, ScopeName};
     pub use inventory;
 
     /// For the attribute's tests, which check that its copy of a rule agrees with ours.

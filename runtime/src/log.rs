@@ -11,7 +11,7 @@ use tracing::field::display;
 
 use crate::address::ClientAddr;
 use crate::config::LogLevel;
-use crate::digest::Fingerprint;
+use crate::keygen::digest::Fingerprint;
 use crate::reject::Rejection;
 use crate::store::{ApiKey, ApiKeyStore};
 use crate::target::TARGET;

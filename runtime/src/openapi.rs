@@ -40,7 +40,7 @@ mod with_utoipa {
     use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
     use utoipa::openapi::OpenApi;
 
-    use crate::routes::{path_segments, DeclaredRoute};
+    use crate::registry::{path_segments, DeclaredRoute};
     use crate::scope::ScopeRequirement;
     use crate::store::ApiKeyStore;
 

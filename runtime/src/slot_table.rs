@@ -28,9 +28,9 @@ use ipnet::IpNet;
 use time::OffsetDateTime;
 
 use crate::config::MetricsKeyLabel;
-use crate::digest::KeyDigest;
 #[cfg(feature = "postgres")]
 use crate::entry::KeyEntry;
+use crate::keygen::digest::KeyDigest;
 #[cfg(feature = "postgres")]
 use crate::load::KeySource;
 use crate::load::Loaded;

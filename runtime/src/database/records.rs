@@ -5,7 +5,7 @@ use std::fmt;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 
-use crate::digest::KeyDigest;
+use crate::keygen::digest::KeyDigest;
 use crate::keygen::GeneratedKey;
 
 /// A key the table holds, as `apikey list` shows it: no digest.

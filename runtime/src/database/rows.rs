@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 
 use super::keys::{Position, RowChange};
-use crate::digest::KeyDigest;
 use crate::entry::{parse_entry, quoted, EntryError, KeyEntry};
+use crate::keygen::digest::KeyDigest;
 
 pub(super) fn position(row: &Row) -> Result<Position, tokio_postgres::Error> {
     Ok(Position {

@@ -126,7 +126,7 @@ impl Fairing for ApiKeyStoreFairing {
                      refused; set `ip_header` to the header your proxy writes"
                 );
             }
-            let (protected, ambiguous) = crate::routes::protected(rocket.routes());
+            let (protected, ambiguous) = crate::registry::protected(rocket.routes());
             for route in ambiguous {
                 tracing::warn!(
                     target: TARGET,

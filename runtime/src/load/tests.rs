@@ -172,7 +172,7 @@ fn env_prefix_never_reads_the_keys_file_variable_or_api_key_as_keys() {
 
 #[test]
 fn misspelt_digests_are_errors_naming_where_they_are() {
-    let hex = &crate::digest::KeyDigest::of(A.as_bytes()).to_entry()[7..];
+    let hex = &crate::keygen::digest::KeyDigest::of(A.as_bytes()).to_entry()[7..];
     let dir = TempDir::new("misspelt");
     let path = dir.write(
         "keys",
@@ -248,7 +248,7 @@ fn duplicates() {
     let mut l = Loader::default();
     l.env("API_KEY_", vars(&[("API_KEY_ONE", A), ("API_KEY_TWO", A)]));
     l.named_entry("ONE", KeySource::Code("ONE".into()), B);
-    let hashed = crate::digest::KeyDigest::of(A.as_bytes()).to_entry();
+    let hashed = crate::keygen::digest::KeyDigest::of(A.as_bytes()).to_entry();
     l.named_entry("three", KeySource::Code("three".into()), &hashed);
     assert_eq!(
         messages(&l),
@@ -511,7 +511,7 @@ fn a_file_written_in_place_while_read_never_loads_torn() {
     // Large enough to take several reads, ending with the line a torn read would widen.
     let mut head = String::new();
     for i in 0..4000 {
-        let key = crate::digest::KeyDigest::of(format!("key-{i}").as_bytes()).to_entry();
+        let key = crate::keygen::digest::KeyDigest::of(format!("key-{i}").as_bytes()).to_entry();
         head.push_str(&format!("k{i}={key};scopes=read\n"));
     }
     head.push_str(&format!("last={A};ips=10.0.0.0/1"));
@@ -638,7 +638,7 @@ fn a_file_over_the_size_limit_is_refused() {
 fn permissions_that_let_others_in_are_reported() {
     use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new("modes");
-    let hashed = crate::digest::KeyDigest::of(A.as_bytes()).to_entry();
+    let hashed = crate::keygen::digest::KeyDigest::of(A.as_bytes()).to_entry();
     let plain = dir.write("plain", format!("a={A}\n"));
     let digests = dir.write("digests", format!("a={hashed}\n"));
     let warnings = |path: &Path, mode: u32| {

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::ApiKeyStore;
 use crate::database::keys::{DatabaseKeys, Position};
-use crate::digest::KeyDigest;
+use crate::keygen::digest::KeyDigest;
 use crate::load::{LoadErrors, NameList, ReloadSummary};
 use crate::lock::lock;
 use crate::slot_table::SlotTable;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use crate::config::MetricsKeyLabel;
-use crate::digest::Fingerprint;
+use crate::keygen::digest::Fingerprint;
 use crate::rate::RateSpec;
 use crate::slot_table::{KeyIdentity, Profile, Slot, SlotTable};
 

@@ -12,15 +12,15 @@ use time::OffsetDateTime;
 use crate::config::{Config, MetricsKeyLabel};
 #[cfg(feature = "postgres")]
 use crate::database::keys::DatabaseKeys;
-use crate::digest::KeyDigest;
+use crate::keygen::digest::KeyDigest;
 use crate::keygen::{checksum, Checksum};
 use crate::limit::Limiter;
 use crate::load::ReloadSummary;
 use crate::load::{FileRules, FileStamp, FileState, FileWarning, LoadErrors, Loaded, Loader};
 use crate::lock::lock;
 use crate::reason::Reason;
+use crate::registry::ProtectedRoute;
 use crate::rejection_log::RejectionLog;
-use crate::routes::ProtectedRoute;
 use crate::scope::ScopeRequirement;
 use crate::slot_table::{KeyIdentity, SlotTable};
 use crate::target::TARGET;

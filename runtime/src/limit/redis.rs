@@ -14,8 +14,8 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::Script;
 
+use super::outcome::{unreachable, Limit};
 use crate::config::{Config, UnavailablePolicy};
-use crate::limit_outcome::{unreachable, Limit};
 use crate::rate::{limited_address, Clock, RateSpec};
 use crate::redact::CredentialUrl;
 use crate::target::TARGET;

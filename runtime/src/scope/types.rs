@@ -10,7 +10,7 @@
 
 use std::marker::PhantomData;
 
-use crate::scope::{RequiredScopes, ScopeRequirement, MAX_SCOPE_LEN};
+use super::{RequiredScopes, ScopeRequirement, MAX_SCOPE_LEN};
 
 /// Bytes of a scope in one `u128`.
 const CHUNK: usize = 16;

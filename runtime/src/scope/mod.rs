@@ -1,6 +1,9 @@
-//! Scopes: what a key may do, and what a route requires of it.
+//! Scopes: what a key may do, and what a route requires of it; the same requirements spelled as
+//! types for `#[require_api_key]` are in `types.rs`.
 
 use std::fmt;
+
+pub(crate) mod types;
 
 /// The longest scope, in bytes.
 pub const MAX_SCOPE_LEN: usize = 64;

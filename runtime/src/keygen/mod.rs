@@ -18,9 +18,11 @@ use rand::rngs::SysRng;
 use rand::TryRng;
 use zeroize::Zeroizing;
 
-use crate::digest::DIGEST_TAG;
+pub(crate) mod digest;
 
-pub use crate::digest::{Fingerprint, KeyDigest};
+use digest::DIGEST_TAG;
+
+pub use digest::{Fingerprint, KeyDigest};
 
 /// The prefix of generated keys unless another is chosen: `rak_…` ("rocket api key").
 pub const DEFAULT_KEY_PREFIX: &str = "rak";

@@ -1,11 +1,17 @@
-//! Applying the rate limits, whichever backend holds their state.
+//! Applying the rate limits, whichever backend holds their state: in this process (the cells
+//! and the failure table of [`crate::rate`]) or in Redis (`redis.rs`, feature `redis`); what a
+//! limit answers, and a backend that cannot, in `outcome.rs`.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config::{Config, LimitBackend};
-use crate::limit_outcome::Limit;
+pub(crate) mod outcome;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+
 use crate::rate::{Clock, FailureTable, GcraCell, RateSpec};
+use outcome::Limit;
 
 /// The limits of one application: per-key rates and the per-address failure limit.
 pub(crate) struct Limiter {
@@ -14,7 +20,7 @@ pub(crate) struct Limiter {
     failures: Option<FailureTable>,
     failure_limit_on: bool,
     #[cfg(feature = "redis")]
-    redis: Option<crate::redis_limit::RedisLimiter>,
+    redis: Option<redis::RedisLimiter>,
 }
 
 impl Limiter {
@@ -28,7 +34,7 @@ impl Limiter {
                 .map(|spec| FailureTable::new(spec, config.failure_table_size)),
             failure_limit_on: config.failure_limit.is_some(),
             #[cfg(feature = "redis")]
-            redis: (!memory).then(|| crate::redis_limit::RedisLimiter::new(config)),
+            redis: (!memory).then(|| redis::RedisLimiter::new(config)),
         }
     }
 

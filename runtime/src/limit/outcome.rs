@@ -1,4 +1,4 @@
-//! What a rate limit says about a request, and the answer of a limit store that cannot be reached:
+//! What a rate limit says about a request, and the answer of a limit backend that cannot be reached:
 //! shared by the in-process limits and the Redis backend.
 
 use std::time::Duration;
@@ -14,11 +14,11 @@ pub(crate) enum Limit {
     Pass,
     /// Over it; a request would conform after this long.
     Wait(Duration),
-    /// The shared store could not answer and the policy is `deny`.
+    /// The shared backend could not answer and the policy is `deny`.
     Unavailable,
 }
 
-/// The outcome of a limit store that could not answer, under `policy`. Warns at most once every
+/// The outcome of a limit backend that could not answer, under `policy`. Warns at most once every
 /// ten seconds, so an outage does not flood the logs.
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) fn unreachable(
