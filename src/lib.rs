@@ -62,7 +62,22 @@
 //! | [`audit`] | which configured keys reach which mounted routes |
 //! | [`log_filter`] | Rocket's lines that can print a key kept out: its logger, or a `tracing` layer |
 //! | [`testing`] | generated keys and the local client's `.api_key(…)`, for testing your routes |
-//! | [`openapi`] | OpenAPI security for utoipa documents (feature `utoipa`) |
+#![cfg_attr(
+    feature = "postgres",
+    doc = "| [`database`] | keys in PostgreSQL: the table, `KeyTable` for its administration (feature `postgres`) |"
+)]
+#![cfg_attr(
+    not(feature = "postgres"),
+    doc = "| `database` | keys in PostgreSQL: the table, `KeyTable` for its administration (feature `postgres`) |"
+)]
+#![cfg_attr(
+    feature = "utoipa",
+    doc = "| [`openapi`] | OpenAPI security for utoipa documents (feature `utoipa`) |"
+)]
+#![cfg_attr(
+    not(feature = "utoipa"),
+    doc = "| `openapi` | OpenAPI security for utoipa documents (feature `utoipa`) |"
+)]
 //!
 //! # The attribute
 //!
@@ -231,6 +246,7 @@
 //! # Outside Rocket's routing
 //!
 //! [`ApiKeyStore::verify`] checks a key without a request, for other transports or custom guards.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -240,9 +256,13 @@ pub use rocket_api_key_runtime::{
     Rejection, LOG_TARGET,
 };
 
-pub use rocket_api_key_runtime::{
-    audit, config, database, keygen, load, log_filter, openapi, scope, testing, usage,
-};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use rocket_api_key_runtime::database;
+#[cfg(feature = "utoipa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
+pub use rocket_api_key_runtime::openapi;
+pub use rocket_api_key_runtime::{audit, config, keygen, load, log_filter, scope, testing, usage};
 
 /// What `#[require_api_key]` expands to refers to; not a public API.
 #[doc(hidden)]

@@ -3,73 +3,69 @@
 //!
 //! Depend on the `rocket-api-key` crate, which re-exports everything here together with the
 //! attribute, and whose documentation is the guide.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-// The modules in layer order, lowest first: every `use crate::…` points to a lower layer or within
-// its own, never up and never in a cycle (`layers.py`); a helper that two layers need lives in
-// the lower one.
+// The modules in layer order, lowest first: every `crate::…` path in a module's files points to
+// a module declared above it, never below (`tests/layers.rs` reads them and fails otherwise); a
+// helper that two layers need lives in the lower one. A folder is one module of several files:
+// its `mod.rs` says what each holds.
 
-// Primitives: addresses, digests, durations, key generation, the query redaction, rates, scopes,
-// reasons, the environment-variable rules, the 401 challenge and the log target; they know no
-// state.
-mod address;
-mod header;
-mod duration;
-mod env;
-mod lock;
-pub mod keygen;
-pub mod log_filter;
-mod redact;
-mod rate;
-mod reason;
-pub mod scope;
-mod registry;
-mod target;
+// Primitives, which know no state.
+mod address; //          client addresses, `X-Forwarded-For` behind trusted proxies
+mod duration; //         `90d`, `500ms`: durations in settings and on the command line
+mod env; //              the environment variables keys come from, and their names
+mod header; //           the default header, `Authorization: Bearer`, the 401's challenge
+mod lock; //             a mutex lock that outlives a panicking holder
+pub mod keygen; //       generated keys, their checksum; digests and fingerprints (digest.rs)
+pub mod log_filter; //   Rocket's lines that can print a key, kept out (logger.rs, layer.rs)
+mod rate; //             rate specs, the GCRA cells and the failure table
+mod reason; //           why a request was refused
+mod redact; //           keys in query strings, credentials in URLs
+pub mod scope; //        scopes and requirements; as types for the attribute (types.rs)
+mod registry; //         the routes `#[require_api_key]` declares, for the audit
+mod target; //           the log target
 
-// Configuration and loading: key entries, the `api_keys` configuration, reading the sources,
-// and (feature `postgres`) the key table and the copy of it a load reads.
-mod entry;
-pub mod config;
-pub mod load;
+// Configuration and loading.
+mod entry; //            the entry grammar: a key or its digest, and its fields
+pub mod config; //       the `api_keys` settings, their values and errors
+pub mod load; //         the sources, the keys-file reader (file.rs), what a reload changed
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub mod database;
+pub mod database; //     the key table: schema, administration, the copy an instance keeps
 
-// State: the rate limits (in memory or in Redis), the bound on rejection events, the metrics
-// (with the `metrics` feature), usage figures, the slot table that holds the keys, and what a
-// reload changed between two tables.
-mod limit;
-mod rejection_log;
+// State.
+mod limit; //            the rate limits, in memory or in Redis (redis.rs)
+mod rejection_log; //    the bound on `request rejected` events
 #[cfg(feature = "metrics")]
-mod meter;
-pub mod usage;
-mod slot_table;
+mod meter; //            every decision counted through the `metrics` facade
+pub mod usage; //        per-key counts of accepted and refused requests
+mod slot_table; //       the keys laid out for a lookup in constant time
 
-// The store handle: `ApiKeyStore`, the `ApiKey` a check yields, and everything the store does,
-// reloading included.
+// The handle: `ApiKeyStore` and the `ApiKey` a check yields (key.rs), reloads, and what only the
+// key table needs (database.rs).
 mod store;
 
-// The launch audit: which keys reach which mounted routes.
+// What the handle answers: which keys reach which routes; OpenAPI security from the attribute.
 pub mod audit;
-
-// OpenAPI security from the attribute (feature `utoipa`; empty without it).
+#[cfg(feature = "utoipa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
 pub mod openapi;
 
-// The request edge: rejections and their JSON answer, the log events, the request guards. They
-// sit above the store because a rejection's answer and its log event read the store's settings.
-mod reject;
-mod log;
-mod guard;
+// The request edge. It sits above the store because a rejection's answer and its log event read
+// the store's settings.
+mod reject; //           rejections and their JSON answers, the catchers
+mod log; //              the log events of a request
+mod guard; //            the request guards
 
-// Rocket glue: the keys-file watcher, the key table's listener (feature `postgres`), the helpers for testing routes through the local client,
-// the fairing and its builder. `ApiKeyStore::fairing` and `ApiKeyStore::builder` are defined
-// with the types they return.
-mod watch;
+// Rocket glue. The key table's listener is apart from `database`, which the store's layer
+// below uses: the listener drives the store.
+mod watch; //            the keys file polled, SIGHUP
 #[cfg(feature = "postgres")]
-mod listen;
-pub mod testing;
-mod fairing;
+mod listen; //           the key table followed through LISTEN/NOTIFY
+pub mod testing; //      test keys and the local client's `.api_key(…)`
+mod fairing; //          the fairing, its builder (builder.rs), the first load (ignite.rs)
 
 pub use fairing::{ApiKeyStoreBuilder, ApiKeyStoreFairing};
 pub use guard::Authorized;

@@ -1,6 +1,7 @@
 //! The runtime's modules form layers: `src/lib.rs` declares them lowest first, and every
-//! `crate::…` path in a module's code names a module declared before it. A module that needs one
-//! declared after it is a layering mistake to fix in the code, not in the order.
+//! `crate::…` path in a module's code (every file of its folder, for a folder) names a module
+//! declared before it. A module that needs one declared after it is a layering mistake to fix
+//! in the code, not in the order.
 //!
 //! Paths are read as text, outside comments (doc links may point anywhere) and outside
 //! `#[cfg(test)]` modules (tests may use anything).
@@ -16,6 +17,7 @@ fn declared() -> Vec<String> {
     let lib = source(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"));
     lib.lines()
         .filter_map(|line| {
+            let line = line.split("//").next().unwrap_or_default().trim();
             let line = line.trim_start_matches("pub ");
             let name = line.strip_prefix("mod ")?.strip_suffix(';')?;
             Some(name.to_owned())
@@ -112,14 +114,33 @@ fn referenced(code: &str) -> Vec<String> {
     names
 }
 
-fn module_file(name: &str) -> std::path::PathBuf {
+/// The files of a module: `src/<name>.rs`, or every file of the folder `src/<name>/` but its
+/// `tests.rs` files (the `#[cfg(test)] mod tests;` beside the code).
+fn module_files(name: &str) -> Vec<std::path::PathBuf> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let flat = src.join(format!("{name}.rs"));
     if flat.exists() {
-        flat
-    } else {
-        src.join(name).join("mod.rs")
+        return vec![flat];
     }
+    let mut files = Vec::new();
+    let mut folders = vec![src.join(name)];
+    while let Some(folder) = folders.pop() {
+        let entries =
+            std::fs::read_dir(&folder).unwrap_or_else(|e| panic!("{}: {e}", folder.display()));
+        for entry in entries {
+            let path = entry.expect("a folder entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && path.file_name().is_some_and(|n| n != "tests.rs")
+            {
+                files.push(path);
+            }
+        }
+    }
+    assert!(!files.is_empty(), "module {name} has no file");
+    files.sort();
+    files
 }
 
 #[test]
@@ -128,7 +149,10 @@ fn every_module_imports_only_modules_declared_before_it() {
     assert!(order.len() > 20, "lib.rs declares {order:?}");
     let mut wrong = Vec::new();
     for (position, module) in order.iter().enumerate() {
-        let code = without_test_modules(&without_comments(&source(&module_file(module))));
+        let code: String = module_files(module)
+            .iter()
+            .map(|file| without_test_modules(&without_comments(&source(file))))
+            .collect();
         for name in referenced(&code) {
             if name == *module {
                 continue;
