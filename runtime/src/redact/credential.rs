@@ -102,37 +102,13 @@ impl CredentialUrl {
             // A value runs to the next unescaped quote when quoted, else to whitespace.
             let (value, len) = match after.strip_prefix('\'') {
                 Some(quoted) => {
-                    let mut end = quoted.len();
-                    let mut escaped = false;
-                    for (i, c) in quoted.char_indices() {
-                        match c {
-                            _ if escaped => escaped = false,
-                            '\\' => escaped = true,
-                            '\'' => {
-                                end = i;
-                                break;
-                            }
-                            _ => {}
-                        }
-                    }
+                    let end = unescaped_end(quoted, |c| c == '\'');
                     (&quoted[..end], (end + 2).min(after.len()))
                 }
                 None => {
                     // Unquoted, a value runs to whitespace that no backslash escapes (`ab\ cd`
                     // is one value to the client).
-                    let mut end = after.len();
-                    let mut escaped = false;
-                    for (i, c) in after.char_indices() {
-                        match c {
-                            _ if escaped => escaped = false,
-                            '\\' => escaped = true,
-                            c if c.is_whitespace() => {
-                                end = i;
-                                break;
-                            }
-                            _ => {}
-                        }
-                    }
+                    let end = unescaped_end(after, char::is_whitespace);
                     (&after[..end], end)
                 }
             };
@@ -171,6 +147,21 @@ impl CredentialUrl {
         }
         text
     }
+}
+
+/// Where the first character of `text` that `stop` picks, and no backslash escapes, is; the
+/// end of `text` when there is none.
+fn unescaped_end(text: &str, stop: impl Fn(char) -> bool) -> usize {
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            c if stop(c) => return i,
+            _ => {}
+        }
+    }
+    text.len()
 }
 
 /// Where the `scheme://` that begins `url` ends, if it begins with one: a letter, then letters,
