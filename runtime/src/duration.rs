@@ -7,7 +7,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use rocket_api_key_runtime::__private::cli::parse_duration;
+/// use rocket_api_key::__private::cli::parse_duration;
 ///
 /// assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
 /// assert!(parse_duration("90").is_err());
@@ -39,7 +39,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
 /// control characters escaped, so a configuration value cannot forge a log line.
 ///
 /// ```
-/// use rocket_api_key_runtime::{__private::cli::parse_duration, __private::cli::DurationError};
+/// use rocket_api_key::{__private::cli::parse_duration, __private::cli::DurationError};
 ///
 /// assert_eq!(parse_duration("90"), Err(DurationError::BadUnit("90".into())));
 /// assert_eq!(

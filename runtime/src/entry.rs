@@ -51,7 +51,7 @@ impl KeyEntry {
     /// [`parse_entry`] never yields.
     ///
     /// ```
-    /// use rocket_api_key_runtime::{__private::cli::parse_entry, keygen::KeyDigest};
+    /// use rocket_api_key::{__private::cli::parse_entry, keygen::KeyDigest};
     ///
     /// let entry = parse_entry("0123456789abcdef0123;scopes=admin;ips=10.0.0.0/8").unwrap();
     /// let digest = KeyDigest::of(b"0123456789abcdef0123").to_entry();
@@ -177,7 +177,7 @@ impl std::error::Error for EntryError {}
 /// Parses an entry value (everything after `API_KEY_<NAME>=` or `<name>=`).
 ///
 /// ```
-/// use rocket_api_key_runtime::__private::cli::parse_entry;
+/// use rocket_api_key::__private::cli::parse_entry;
 ///
 /// let entry = parse_entry("0123456789abcdef0123;scopes=read:orders,admin;ips=10.0.0.0/8").unwrap();
 /// assert_eq!(entry.scopes, ["read:orders", "admin"]);
@@ -238,7 +238,7 @@ pub fn parse_entry(value: &str) -> Result<KeyEntry, EntryError> {
 /// valid.
 ///
 /// ```
-/// use rocket_api_key_runtime::__private::cli::is_digest_entry;
+/// use rocket_api_key::__private::cli::is_digest_entry;
 ///
 /// assert!(is_digest_entry("SHA256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08;scopes=x"));
 /// assert!(!is_digest_entry("0123456789abcdef0123;scopes=x"));

@@ -35,7 +35,7 @@ use crate::store::{ApiKey, ApiKeyStore};
 ///
 /// ```
 /// use rocket::get;
-/// use rocket_api_key_runtime::{Authorized, scope::RequiredScopes, scope::ScopeRequirement};
+/// use rocket_api_key::{Authorized, scope::RequiredScopes, scope::ScopeRequirement};
 ///
 /// struct ReadOrders;
 /// impl RequiredScopes for ReadOrders {

@@ -20,7 +20,7 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 /// A rate: `n` per second, minute, hour or day, written `600/m`.
 ///
 /// ```
-/// use rocket_api_key_runtime::config::RateSpec;
+/// use rocket_api_key::config::RateSpec;
 ///
 /// let rate: RateSpec = "600/m".parse().unwrap();
 /// assert_eq!(rate.to_string(), "600/m");
@@ -87,7 +87,7 @@ impl FromStr for RateSpec {
 /// escaped, so a configuration value cannot forge a log line.
 ///
 /// ```
-/// use rocket_api_key_runtime::{config::RateError, config::RateSpec};
+/// use rocket_api_key::{config::RateError, config::RateSpec};
 ///
 /// let error: RateError = "600/min".parse::<RateSpec>().unwrap_err();
 /// assert!(error.to_string().starts_with("`600/min` is not a rate;"));

@@ -133,7 +133,7 @@ impl Rejection {
     ///
     /// ```
     /// use rocket::{catch, Request};
-    /// use rocket_api_key_runtime::Rejection;
+    /// use rocket_api_key::Rejection;
     ///
     /// #[catch(401)]
     /// fn unauthorized(req: &Request<'_>) -> Result<Rejection, &'static str> {

@@ -10,8 +10,8 @@
 //! use rocket::http::Status;
 //! use rocket::local::blocking::Client;
 //! use rocket::{get, routes};
-//! use rocket_api_key_runtime::testing::{LocalRequestExt, TestKey};
-//! use rocket_api_key_runtime::{ApiKey, ApiKeyStore};
+//! use rocket_api_key::testing::{LocalRequestExt, TestKey};
+//! use rocket_api_key::{ApiKey, ApiKeyStore};
 //!
 //! #[get("/whoami")]
 //! fn whoami(key: ApiKey) -> String {
@@ -67,7 +67,7 @@ use crate::store::ApiKeyStore;
 ///
 /// ```
 /// use rocket::time::{Duration, OffsetDateTime};
-/// use rocket_api_key_runtime::testing::TestKey;
+/// use rocket_api_key::testing::TestKey;
 ///
 /// let key = TestKey::new("batch")
 ///     .scopes(["read:orders", "write:orders"])
@@ -137,7 +137,7 @@ impl TestKey {
     ///
     /// ```
     /// use rocket::time::{Duration, OffsetDateTime};
-    /// use rocket_api_key_runtime::testing::TestKey;
+    /// use rocket_api_key::testing::TestKey;
     ///
     /// let expired = TestKey::new("old").expires(OffsetDateTime::now_utc() - Duration::hours(1));
     /// ```
@@ -219,8 +219,8 @@ impl fmt::Debug for TestKey {
 ///
 /// ```
 /// use rocket::local::asynchronous::Client;
-/// use rocket_api_key_runtime::testing::{LocalRequestExt, TestKey};
-/// use rocket_api_key_runtime::ApiKeyStore;
+/// use rocket_api_key::testing::{LocalRequestExt, TestKey};
+/// use rocket_api_key::ApiKeyStore;
 ///
 /// # rocket::execute(async {
 /// let ci = TestKey::new("ci");

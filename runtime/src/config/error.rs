@@ -25,7 +25,7 @@ pub fn env_prefix_problem(prefix: &str) -> Option<ConfigError> {
 /// the field at fault and how to fix it.
 ///
 /// ```
-/// use rocket_api_key_runtime::{ApiKeyStore, config::ConfigError, load::LoadError};
+/// use rocket_api_key::{ApiKeyStore, config::ConfigError, load::LoadError};
 ///
 /// let figment = rocket::Config::figment().merge(("api_keys.reload_interval", "500ms"));
 /// let errors = ApiKeyStore::builder().from_env(false).load(&figment).unwrap_err();

@@ -44,7 +44,7 @@ pub enum UnavailablePolicy {
 /// at start while the default is in force; `none` then counts requests by outcome alone.
 ///
 /// ```
-/// use rocket_api_key_runtime::{config::MetricsKeyLabel, ApiKeyStore};
+/// use rocket_api_key::{config::MetricsKeyLabel, ApiKeyStore};
 ///
 /// // `metrics_key_label = "none"` in the `api_keys` table of Rocket.toml, or in code:
 /// let figment = rocket::Config::figment().merge(("api_keys.metrics_key_label", "none"));

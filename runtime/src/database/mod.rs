@@ -13,8 +13,8 @@
 //!
 //! ```no_run
 //! # #[cfg(feature = "postgres")]
-//! # async fn run() -> Result<(), rocket_api_key_runtime::database::DatabaseError> {
-//! use rocket_api_key_runtime::database::KeyTable;
+//! # async fn run() -> Result<(), rocket_api_key::database::DatabaseError> {
+//! use rocket_api_key::database::KeyTable;
 //!
 //! let table = KeyTable::connect("postgres://keys_admin@db.internal/orders").await?;
 //! table.init().await?;

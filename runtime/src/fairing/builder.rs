@@ -25,7 +25,7 @@ use crate::testing::TestKey;
 /// of Rocket's configuration overrides, so operators can change them without a rebuild.
 ///
 /// ```
-/// use rocket_api_key_runtime::{ApiKeyStore, config::LogLevel};
+/// use rocket_api_key::{ApiKeyStore, config::LogLevel};
 ///
 /// let fairing = ApiKeyStore::builder()
 ///     .header("x-orders-key")
@@ -148,7 +148,7 @@ impl ApiKeyStoreBuilder {
     /// Off by default.
     ///
     /// ```
-    /// use rocket_api_key_runtime::{ApiKeyStore, config::ClientAddress};
+    /// use rocket_api_key::{ApiKeyStore, config::ClientAddress};
     ///
     /// let fairing = ApiKeyStore::builder()
     ///     .failure_limit("30/m".parse().unwrap(), ClientAddress::Peer)
@@ -221,7 +221,7 @@ impl ApiKeyStoreBuilder {
     /// any other key; see [`testing`](crate::testing).
     ///
     /// ```
-    /// use rocket_api_key_runtime::{testing::TestKey, ApiKeyStore};
+    /// use rocket_api_key::{testing::TestKey, ApiKeyStore};
     ///
     /// let ci = TestKey::new("ci").scopes(["read:orders"]);
     /// let keys = ApiKeyStore::builder().from_env(false).test_key(&ci).build().unwrap();
@@ -244,7 +244,7 @@ impl ApiKeyStoreBuilder {
     /// configured.
     ///
     /// ```
-    /// use rocket_api_key_runtime::ApiKeyStore;
+    /// use rocket_api_key::ApiKeyStore;
     ///
     /// let keys = ApiKeyStore::builder().from_env(false).load(&rocket::Config::figment()).unwrap();
     /// assert!(keys.is_empty());

@@ -31,7 +31,7 @@ impl ApiKeyStore {
     ///
     /// ```no_run
     /// # use rocket::launch;
-    /// use rocket_api_key_runtime::{log_filter, ApiKeyStore};
+    /// use rocket_api_key::{log_filter, ApiKeyStore};
     ///
     /// #[launch]
     /// fn rocket() -> _ {

@@ -67,7 +67,7 @@ impl GeneratedKey {
     /// A new key with the [default prefix](DEFAULT_KEY_PREFIX).
     ///
     /// ```
-    /// use rocket_api_key_runtime::{keygen::checksum, keygen::Checksum, keygen::GeneratedKey};
+    /// use rocket_api_key::{keygen::checksum, keygen::Checksum, keygen::GeneratedKey};
     ///
     /// let key = GeneratedKey::new().unwrap();
     /// assert!(key.expose_secret().starts_with("rak_"));
@@ -154,7 +154,7 @@ pub enum Checksum {
 /// Checks the checksum of a key that has the generated shape, with no lookup.
 ///
 /// ```
-/// use rocket_api_key_runtime::{keygen::checksum, keygen::Checksum};
+/// use rocket_api_key::{keygen::checksum, keygen::Checksum};
 ///
 /// assert_eq!(checksum("a-key-the-operator-chose-0123"), Checksum::NotGenerated);
 /// assert_eq!(checksum("rak_0000000000000000000000000000000000000000000000000"), Checksum::Invalid);

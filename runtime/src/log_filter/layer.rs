@@ -16,7 +16,7 @@ use super::{allows, is_filtered, Bounded};
 /// Rocket's own logger.
 ///
 /// ```
-/// use rocket_api_key_runtime::log_filter::CredentialFilter;
+/// use rocket_api_key::log_filter::CredentialFilter;
 /// use tracing_subscriber::layer::SubscriberExt;
 /// use tracing_subscriber::util::SubscriberInitExt;
 ///

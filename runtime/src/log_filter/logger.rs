@@ -21,7 +21,7 @@ use super::{allows, is_filtered, Bounded};
 ///
 /// ```no_run
 /// # use rocket::launch;
-/// use rocket_api_key_runtime::{log_filter, ApiKeyStore};
+/// use rocket_api_key::{log_filter, ApiKeyStore};
 ///
 /// #[launch]
 /// fn rocket() -> _ {

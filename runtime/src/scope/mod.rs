@@ -14,7 +14,7 @@ pub const MAX_SCOPE_LEN: usize = 64;
 /// require a scope that no key could be configured with.
 ///
 /// ```
-/// use rocket_api_key_runtime::scope::is_valid_scope;
+/// use rocket_api_key::scope::is_valid_scope;
 ///
 /// assert!(is_valid_scope("read:orders"));
 /// assert!(!is_valid_scope("read orders"));
@@ -44,7 +44,7 @@ impl ScopeRequirement {
     /// Whether a key holding `granted` meets this requirement.
     ///
     /// ```
-    /// use rocket_api_key_runtime::scope::ScopeRequirement;
+    /// use rocket_api_key::scope::ScopeRequirement;
     ///
     /// let granted = ["read:orders".to_owned()];
     /// assert!(ScopeRequirement::AllOf(&["read:orders"]).is_met_by(&granted));
@@ -94,7 +94,7 @@ impl fmt::Display for ScopeRequirement {
 /// use [`Authorized`](crate::Authorized) without the attribute:
 ///
 /// ```
-/// use rocket_api_key_runtime::{scope::RequiredScopes, scope::ScopeRequirement};
+/// use rocket_api_key::{scope::RequiredScopes, scope::ScopeRequirement};
 ///
 /// struct ReadOrders;
 ///

@@ -17,7 +17,7 @@ use crate::slot_table::{KeyIdentity, Profile, Slot, SlotTable};
 ///
 /// ```
 /// use rocket::get;
-/// use rocket_api_key_runtime::ApiKey;
+/// use rocket_api_key::ApiKey;
 ///
 /// #[get("/whoami")]
 /// fn whoami(key: ApiKey) -> String {

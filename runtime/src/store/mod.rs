@@ -271,7 +271,7 @@ impl ApiKeyStore {
     /// applied by the request guards only.
     ///
     /// ```
-    /// use rocket_api_key_runtime::{ApiKeyStore, Reason};
+    /// use rocket_api_key::{ApiKeyStore, Reason};
     ///
     /// let keys = ApiKeyStore::builder()
     ///     .from_env(false)
