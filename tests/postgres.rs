@@ -1291,6 +1291,22 @@ fn init_refuses_a_schema_others_can_write_and_objects_others_made() {
     let (ok, out) = apikey(&pg, &["db", "init"]);
     assert!(!ok && out.contains("in schema rak, role intruder"), "{out}");
     pg.psql("DROP SCHEMA rak");
+    // The right to create schemas in the database: one named after the superuser, first in
+    // its search path, would take the table's names once created.
+    pg.psql("GRANT CREATE ON DATABASE postgres TO intruder");
+    let (ok, out) = apikey(&pg, &["db", "init"]);
+    assert!(
+        !ok && out.contains("in database postgres, role intruder may create schemas"),
+        "{out}"
+    );
+    pg.psql("REVOKE CREATE ON DATABASE postgres FROM intruder");
+    // A search path that puts pg_catalog after a schema others could write.
+    let late_catalog = format!("{}&options=-c%20search_path%3Dpublic,pg_catalog", pg.url());
+    let (ok, out) = apikey_at(&late_catalog, &["db", "init"]);
+    assert!(
+        !ok && out.contains("lists pg_catalog after another schema"),
+        "{out}"
+    );
 
     // No one else may create there now, but what was made stays another's.
     let (ok, out) = apikey(&pg, &["db", "init"]);

@@ -1,3 +1,17 @@
+-- PostgreSQL's own functions and operators must come first in the search path: a path that
+-- lists pg_catalog after another schema lets that schema's objects stand in for them, in the
+-- checks below and in every statement after them. Only qualified names here.
+DO $$
+BEGIN
+    IF (SELECT u.s OPERATOR(pg_catalog.<>) 'pg_catalog'::name
+        FROM pg_catalog.unnest(pg_catalog.current_schemas(true)) WITH ORDINALITY AS u(s, i)
+        WHERE NOT pg_catalog.starts_with(u.s::text, 'pg_temp')
+        ORDER BY u.i LIMIT 1) THEN
+        RAISE EXCEPTION 'refusing to create the key table: the search_path lists pg_catalog after another schema; leave pg_catalog out of it, or put it first';
+    END IF;
+END
+$$;
+
 -- Nothing of the schema may belong to another role, or carry a trigger or rule of another's:
 -- the functions run with their owner's rights, and a table or function made beforehand by
 -- another role (CREATE TABLE IF NOT EXISTS keeps a table, CREATE OR REPLACE FUNCTION keeps a
@@ -36,6 +50,20 @@ BEGIN
                 found.nspname,
                 CASE WHEN found.who = 0::oid THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(found.who)::text END,
                 current_user, current_user, found.nspname,
+                CASE WHEN found.who = 0::oid THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(found.who)::text END;
+        END IF;
+    END LOOP;
+    -- Nor may another role create schemas in the database: one named in the search path that
+    -- does not exist yet (`"$user"`) would take the tables' and functions' names from then on.
+    FOR found IN
+        SELECT a.grantee AS who FROM pg_catalog.pg_database d, pg_catalog.aclexplode(d.datacl) a
+            WHERE d.datname = pg_catalog.current_database() AND a.privilege_type = 'CREATE'::text
+    LOOP
+        IF found.who <> me THEN
+            RAISE EXCEPTION 'refusing to create the key table: in database %, role % may create schemas, and one named in a search_path (such as "$user") would take the table''s names; REVOKE CREATE ON DATABASE % FROM %',
+                pg_catalog.current_database(),
+                CASE WHEN found.who = 0::oid THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(found.who)::text END,
+                pg_catalog.current_database(),
                 CASE WHEN found.who = 0::oid THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(found.who)::text END;
         END IF;
     END LOOP;
