@@ -109,7 +109,12 @@ fn new_key(pg: &Postgres, name: &str, scopes: &[&str]) -> String {
     }
     let (ok, out) = apikey(pg, &args);
     assert!(ok, "apikey new: {out}");
-    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    issued_key(&out)
+}
+
+/// The key printed by `apikey new … --json` or `apikey rotate … --json`.
+fn issued_key(out: &str) -> String {
+    let json: serde_json::Value = serde_json::from_str(out).expect("JSON");
     json["key"].as_str().expect("a key").to_owned()
 }
 
@@ -845,8 +850,7 @@ async fn tls_is_required_and_the_server_is_verified_unless_the_url_says_otherwis
         ],
     );
     assert!(ok, "{out}");
-    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
-    let issued = json["key"].as_str().expect("a key").to_owned();
+    let issued = issued_key(&out);
 
     let client = app(&url, ApiKeyStore::builder().keys_database_ca(&ca), &[]).await;
     assert_eq!(status(&client, &issued).await, Status::Ok);
@@ -1109,8 +1113,7 @@ async fn the_urls_options_choose_the_schema() {
         ],
     );
     assert!(ok, "{out}");
-    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
-    let svc = json["key"].as_str().expect("a key").to_owned();
+    let svc = issued_key(&out);
     assert_eq!(pg.psql("SELECT count(*) FROM svc.api_keys"), "1");
 
     let client = app(&svc_url, ApiKeyStore::builder(), &[]).await;
@@ -1167,8 +1170,7 @@ async fn least_privilege_roles_do_their_work_and_nothing_more() {
     };
     let (ok, out) = issue(&admin, "first");
     assert!(ok, "{out}");
-    let first: serde_json::Value = serde_json::from_str(&out).expect("JSON");
-    let first = first["key"].as_str().expect("a key").to_owned();
+    let first = issued_key(&out);
     let client = app(
         &instance,
         ApiKeyStore::builder(),
@@ -1498,8 +1500,7 @@ async fn after_a_rotation_the_successor_keeps_the_names_limit_and_the_retired_ke
         ],
     );
     assert!(ok, "{out}");
-    let old: serde_json::Value = serde_json::from_str(&out).expect("JSON");
-    let old = old["key"].as_str().expect("a key").to_owned();
+    let old = issued_key(&out);
     let client = app(&url, ApiKeyStore::builder(), &[]).await;
     wait_for_listener(&pg).await;
     for _ in 0..3 {
@@ -1512,9 +1513,8 @@ async fn after_a_rotation_the_successor_keeps_the_names_limit_and_the_retired_ke
         &["rotate", "--name", "limited", "--grace", "1h", "--json"],
     );
     assert!(ok, "{out}");
-    let new: serde_json::Value = serde_json::from_str(&out).expect("JSON");
-    let new = new["key"].as_str().expect("a key").to_owned();
-    let got = until_status(
+    let new = issued_key(&out);
+    until_status(
         &turn,
         &client,
         &new,
@@ -1522,7 +1522,6 @@ async fn after_a_rotation_the_successor_keeps_the_names_limit_and_the_retired_ke
         Duration::from_secs(5),
     )
     .await;
-    let _ = got;
     for _ in 0..3 {
         assert_eq!(
             status(&client, &old).await,
